@@ -1,0 +1,166 @@
+"""The room WebSocket of SPEC 4.3: `/ws/rooms/<slug>/`."""
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from pydantic import ValidationError
+
+from chat.hub import get_hub
+from chat.models import Room
+from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
+from chat.selectors import message_payload, messages_after, room_get
+from chat.services import human_draft, message_ingest
+from chatter_site.lib.errors import ChatterError
+
+logger = logging.getLogger(__name__)
+
+# Viewer sockets get their messages from the process hub, not from a channel of their own.
+NO_CHANNEL_LAYER = "viewer sockets are fed by chat.hub"
+# Repeated invalid frames are abuse, not mistakes: past this many the socket is closed.
+MAX_INVALID_FRAMES = 20
+
+
+class RoomConsumer(AsyncJsonWebsocketConsumer):
+    channel_layer_alias = NO_CHANNEL_LAYER
+
+    async def connect(self) -> None:
+        self.slug: str = self.scope["url_route"]["kwargs"]["slug"]
+        self.room: Room | None = None
+        self.sent_seq = 0
+        self.resuming = False
+        self.held: list[dict[str, Any]] = []
+        self.invalid_frames = 0
+        try:
+            self.room = await database_sync_to_async(room_get)(slug=self.slug)
+        except ChatterError:
+            await self.close(code=4404)  # unknown room: refused before accept
+            return
+        await self.accept()
+        hub = get_hub()
+        await hub.join(self.slug, self)
+        last_seq = await database_sync_to_async(_room_last_seq)(self.room.pk)
+        self.sent_seq = last_seq
+        await self.send_json({"type": "hello", "room": self.slug, "last_seq": last_seq, "user": self._user_info()})
+
+    async def disconnect(self, code: int) -> None:
+        if self.room is not None:
+            await get_hub().leave(self.slug, self)
+
+    def _user_info(self) -> dict[str, Any] | None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return None
+        return {"name": user.get_username(), "is_staff": user.is_staff}
+
+    # --- inbound ------------------------------------------------------------------------------
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
+        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
+        if size > settings.CHAT_MAX_FRAME_BYTES:
+            await self._refuse(ChatterError("too_large", f"frame of {size} bytes exceeds {settings.CHAT_MAX_FRAME_BYTES}"))
+            return
+        if text_data is None:
+            await self._refuse(ChatterError("invalid", "frames must be JSON text"))
+            return
+        try:
+            content = json.loads(text_data)
+        except ValueError:
+            await self._refuse(ChatterError("invalid", "frame is not valid JSON"))
+            return
+        await self.receive_json(content)
+
+    async def receive_json(self, content: Any, **kwargs) -> None:
+        try:
+            frame = client_frame_adapter.validate_python(content)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
+            await self._refuse(ChatterError("invalid", f"{where}: {first.get('msg', 'invalid')}"))
+            return
+        try:
+            if isinstance(frame, SendFrame):
+                await self._send_message(frame)
+            elif isinstance(frame, ResumeFrame):
+                await self._resume(frame.after_seq)
+            elif isinstance(frame, PingFrame):
+                await self.send_json({"type": "pong"})
+        except ChatterError as error:
+            await self.send_json(error.as_frame())
+
+    async def _refuse(self, error: ChatterError) -> None:
+        self.invalid_frames += 1
+        await self.send_json(error.as_frame())
+        if self.invalid_frames > MAX_INVALID_FRAMES:
+            await self.close(code=1008)
+
+    async def _send_message(self, frame: SendFrame) -> None:
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            raise ChatterError("auth_required", "sign in to chat")
+        # Permissions are re-checked per event: a user deactivated mid-session stops posting.
+        await database_sync_to_async(_ingest_from_user)(user.pk, self.slug, frame)
+        # The message comes back through the hub like everyone else's; that is the sender's ack.
+
+    async def _resume(self, after_seq: int) -> None:
+        """Send every persisted message after `after_seq` before any newer live message."""
+        self.resuming = True
+        try:
+            cursor = after_seq
+            while True:
+                page = await database_sync_to_async(_messages_after_room)(self.room.pk, cursor)
+                if not page:
+                    break
+                await self.send_json({"type": "messages", "items": page})
+                cursor = page[-1]["seq"]
+                if len(page) < settings.CHAT_HISTORY_PAGE:
+                    break
+            self.sent_seq = max(self.sent_seq, cursor)
+            held, self.held = self.held, []
+            fresh = [item for item in held if item["seq"] > self.sent_seq]
+            if fresh:
+                await self.send_json({"type": "messages", "items": fresh})
+                self.sent_seq = fresh[-1]["seq"]
+        finally:
+            self.resuming = False
+
+    # --- outbound, called by the hub ------------------------------------------------------------
+    async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None:
+        if self.resuming:
+            self.held.extend(items)
+            return
+        if items[-1]["seq"] <= self.sent_seq:
+            return
+        if items[0]["seq"] <= self.sent_seq:
+            items = [item for item in items if item["seq"] > self.sent_seq]
+            frame = json.dumps({"type": "messages", "items": items})
+        await self.send(text_data=frame)
+        self.sent_seq = items[-1]["seq"]
+
+    async def deliver_frame(self, frame: str) -> None:
+        await self.send(text_data=frame)
+
+
+def _room_last_seq(room_id: int) -> int:
+    return Room.objects.filter(pk=room_id).values_list("last_seq", flat=True).get()
+
+
+def _messages_after_room(room_id: int, after_seq: int) -> list[dict[str, Any]]:
+    room = Room.objects.get(pk=room_id)
+    return messages_after(room=room, after_seq=after_seq, limit=settings.CHAT_HISTORY_PAGE)
+
+
+def _ingest_from_user(user_id: int, room_slug: str, frame: SendFrame) -> dict[str, Any]:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    if user is None:
+        raise ChatterError("auth_required", "your account is not active")
+    draft = human_draft(
+        user=user, room_slug=room_slug, text=frame.text, client_id=frame.client_id, reply_to=frame.reply_to
+    )
+    message = message_ingest(draft=draft, user=user)
+    return message_payload(message, room_slug=room_slug)

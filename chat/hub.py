@@ -1,0 +1,290 @@
+"""Process-local fan-out: one channel-layer subscription per Daphne process, not one per viewer.
+
+The textbook Channels chat does one `group_send` per message and the layer then does one hop per
+viewer; at hundreds of messages a second to a thousand viewers the per-viewer hop is the cost.
+Here each process joins a room's group once with its hub channel, buffers what arrives, puts it
+back in seq order (filling any gap from the database) and every few tens of milliseconds encodes
+ONE `messages` frame that it writes to each of its local sockets.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from chat import metrics
+from chat.events import EVENT_CONTEXT, EVENT_MESSAGES, EVENT_TRENDS, room_group, viewers_key
+from chat.models import Room
+from chat.selectors import messages_after
+from chatter_site.lib.redis import redis_client
+
+logger = logging.getLogger(__name__)
+
+# How long an out-of-order message waits for the seqs before it before the hub reads them.
+GAP_WAIT_SECONDS = 0.25
+GROUP_REFRESH_SECONDS = 600
+VIEWERS_REFRESH_SECONDS = 5
+
+
+class Viewer(Protocol):
+    async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None: ...
+
+    async def deliver_frame(self, frame: str) -> None: ...
+
+
+@dataclass
+class RoomFeed:
+    slug: str
+    next_seq: int
+    viewers: set = field(default_factory=set)
+    pending: dict[int, dict[str, Any]] = field(default_factory=dict)
+    gap_since: float | None = None
+    filling: bool = False
+
+    def offer(self, item: dict[str, Any]) -> None:
+        seq = item["seq"]
+        if seq >= self.next_seq:
+            self.pending[seq] = item
+
+    def take_ready(self) -> list[dict[str, Any]]:
+        """The contiguous run starting at next_seq."""
+        ready = []
+        while self.next_seq in self.pending:
+            ready.append(self.pending.pop(self.next_seq))
+            self.next_seq += 1
+        if self.pending:
+            self.gap_since = self.gap_since or time.monotonic()
+        else:
+            self.gap_since = None
+        return ready
+
+
+def shed_bot_messages(items: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    """Under backpressure drop the oldest bot messages first; humans' messages always go out.
+
+    Dropped messages stay in the database: a client seeing the seq gap resumes and fetches them.
+    """
+    excess = len(items) - limit
+    if excess <= 0:
+        return items
+    kept = []
+    for item in items:
+        if excess > 0 and item["origin"] == "bot":
+            excess -= 1
+            continue
+        kept.append(item)
+    metrics.BROADCAST_DROPPED.inc(len(items) - len(kept))
+    return kept
+
+
+class Hub:
+    def __init__(self) -> None:
+        self.feeds: dict[str, RoomFeed] = {}
+        self.channel: str | None = None
+        self._start_lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task] = []
+        self._process_id = f"{os.uname().nodename}:{os.getpid()}"
+
+    # --- viewers -----------------------------------------------------------------------------
+    async def join(self, slug: str, viewer: Viewer) -> None:
+        await self._ensure_started()
+        feed = self.feeds.get(slug)
+        if feed is None:
+            layer = get_channel_layer()
+            await layer.group_add(room_group(slug), self.channel)
+            # Read the room's position after subscribing, so nothing slips between the two.
+            last_seq = await _room_last_seq(slug)
+            feed = self.feeds.setdefault(slug, RoomFeed(slug=slug, next_seq=last_seq + 1))
+        feed.viewers.add(viewer)
+        metrics.CONNECTED_CLIENTS.inc()
+
+    async def leave(self, slug: str, viewer: Viewer) -> None:
+        feed = self.feeds.get(slug)
+        if feed is None or viewer not in feed.viewers:
+            return
+        feed.viewers.discard(viewer)
+        metrics.CONNECTED_CLIENTS.dec()
+        if not feed.viewers:
+            del self.feeds[slug]
+            try:
+                await get_channel_layer().group_discard(room_group(slug), self.channel)
+            except Exception:
+                logger.warning("group_discard failed room=%s", slug, exc_info=True)
+
+    def viewer_count(self, slug: str) -> int:
+        feed = self.feeds.get(slug)
+        return len(feed.viewers) if feed else 0
+
+    async def close(self) -> None:
+        """Stop the loops (Daphne never needs this; tests that start and stop loops do)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self.channel = None
+
+    # --- loops -------------------------------------------------------------------------------
+    async def _ensure_started(self) -> None:
+        async with self._start_lock:
+            if self.channel is not None and all(not task.done() for task in self._tasks):
+                return
+            self.channel = await get_channel_layer().new_channel(prefix="hub")
+            loop = asyncio.get_running_loop()
+            self._tasks = [
+                loop.create_task(self._receive_loop(), name="hub-receive"),
+                loop.create_task(self._flush_loop(), name="hub-flush"),
+                loop.create_task(self._housekeeping_loop(), name="hub-housekeeping"),
+            ]
+
+    async def _receive_loop(self) -> None:
+        layer = get_channel_layer()
+        backoff = 0.1
+        while True:
+            try:
+                event = await layer.receive(self.channel)
+                backoff = 0.1
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Redis went away: once it is back, re-subscribe and re-read whatever we missed.
+                logger.warning("hub receive failed; retrying in %.1fs", backoff, exc_info=True)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                await self._resubscribe()
+                continue
+            self._dispatch(event)
+
+    def _dispatch(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        room = None
+        if kind == EVENT_MESSAGES:
+            for item in event.get("items", ()):
+                feed = self.feeds.get(item.get("room"))
+                if feed is not None:
+                    feed.offer(item)
+            return
+        if kind == EVENT_CONTEXT:
+            room, frame = event["context"]["room"], json.dumps({"type": "context", "context": event["context"]})
+        elif kind == EVENT_TRENDS:
+            room, frame = event["trends"]["room"], json.dumps({"type": "trends", "trends": event["trends"]})
+        else:
+            logger.warning("hub ignored unknown event type=%r", kind)
+            return
+        feed = self.feeds.get(room)
+        if feed is not None:
+            asyncio.get_running_loop().create_task(self._send_all(feed, frame))
+
+    async def _resubscribe(self) -> None:
+        layer = get_channel_layer()
+        for slug, feed in list(self.feeds.items()):
+            try:
+                await layer.group_add(room_group(slug), self.channel)
+                feed.gap_since = time.monotonic() - GAP_WAIT_SECONDS  # read from the DB right away
+            except Exception:
+                logger.warning("hub re-subscribe failed room=%s", slug, exc_info=True)
+
+    async def _flush_loop(self) -> None:
+        interval = settings.CHAT_BROADCAST_INTERVAL
+        while True:
+            await asyncio.sleep(interval)
+            for feed in list(self.feeds.values()):
+                try:
+                    await self._flush(feed)
+                except Exception:
+                    logger.exception("hub flush failed room=%s", feed.slug)
+
+    async def _flush(self, feed: RoomFeed) -> None:
+        items = feed.take_ready()
+        if feed.gap_since is not None and not feed.filling and time.monotonic() - feed.gap_since >= GAP_WAIT_SECONDS:
+            feed.filling = True
+            asyncio.get_running_loop().create_task(self._fill_gap(feed))
+        if not items:
+            return
+        items = shed_bot_messages(items, settings.CHAT_BROADCAST_QUEUE_LIMIT)
+        frame = json.dumps({"type": "messages", "items": items})
+        metrics.BROADCAST_FRAMES.inc(len(feed.viewers))
+        metrics.BROADCAST_MESSAGES.inc(len(feed.viewers) * len(items))
+        for viewer in list(feed.viewers):
+            try:
+                await viewer.deliver_messages(frame, items)
+            except Exception:
+                logger.debug("delivery to a closing socket failed", exc_info=True)
+
+    async def _fill_gap(self, feed: RoomFeed) -> None:
+        """Read the seqs the layer did not bring (lost, or still in flight) from the database."""
+        try:
+            upto = min(feed.pending) if feed.pending else None
+            limit = settings.CHAT_HISTORY_PAGE if upto is None else max(1, min(upto - feed.next_seq, 5000))
+            rows = await database_sync_to_async(_messages_after_slug)(feed.slug, feed.next_seq - 1, limit)
+            metrics.BROADCAST_GAP_FILLS.inc()
+            for row in rows:
+                feed.offer(row)
+            if upto is not None and feed.next_seq not in feed.pending and not any(
+                row["seq"] < upto for row in rows
+            ):
+                # The missing seqs are not in the database (a moderator deleted them): skip ahead.
+                feed.next_seq = upto
+            if not feed.pending:
+                feed.gap_since = None
+        except Exception:
+            logger.warning("hub gap fill failed room=%s", feed.slug, exc_info=True)
+        finally:
+            feed.filling = False
+
+    async def _send_all(self, feed: RoomFeed, frame: str) -> None:
+        for viewer in list(feed.viewers):
+            try:
+                await viewer.deliver_frame(frame)
+            except Exception:
+                logger.debug("delivery to a closing socket failed", exc_info=True)
+
+    async def _housekeeping_loop(self) -> None:
+        last_refresh = time.monotonic()
+        while True:
+            await asyncio.sleep(VIEWERS_REFRESH_SECONDS)
+            try:
+                await asyncio.to_thread(self._publish_viewer_counts)
+                if time.monotonic() - last_refresh > GROUP_REFRESH_SECONDS:
+                    await self._resubscribe()
+                    last_refresh = time.monotonic()
+            except Exception:
+                logger.warning("hub housekeeping failed", exc_info=True)
+
+    def _publish_viewer_counts(self) -> None:
+        pipe = redis_client().pipeline(transaction=False)
+        stamp = time.time()
+        for slug, feed in self.feeds.items():
+            pipe.hset(viewers_key(slug), self._process_id, f"{len(feed.viewers)}:{stamp}")
+            pipe.expire(viewers_key(slug), 60)
+        pipe.execute()
+
+
+def _messages_after_slug(slug: str, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    room = Room.objects.get(slug=slug)
+    return messages_after(room=room, after_seq=after_seq, limit=limit)
+
+
+@database_sync_to_async
+def _room_last_seq(slug: str) -> int:
+    return Room.objects.filter(slug=slug).values_list("last_seq", flat=True).get()
+
+
+_hub: Hub | None = None
+
+
+def get_hub() -> Hub:
+    """The hub of this process and event loop (Daphne runs one loop per process)."""
+    global _hub
+    loop = asyncio.get_running_loop()
+    if _hub is None or getattr(_hub, "_loop", None) is not loop:
+        _hub = Hub()
+        _hub._loop = loop
+    return _hub

@@ -1,0 +1,13 @@
+"""Gateway telemetry: broadcast rate, connected clients, dropped messages, safety actions."""
+from chatter_site.lib.metrics import counter, gauge, histogram
+
+MESSAGES_INGESTED = counter("chatter_messages_ingested_total", "Messages persisted by the gateway", ("origin",))
+MESSAGES_REFUSED = counter("chatter_messages_refused_total", "Messages refused by the gateway", ("code",))
+SAFETY_ACTIONS = counter("chatter_safety_actions_total", "Safety gate actions", ("action", "reason"))
+INGEST_SECONDS = histogram("chatter_ingest_seconds", "Time to validate, sanitise and persist one message")
+BROADCAST_MESSAGES = counter("chatter_broadcast_messages_total", "Messages written to viewer sockets (per viewer)")
+BROADCAST_FRAMES = counter("chatter_broadcast_frames_total", "messages frames written to viewer sockets")
+BROADCAST_DROPPED = counter("chatter_broadcast_dropped_total", "Bot messages shed from a live queue under backpressure")
+BROADCAST_GAP_FILLS = counter("chatter_broadcast_gap_fills_total", "Times a hub fetched missing seqs from the database")
+BROADCAST_FAILURES = counter("chatter_broadcast_failures_total", "Publishes to the channel layer or firehose that failed")
+CONNECTED_CLIENTS = gauge("chatter_connected_clients", "Open viewer WebSockets")

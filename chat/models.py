@@ -1,0 +1,145 @@
+"""Rooms, their conversations and messages, and the moderator-editable safety rules."""
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+
+class Room(models.Model):
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    is_live = models.BooleanField(default=True, help_text="Live rooms are ticked by personas and shown first.")
+    slow_mode_seconds = models.PositiveIntegerField(
+        default=0, help_text="Minimum seconds between two messages of one viewer (0 = off)."
+    )
+    # The last seq handed out; incremented under a row lock so seqs are gap-free per room.
+    last_seq = models.BigIntegerField(default=0, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-is_live", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Conversation(models.Model):
+    """A room's chat session: it ends after a period of inactivity."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="conversations")
+    started_at = models.DateTimeField(default=timezone.now)
+    last_message_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField()
+    message_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["room"], condition=models.Q(ended_at__isnull=True), name="chat_one_open_conversation_per_room"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room.slug} #{self.pk} (seq {self.first_seq}–{self.last_seq})"
+
+    def is_idle(self, *, now, idle_minutes: int) -> bool:
+        return self.last_message_at < now - timedelta(minutes=idle_minutes)
+
+
+class Message(models.Model):
+    class Origin(models.TextChoices):
+        HUMAN = "human"
+        BOT = "bot"
+        SYSTEM = "system"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.BigIntegerField()
+    origin = models.CharField(max_length=8, choices=Origin.choices)
+    # "user:<id>", "bot:<handle>" or "system:<name>": who the client_id belongs to.
+    author_key = models.CharField(max_length=100)
+    author_name = models.CharField(max_length=100)
+    author_color = models.CharField(max_length=7, validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$")])
+    author_badges = models.JSONField(default=list, blank=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    text = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    mentions = models.JSONField(default=list, blank=True)
+    flags = models.JSONField(default=list, blank=True)
+    reply_to = models.UUIDField(null=True, blank=True)
+    client_id = models.CharField(max_length=64, null=True, blank=True)
+    correlation_id = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["room", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["room", "seq"], name="chat_message_seq_unique_per_room"),
+            models.UniqueConstraint(
+                fields=["author_key", "client_id"],
+                condition=models.Q(client_id__isnull=False),
+                name="chat_message_client_id_unique_per_author",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.room_id}#{self.seq} {self.author_name}: {self.text[:40]}"
+
+
+class BlockedTerm(models.Model):
+    class Match(models.TextChoices):
+        WORD = "word", "Whole word (also catches l33t spellings)"
+        SUBSTRING = "substring", "Anywhere in the text"
+        REGEX = "regex", "Regular expression"
+
+    class Action(models.TextChoices):
+        DROP = "drop", "Drop the message"
+        MASK = "mask", "Mask the term with ***"
+
+    term = models.CharField(max_length=200)
+    match = models.CharField(max_length=10, choices=Match.choices, default=Match.WORD)
+    action = models.CharField(max_length=10, choices=Action.choices, default=Action.DROP)
+    enabled = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True, help_text="Why it is blocked, for other moderators.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["term"]
+        constraints = [models.UniqueConstraint(fields=["term", "match"], name="chat_blocked_term_unique")]
+
+    def __str__(self) -> str:
+        return self.term
+
+
+class SafetyAction(models.Model):
+    """Why the gate dropped or sanitised a message. Never stores the original text (it may hold PII)."""
+
+    class Action(models.TextChoices):
+        DROP = "drop"
+        SANITISE = "sanitise"
+        REFUSE = "refuse"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="safety_actions")
+    message = models.ForeignKey(Message, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    origin = models.CharField(max_length=8)
+    author_key = models.CharField(max_length=100)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    reasons = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    correlation_id = models.CharField(max_length=40, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.action} {', '.join(self.reasons)}"

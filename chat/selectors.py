@@ -1,0 +1,112 @@
+"""Reads for the chat app."""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+
+from chat.events import latest_context_key, latest_trends_key, viewers_key
+from chat.models import BlockedTerm, Message, Room
+from chat.safety import BlockRule
+from chat.schemas import Author, ChatMessage
+from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.redis import redis_client
+
+_RULES_TTL_SECONDS = 5.0
+_rules_cache: tuple[float, tuple[BlockRule, ...]] = (0.0, ())
+
+
+def room_get(*, slug: str) -> Room:
+    room = Room.objects.filter(slug=slug).first()
+    if room is None:
+        raise ChatterError("not_found", f"unknown room {slug!r}")
+    return room
+
+
+def message_to_schema(message: Message, *, room_slug: str) -> ChatMessage:
+    return ChatMessage(
+        id=message.id,
+        seq=message.seq,
+        room=room_slug,
+        origin=message.origin,
+        author=Author(name=message.author_name, color=message.author_color, badges=message.author_badges),
+        text=message.text,
+        created_at=message.created_at,
+        mentions=message.mentions,
+        flags=message.flags,
+        reply_to=message.reply_to,
+        client_id=message.client_id,
+    )
+
+
+def message_payload(message: Message, *, room_slug: str) -> dict[str, Any]:
+    return message_to_schema(message, room_slug=room_slug).model_dump(mode="json")
+
+
+def messages_after(*, room: Room, after_seq: int, limit: int) -> list[dict[str, Any]]:
+    """Persisted messages with seq > after_seq, oldest first."""
+    rows = Message.objects.filter(room=room, seq__gt=after_seq).order_by("seq")[:limit]
+    return [message_payload(row, room_slug=room.slug) for row in rows]
+
+
+def messages_recent(*, room: Room, limit: int) -> list[dict[str, Any]]:
+    rows = list(Message.objects.filter(room=room).order_by("-seq")[:limit])
+    return [message_payload(row, room_slug=room.slug) for row in reversed(rows)]
+
+
+def blocked_rules() -> tuple[BlockRule, ...]:
+    """The enabled blocklist, cached for a few seconds so the gate does not query per message."""
+    global _rules_cache
+    loaded_at, rules = _rules_cache
+    if time.monotonic() - loaded_at < _RULES_TTL_SECONDS:
+        return rules
+    rules = tuple(
+        BlockRule(term=row.term, match=row.match, action=row.action)
+        for row in BlockedTerm.objects.filter(enabled=True).only("term", "match", "action")
+    )
+    _rules_cache = (time.monotonic(), rules)
+    return rules
+
+
+def blocked_rules_invalidate() -> None:
+    global _rules_cache
+    _rules_cache = (0.0, ())
+
+
+def _latest_json(key: str) -> dict[str, Any] | None:
+    raw = redis_client().get(key)
+    return json.loads(raw) if raw else None
+
+
+def trends_latest(*, room: Room) -> dict[str, Any] | None:
+    return _latest_json(latest_trends_key(room.slug))
+
+
+def context_latest(*, room: Room) -> dict[str, Any] | None:
+    return _latest_json(latest_context_key(room.slug))
+
+
+VIEWER_COUNT_STALE_SECONDS = 20
+
+
+def viewers_count(*, room_slug: str) -> int:
+    """Sum of the per-process counts the hubs refresh; entries of dead processes age out."""
+    entries = redis_client().hgetall(viewers_key(room_slug))
+    now = time.time()
+    total = 0
+    for raw in entries.values():
+        count, _, stamp = raw.decode().partition(":")
+        if now - float(stamp or 0) < VIEWER_COUNT_STALE_SECONDS:
+            total += int(count)
+    return total
+
+
+def rooms_list() -> list[dict[str, Any]]:
+    rooms = list(Room.objects.all())
+    return [
+        {"slug": room.slug, "title": room.title, "is_live": room.is_live, "viewers": viewers_count(room_slug=room.slug)}
+        for room in rooms
+    ]
+
+

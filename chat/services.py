@@ -1,0 +1,247 @@
+"""Writes for the chat app: the gateway pipeline and room housekeeping.
+
+message_ingest is chat.ingest's one consumer: validate → safety gate → persist (gap-free seq,
+idempotent client_id) → on commit: broadcast + firehose.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+from pydantic import ValidationError
+
+from chat import metrics
+from chat.events import messages_publish, trends_publish
+from chat.models import Conversation, Message, Room, SafetyAction
+from chat.ratelimit import rate_limit_hit, slow_mode_hit
+from chat.safety import safety_check
+from chat.schemas import MessageDraft, TrendsSnapshot
+from chat.selectors import blocked_rules, message_payload, room_get
+from chat.trends import TrendInput, trends_compute
+from chatter_site.lib.correlation import current_correlation_id, new_correlation_id
+from chatter_site.lib.errors import ChatterError
+
+logger = logging.getLogger(__name__)
+
+MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{2,32})")
+
+
+def draft_parse(data: dict[str, Any]) -> MessageDraft:
+    try:
+        return MessageDraft.model_validate(data)
+    except ValidationError as exc:
+        raise ChatterError("invalid", _validation_summary(exc)) from None
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+def _existing_for_client_id(draft: MessageDraft) -> Message | None:
+    if draft.client_id is None:
+        return None
+    return Message.objects.filter(author_key=draft.author_key, client_id=draft.client_id).first()
+
+
+def _enforce_human_limits(*, room: Room, draft: MessageDraft) -> None:
+    retry = rate_limit_hit(
+        key=f"send:{draft.author_key}",
+        limit=settings.CHAT_RATE_LIMIT_COUNT,
+        window_seconds=settings.CHAT_RATE_LIMIT_WINDOW,
+    )
+    if retry > 0:
+        raise ChatterError("rate_limited", f"slow down: try again in {retry:.1f}s")
+    if room.slow_mode_seconds:
+        wait = slow_mode_hit(room_slug=room.slug, user_key=draft.author_key, seconds=room.slow_mode_seconds)
+        if wait > 0:
+            raise ChatterError("slow_mode", f"slow mode is on: wait {wait:.0f}s between messages")
+
+
+def _record_safety(*, room: Room, draft: MessageDraft, action: str, reasons: tuple[str, ...], message=None) -> None:
+    SafetyAction.objects.create(
+        room=room,
+        message=message,
+        origin=draft.origin,
+        author_key=draft.author_key,
+        action=action,
+        reasons=list(reasons),
+        correlation_id=draft.correlation_id or "",
+    )
+    for reason in reasons:
+        metrics.SAFETY_ACTIONS.labels(action=action, reason=reason.split(":")[0]).inc()
+
+
+def _conversation_for(*, room: Room, seq: int, now) -> Conversation:
+    """The room's open conversation, or a new one when the last went idle. Caller holds the room lock."""
+    conversation = Conversation.objects.filter(room=room, ended_at__isnull=True).first()
+    if conversation and conversation.is_idle(now=now, idle_minutes=settings.CHAT_CONVERSATION_IDLE_MINUTES):
+        conversation.ended_at = conversation.last_message_at
+        conversation.save(update_fields=["ended_at"])
+        conversation = None
+    if conversation is None:
+        conversation = Conversation.objects.create(room=room, started_at=now, first_seq=seq, last_seq=seq)
+    return conversation
+
+
+def _persist(*, room: Room, draft: MessageDraft, text: str, flags: list[str], user) -> Message:
+    now = timezone.now()
+    with transaction.atomic():
+        # The UPDATE takes the room's row lock until commit: concurrent ingests queue here, so seqs
+        # are strictly increasing and a rolled-back insert gives its seq back (no gaps).
+        Room.objects.filter(pk=room.pk).update(last_seq=F("last_seq") + 1)
+        seq = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
+        conversation = _conversation_for(room=room, seq=seq, now=now)
+        message = Message.objects.create(
+            room=room,
+            conversation=conversation,
+            seq=seq,
+            origin=draft.origin,
+            author_key=draft.author_key,
+            author_name=draft.author.name,
+            author_color=draft.author.color,
+            author_badges=list(draft.author.badges),
+            user=user,
+            text=text,
+            created_at=now,
+            mentions=sorted(set(MENTION_RE.findall(text))),
+            flags=flags,
+            reply_to=draft.reply_to,
+            client_id=draft.client_id,
+            correlation_id=draft.correlation_id or current_correlation_id() or new_correlation_id(),
+        )
+        Conversation.objects.filter(pk=conversation.pk).update(
+            last_message_at=now, last_seq=seq, message_count=F("message_count") + 1
+        )
+        payload = message_payload(message, room_slug=room.slug)
+        transaction.on_commit(lambda: messages_publish(room_slug=room.slug, messages=[payload]))
+    return message
+
+
+def message_ingest(*, draft: MessageDraft, user=None) -> Message:
+    """Run one message through the gateway. Raises ChatterError for anything it refuses."""
+    started = time.perf_counter()
+    try:
+        room = room_get(slug=draft.room)
+        existing = _existing_for_client_id(draft)
+        if existing is not None:
+            return existing  # the same client_id twice yields one message
+        if draft.origin == Message.Origin.HUMAN:
+            _enforce_human_limits(room=room, draft=draft)
+        verdict = safety_check(
+            draft.text,
+            origin=draft.origin,
+            rules=blocked_rules(),
+            allowed_domains=settings.CHAT_ALLOWED_LINK_DOMAINS,
+            max_length=settings.CHAT_MAX_MESSAGE_LENGTH,
+        )
+        if verdict.action == "drop":
+            _record_safety(room=room, draft=draft, action=SafetyAction.Action.DROP, reasons=verdict.reasons)
+            raise ChatterError("blocked", "message not sent: " + ", ".join(verdict.reasons))
+        try:
+            message = _persist(room=room, draft=draft, text=verdict.text, flags=list(verdict.flags), user=user)
+        except IntegrityError:
+            # Lost a race with the same client_id: the other attempt's message is the one.
+            existing = _existing_for_client_id(draft)
+            if existing is None:
+                raise
+            return existing
+        if verdict.action == "sanitise":
+            _record_safety(
+                room=room, draft=draft, action=SafetyAction.Action.SANITISE, reasons=verdict.reasons, message=message
+            )
+        metrics.MESSAGES_INGESTED.labels(origin=draft.origin).inc()
+        return message
+    except ChatterError as error:
+        metrics.MESSAGES_REFUSED.labels(code=error.code).inc()
+        raise
+    finally:
+        metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
+
+
+USER_COLORS = ("#ff4f4f", "#1e90ff", "#2ecc71", "#ff7f50", "#9b59b6", "#daa520", "#00ced1", "#ff69b4", "#7fff00")
+
+
+def user_color(*, user_id: int) -> str:
+    return USER_COLORS[user_id % len(USER_COLORS)]
+
+
+def user_badges(user) -> list[str]:
+    if user.is_superuser or user.is_staff:
+        return ["moderator"]
+    return []
+
+
+def human_draft(*, user, room_slug: str, text: str, client_id: str, reply_to=None) -> MessageDraft:
+    return draft_parse(
+        {
+            "room": room_slug,
+            "origin": "human",
+            "author": {"name": user.get_username()[:100], "color": user_color(user_id=user.pk), "badges": user_badges(user)},
+            "author_key": f"user:{user.pk}",
+            "text": text,
+            "client_id": client_id,
+            "reply_to": reply_to,
+            "correlation_id": new_correlation_id(),
+        }
+    )
+
+
+def conversations_close_idle(*, now=None) -> int:
+    """End conversations idle longer than the threshold, so batch memory jobs see them as finished."""
+    now = now or timezone.now()
+    cutoff = now - timezone.timedelta(minutes=settings.CHAT_CONVERSATION_IDLE_MINUTES)
+    return Conversation.objects.filter(ended_at__isnull=True, last_message_at__lt=cutoff).update(
+        ended_at=F("last_message_at")
+    )
+
+
+def room_create(*, slug: str, title: str, description: str = "", is_live: bool = True) -> Room:
+    room, _ = Room.objects.get_or_create(
+        slug=slug, defaults={"title": title, "description": description, "is_live": is_live}
+    )
+    return room
+
+
+def demo_room_seed() -> None:
+    """The demo room `runchatter` opens on an empty database."""
+    room_create(
+        slug="demo",
+        title="Demo stream",
+        description="A live demo room: the cast chats about the scripted stream. Sign in to join them.",
+    )
+
+
+TRENDS_WINDOW_SECONDS = 60.0
+
+
+def trends_snapshot_publish(*, room: Room, now=None) -> dict[str, Any]:
+    """Compute the room's trends once (not once per agent) and publish them to chat.trends."""
+    now = now or timezone.now()
+    since = now - timezone.timedelta(seconds=TRENDS_WINDOW_SECONDS)
+    rows = Message.objects.filter(room=room, created_at__gte=since).values_list(
+        "author_key", "origin", "text", "created_at"
+    )
+    snapshot = trends_compute(
+        room=room.slug,
+        at=now,
+        window_seconds=TRENDS_WINDOW_SECONDS,
+        messages=(TrendInput(*row) for row in rows.iterator()),
+    )
+    snapshot = TrendsSnapshot.model_validate(snapshot).model_dump(mode="json")
+    trends_publish(room_slug=room.slug, trends=snapshot)
+    return snapshot
+
+
+def trends_snapshot_all_live() -> int:
+    rooms = list(Room.objects.filter(is_live=True))
+    for room in rooms:
+        trends_snapshot_publish(room=room)
+    return len(rooms)

@@ -1,0 +1,19 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from chat import views
+
+urlpatterns = [
+    path("", views.room_list, name="chat-home"),
+    path("rooms/", views.room_list, name="chat-rooms"),
+    path("rooms/<slug:slug>/", views.room_page, name="chat-room"),
+    path("api/rooms", views.api_rooms, name="chat-api-rooms"),
+    path("api/rooms/<slug:slug>/messages", views.api_room_messages, name="chat-api-messages"),
+    path("api/rooms/<slug:slug>/context", views.api_room_context, name="chat-api-context"),
+    path("api/rooms/<slug:slug>/trends", views.api_room_trends, name="chat-api-trends"),
+    path("healthz", views.healthz, name="chat-healthz"),
+    path("metrics", views.metrics, name="chat-metrics"),
+    path("accounts/signup/", views.signup, name="chat-signup"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="chat-login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="chat-logout"),
+]

@@ -1,0 +1,157 @@
+"""Pages and JSON APIs of the chat app (SPEC 4.4). Thin: parse, call a selector/service, render."""
+from __future__ import annotations
+
+import functools
+import ipaddress
+import secrets
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import login
+from django.contrib.auth.forms import UserCreationForm
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from chat import selectors
+from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.metrics import render_latest
+from chatter_site.lib.redis import redis_client
+
+INITIAL_HISTORY = 50
+MAX_PAGE = 500
+
+
+def json_errors(view: Callable) -> Callable:
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ChatterError as error:
+            return JsonResponse({"error": {"code": error.code, "detail": error.message}}, status=error.http_status)
+
+    return wrapper
+
+
+def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, maximum: int) -> int:
+    raw = request.GET.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ChatterError("invalid", f"{name} must be an integer") from None
+    if not minimum <= value <= maximum:
+        raise ChatterError("invalid", f"{name} must be between {minimum} and {maximum}")
+    return value
+
+
+# --- pages -----------------------------------------------------------------------------------
+@require_GET
+def room_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "chat/room_list.html", {"rooms": selectors.rooms_list()})
+
+
+@require_GET
+def room_page(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        room = selectors.room_get(slug=slug)
+    except ChatterError:
+        return render(request, "chat/room_missing.html", {"slug": slug}, status=404)
+    history = selectors.messages_recent(room=room, limit=INITIAL_HISTORY)
+    return render(
+        request,
+        "chat/room.html",
+        {
+            "room": room,
+            "history": history,
+            "bootstrap": {
+                "room": room.slug,
+                "history": history,
+                "context": selectors.context_latest(room=room),
+                "trends": selectors.trends_latest(room=room),
+                "signedIn": request.user.is_authenticated,
+                "maxLength": settings.CHAT_MAX_MESSAGE_LENGTH,
+            },
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user)
+        return redirect(request.GET.get("next") or "chat-home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+# --- JSON API --------------------------------------------------------------------------------
+@require_GET
+def api_rooms(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(selectors.rooms_list(), safe=False)
+
+
+@require_GET
+@json_errors
+def api_room_messages(request: HttpRequest, slug: str) -> JsonResponse:
+    room = selectors.room_get(slug=slug)
+    after = _int_param(request, "after", 0, minimum=0, maximum=2**62)
+    limit = _int_param(request, "limit", 100, minimum=1, maximum=MAX_PAGE)
+    return JsonResponse(selectors.messages_after(room=room, after_seq=after, limit=limit), safe=False)
+
+
+@require_GET
+@json_errors
+def api_room_context(request: HttpRequest, slug: str) -> HttpResponse:
+    room = selectors.room_get(slug=slug)
+    context = selectors.context_latest(room=room)
+    return JsonResponse(context) if context else HttpResponse(status=204)
+
+
+@require_GET
+@json_errors
+def api_room_trends(request: HttpRequest, slug: str) -> HttpResponse:
+    room = selectors.room_get(slug=slug)
+    trends = selectors.trends_latest(room=room)
+    return JsonResponse(trends) if trends else HttpResponse(status=204)
+
+
+# --- operations ------------------------------------------------------------------------------
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Cheap liveness: the process answers, the database and Redis respond."""
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as exc:  # report, don't raise: this page exists to say what is down
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        redis_client().ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    healthy = all(value == "ok" for value in checks.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", **checks}, status=200 if healthy else 503)
+
+
+def _is_loopback(request: HttpRequest) -> bool:
+    try:
+        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+    except ValueError:
+        return False
+
+
+@require_GET
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus text format: open to loopback, otherwise only with the bearer token."""
+    if not _is_loopback(request):
+        token = settings.METRICS_TOKEN
+        supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not token or not secrets.compare_digest(supplied, token):
+            return HttpResponse("metrics need a bearer token\n", status=403, content_type="text/plain")
+    return HttpResponse(render_latest(), content_type="text/plain; version=0.0.4; charset=utf-8")

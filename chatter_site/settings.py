@@ -1,0 +1,262 @@
+"""chatter settings: everything comes from the environment (see the README's table).
+
+Unset variables fall back to the embedded defaults: SQLite, the embedded Redis started by
+`runchatter` (its address read from the runtime directory), filesystem storage.
+"""
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+import dj_database_url
+
+from chatter_site.lib.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from chatter_site.lib.runtime import read_services, runtime_dir, var_dir
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = var_dir()
+RUNTIME_DIR = runtime_dir()
+EMBEDDED = read_services()
+
+DEBUG = env_bool("DJANGO_DEBUG", False)
+
+
+def _secret_key() -> str:
+    """From the environment; a fresh checkout gets a random key of its own, kept outside git."""
+    key = env_str("DJANGO_SECRET_KEY")
+    if key:
+        return key
+    key_file = VAR_DIR / "secret_key"
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(50)
+        key_file.write_text(key)
+        key_file.chmod(0o600)
+        return key
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "chatter_site",
+    "chat",
+    "streamctx",
+    "memory",
+    "scribe",
+    "personas",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatter_site.urls"
+ASGI_APPLICATION = "chatter_site.asgi.application"
+WSGI_APPLICATION = "chatter_site.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -----------------------------------------------------------------------------
+DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "db.sqlite3",
+            # Daphne, workers and beat all write: WAL, a busy timeout and IMMEDIATE transactions
+            # keep them from failing with "database is locked".
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis (broker, channel layer, rate limits, latest context) ---------------------------
+REDIS_URL = env_url("REDIS_URL", schemes=("redis", "rediss", "unix")) or EMBEDDED.get("redis_url")
+# Nothing runs without Redis; until one is known, point at an address that fails with a clear
+# message (see chatter_site.lib.redis) rather than silently at some other server.
+REDIS_CONFIGURED = REDIS_URL is not None
+if REDIS_URL is None:
+    REDIS_URL = "redis://127.0.0.1:1/0"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [REDIS_URL],
+            "prefix": "chatter:layer",
+            # Hub channels carry every message of a room to a Daphne process; give them room.
+            "capacity": 2000,
+            "expiry": 30,
+            "group_expiry": 3600,
+        },
+    }
+}
+
+# --- Celery -------------------------------------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CHATTER_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES_NAMES = ("default", "llm", "reflection", "scribe")
+CELERY_TASK_ROUTES = {
+    "personas.tasks.*": {"queue": "llm"},
+    "memory.tasks.*": {"queue": "reflection"},
+    "scribe.tasks.*": {"queue": "scribe"},
+    "chat.tasks.*": {"queue": "default"},
+    "streamctx.tasks.*": {"queue": "default"},
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(RUNTIME_DIR / "celerybeat-schedule")
+
+TRENDS_INTERVAL = env_float("CHATTER_TRENDS_INTERVAL", 5.0, minimum=1.0)
+CONVERSATION_SWEEP_INTERVAL = env_float("CHATTER_CONVERSATION_SWEEP_INTERVAL", 60.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE = {
+    "chat-trends-snapshot": {
+        "task": "chat.tasks.trends_snapshot_task",
+        "schedule": TRENDS_INTERVAL,
+        "options": {"expires": TRENDS_INTERVAL * 0.9},
+    },
+    "chat-conversations-close-idle": {
+        "task": "chat.tasks.conversations_close_idle_task",
+        "schedule": CONVERSATION_SWEEP_INTERVAL,
+        "options": {"expires": CONVERSATION_SWEEP_INTERVAL * 0.9},
+    },
+}
+
+# --- Chat gateway ---------------------------------------------------------------------------
+CHAT_MAX_MESSAGE_LENGTH = 500
+CHAT_MAX_FRAME_BYTES = env_int("CHATTER_WS_MAX_FRAME_BYTES", 16 * 1024, minimum=1024)
+# Daphne itself closes the socket (1009) above this: frames that large are abuse, not mistakes.
+CHAT_TRANSPORT_MAX_BYTES = env_int("CHATTER_WS_TRANSPORT_MAX_BYTES", 4 * 1024 * 1024, minimum=64 * 1024)
+CHAT_RATE_LIMIT_COUNT = env_int("CHATTER_RATE_LIMIT_COUNT", 5, minimum=1)
+CHAT_RATE_LIMIT_WINDOW = env_int("CHATTER_RATE_LIMIT_WINDOW", 10, minimum=1)
+CHAT_CONVERSATION_IDLE_MINUTES = env_int("CHATTER_CONVERSATION_IDLE_MINUTES", 30, minimum=1)
+CHAT_ALLOWED_LINK_DOMAINS = env_list(
+    "CHATTER_ALLOWED_LINK_DOMAINS", "twitch.tv,youtube.com,youtu.be,wikipedia.org,github.com"
+)
+CHAT_BROADCAST_INTERVAL = env_int("CHATTER_BROADCAST_INTERVAL_MS", 50, minimum=5) / 1000
+# A room's live queue above this sheds its oldest bot messages (they stay in the database).
+CHAT_BROADCAST_QUEUE_LIMIT = env_int("CHATTER_BROADCAST_QUEUE_LIMIT", 2000, minimum=10)
+CHAT_FIREHOSE_MAXLEN = env_int("CHATTER_FIREHOSE_MAXLEN", 10000, minimum=100)
+CHAT_HISTORY_PAGE = 200
+METRICS_TOKEN = env_str("CHATTER_METRICS_TOKEN")
+# Called by `runchatter` on an empty database; each app adds its own demo seed here.
+CHATTER_DEMO_SEEDERS = ["chat.services.demo_room_seed"]
+
+# --- Storage --------------------------------------------------------------------------------
+CHATTER_S3_BUCKET = env_str("CHATTER_S3_BUCKET")
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "/media/"
+STATIC_URL = "/static/"
+STATIC_ROOT = VAR_DIR / "static"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = True
+if CHATTER_S3_BUCKET:
+    _s3_options = {"bucket_name": CHATTER_S3_BUCKET}
+    if env_str("AWS_S3_ENDPOINT_URL"):
+        _s3_options["endpoint_url"] = env_str("AWS_S3_ENDPOINT_URL")
+    _documents = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
+else:
+    _documents = {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(MEDIA_ROOT / "documents")},
+    }
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "documents": _documents,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- LLM (used from the personas issue on) --------------------------------------------------
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", schemes=("http", "https"))
+CHATTER_LLM_MODEL = env_str("CHATTER_LLM_MODEL", "gpt-4o-mini")
+CHATTER_WHISPER_MODEL = env_str("CHATTER_WHISPER_MODEL", "base")
+
+# --- Auth, i18n, security -------------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "chat-login"
+LOGIN_REDIRECT_URL = "chat-home"
+LOGOUT_REDIRECT_URL = "chat-home"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG and env_bool("CHATTER_HTTPS", False):
+    SECURE_SSL_REDIRECT = True
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("CHATTER_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+# --- Logging: key=value lines carrying the correlation id -------------------------------------
+LOG_LEVEL = env_str("CHATTER_LOG_LEVEL", "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"corr": {"()": "chatter_site.lib.correlation.CorrelationFilter"}},
+    "formatters": {
+        "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s corr=%(corr)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv", "filters": ["corr"]}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
+    },
+}

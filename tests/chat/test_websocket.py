@@ -1,0 +1,169 @@
+"""The room WebSocket (SPEC 4.3) through Channels with the real Redis channel layer."""
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.routing import URLRouter
+from channels.testing import WebsocketCommunicator
+
+from chat.hub import get_hub
+from chat.models import Message
+from chat.routing import websocket_urlpatterns
+from chat.services import draft_parse, message_ingest
+from tests.factories import RoomFactory, UserFactory, bot_draft
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
+
+APP = URLRouter(websocket_urlpatterns)
+
+
+@pytest.fixture
+async def hub_cleanup():
+    yield
+    await get_hub().close()
+
+
+async def _connect(room, user=None) -> tuple[WebsocketCommunicator, dict]:
+    communicator = WebsocketCommunicator(APP, f"/ws/rooms/{room.slug}/")
+    if user is not None:
+        communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    hello = await communicator.receive_json_from(timeout=5)
+    assert hello["type"] == "hello"
+    return communicator, hello
+
+
+async def _collect(communicator: WebsocketCommunicator, count: int, timeout: float = 10) -> list[dict]:
+    items: list[dict] = []
+    while len(items) < count:
+        frame = await communicator.receive_json_from(timeout=timeout)
+        if frame["type"] == "messages":
+            items.extend(frame["items"])
+    return items
+
+
+async def _ingest_bot(room, text: str, client_id: str | None = None) -> Message:
+    return await database_sync_to_async(message_ingest)(draft=draft_parse(bot_draft(room=room, text=text, client_id=client_id)))
+
+
+async def test_it_greets_with_the_room_and_last_seq(hub_cleanup):
+    room = await database_sync_to_async(RoomFactory)()
+    await _ingest_bot(room, "before anyone came")
+    communicator, hello = await _connect(room)
+    assert hello == {"type": "hello", "room": room.slug, "last_seq": 1, "user": None}
+    await communicator.disconnect()
+
+
+async def test_it_refuses_an_unknown_room_before_accepting(hub_cleanup):
+    communicator = WebsocketCommunicator(APP, "/ws/rooms/nowhere/")
+    connected, code = await communicator.connect()
+    assert not connected
+    assert code == 4404
+
+
+async def test_it_refuses_an_anonymous_send_and_keeps_the_socket_open(hub_cleanup):
+    room = await database_sync_to_async(RoomFactory)()
+    communicator, _ = await _connect(room)
+    await communicator.send_json_to({"type": "send", "text": "hi", "client_id": "anon-1"})
+    error = await communicator.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == "auth_required"
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from(timeout=5)) == {"type": "pong"}
+    assert await database_sync_to_async(Message.objects.count)() == 0
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("raw", "code"),
+    [
+        ("{not json", "invalid"),
+        (json.dumps({"type": "send", "text": "x" * (2 * 1024 * 1024), "client_id": "big"}), "too_large"),
+        (json.dumps({"type": "explode"}), "invalid"),
+        (json.dumps({"type": "resume", "after_seq": -3}), "invalid"),
+        (json.dumps({"type": "send", "text": "hi", "client_id": "<script>"}), "invalid"),
+    ],
+    ids=["invalid-json", "2mb-frame", "unknown-type", "negative-seq", "bad-client-id"],
+)
+async def test_it_answers_a_bad_frame_with_an_error_and_changes_nothing(hub_cleanup, raw, code):
+    room = await database_sync_to_async(RoomFactory)()
+    user = await database_sync_to_async(UserFactory)()
+    communicator, _ = await _connect(room, user)
+    await communicator.send_to(text_data=raw)
+    error = await communicator.receive_json_from(timeout=5)
+    assert error["type"] == "error" and error["code"] == code, error
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from(timeout=5)) == {"type": "pong"}
+    assert await database_sync_to_async(Message.objects.count)() == 0
+    await communicator.disconnect()
+
+
+async def test_it_delivers_a_post_to_both_viewers(hub_cleanup):
+    room = await database_sync_to_async(RoomFactory)()
+    alice = await database_sync_to_async(UserFactory)()
+    sender, _ = await _connect(room, alice)
+    watcher, _ = await _connect(room)
+    await sender.send_json_to({"type": "send", "text": "<b>hello</b> chat", "client_id": str(uuid.uuid4())})
+    for communicator in (sender, watcher):
+        (item,) = await _collect(communicator, 1)
+        assert item["text"] == "<b>hello</b> chat"
+        assert item["author"]["name"] == alice.username
+        assert item["seq"] == 1 and item["origin"] == "human"
+    await sender.disconnect()
+    await watcher.disconnect()
+
+
+async def test_it_sends_a_repeated_client_id_once(hub_cleanup):
+    room = await database_sync_to_async(RoomFactory)()
+    user = await database_sync_to_async(UserFactory)()
+    communicator, _ = await _connect(room, user)
+    for _ in range(3):
+        await communicator.send_json_to({"type": "send", "text": "only once", "client_id": "dup-1"})
+    (item,) = await _collect(communicator, 1)
+    assert item["client_id"] == "dup-1"
+    await communicator.send_json_to({"type": "ping"})
+    assert (await communicator.receive_json_from(timeout=5)) == {"type": "pong"}  # nothing else came
+    assert await database_sync_to_async(Message.objects.count)() == 1
+    await communicator.disconnect()
+
+
+async def test_it_answers_rate_limited_when_a_viewer_floods(hub_cleanup, settings):
+    settings.CHAT_RATE_LIMIT_COUNT = 2
+    room = await database_sync_to_async(RoomFactory)()
+    user = await database_sync_to_async(UserFactory)()
+    communicator, _ = await _connect(room, user)
+    codes = []
+    for n in range(3):
+        await communicator.send_json_to({"type": "send", "text": f"flood {n}", "client_id": f"f{n}"})
+    for _ in range(3):
+        frame = await communicator.receive_json_from(timeout=5)
+        codes.append(frame.get("code") or frame["type"])
+    assert codes.count("rate_limited") == 1
+    assert await database_sync_to_async(Message.objects.count)() == 2
+    await communicator.disconnect()
+
+
+async def test_it_resends_everything_missed_once_and_in_order_on_resume(hub_cleanup):
+    room = await database_sync_to_async(RoomFactory)()
+    viewer, _ = await _connect(room)
+    for n in range(5):
+        await _ingest_bot(room, f"seen {n}")
+    seen = await _collect(viewer, 5)
+    assert [item["seq"] for item in seen] == [1, 2, 3, 4, 5]
+    await viewer.disconnect()
+
+    for n in range(12):
+        await _ingest_bot(room, f"missed {n}")
+    returning, hello = await _connect(room)
+    assert hello["last_seq"] == 17
+    await returning.send_json_to({"type": "resume", "after_seq": 5})
+    for n in range(3):
+        await _ingest_bot(room, f"live {n}")
+    items = await _collect(returning, 15)
+    seqs = [item["seq"] for item in items]
+    assert seqs == list(range(6, 21))
+    assert [item["text"] for item in items[:12]] == [f"missed {n}" for n in range(12)]
+    await returning.disconnect()

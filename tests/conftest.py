@@ -1,0 +1,82 @@
+"""Shared fixtures. Tests run against real PostgreSQL and real Redis (see README)."""
+from __future__ import annotations
+
+import os
+
+# Before Django reads settings: the test services, unless the caller points elsewhere.
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("CHATTER_CONVERSATION_SWEEP_INTERVAL", "60")
+
+from pathlib import Path  # noqa: E402
+from urllib.parse import quote  # noqa: E402
+
+import pytest  # noqa: E402
+import redis as redis_lib  # noqa: E402
+
+from tests.support.processes import child_env, start_celery_worker, start_daphne  # noqa: E402
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fresh_redis() -> None:
+    """One clean Redis database per run; tests never share state with a previous run."""
+    redis_lib.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
+@pytest.fixture(autouse=True)
+def _reset_limits() -> None:
+    """Rate-limit windows are keyed by user id; ids repeat across tests, windows must not."""
+    client = redis_lib.Redis.from_url(os.environ["REDIS_URL"])
+    for pattern in ("chatter:rl:*", "chatter:slow:*"):
+        keys = list(client.scan_iter(pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    from chat.selectors import blocked_rules_invalidate
+
+    blocked_rules_invalidate()
+
+
+@pytest.fixture(scope="session")
+def test_database_url(django_db_setup, django_db_blocker) -> str:
+    """A URL for the test database, so child processes (Daphne, workers) use it too."""
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    user = quote(settings_dict.get("USER") or "")
+    password = quote(settings_dict.get("PASSWORD") or "")
+    auth = f"{user}:{password}@" if password else f"{user}@" if user else ""
+    host = settings_dict.get("HOST") or "127.0.0.1"
+    port = settings_dict.get("PORT") or 5432
+    return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def process_env(test_database_url, tmp_path_factory) -> dict[str, str]:
+    var_dir = tmp_path_factory.mktemp("var")
+    return child_env(
+        DATABASE_URL=test_database_url,
+        REDIS_URL=os.environ["REDIS_URL"],
+        CHATTER_VAR_DIR=str(var_dir),
+        DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
+    )
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def live_daphne(process_env, log_dir):
+    """A real Daphne serving the app on a free port, on the test database and test Redis."""
+    process, base_url = start_daphne(process_env, log_dir)
+    yield base_url
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(process_env, log_dir):
+    """A real Celery worker consuming every queue."""
+    worker = start_celery_worker(process_env, log_dir, queues="default,llm,reflection,scribe", name="tests")
+    yield worker
+    worker.stop()
