@@ -198,22 +198,25 @@ def _leet_class(char: str) -> str:
 
 
 def _word_pattern(term: str) -> str:
+    """Pattern for a whole-word term; the caller wraps it in the word-boundary checks."""
     words = term.split()
     tight = r"\s+".join("".join(_leet_class(c) for c in word) for word in words)
     spaced = r"\s+".join(_SPELLING_SEPARATOR.join(_leet_class(c) for c in word) for word in words)
-    body = tight if tight == spaced else f"{tight}|{spaced}"
-    # Not \b: leet stand-ins like "$" and "@" are not word characters, so \b would miss "$hit".
-    return rf"(?<!\w)(?:{body})(?!\w)"
+    return tight if tight == spaced else f"{tight}|{spaced}"
 
 
-def _rule_pattern(rule: BlockRule) -> str | None:
-    if not isinstance(rule, BlockRule) or not isinstance(rule.term, str) or not rule.term.strip():
-        return None  # an empty term would match every message
-    if rule.match == "word":
-        return _word_pattern(rule.term.strip())
-    if rule.match == "substring":
-        return re.escape(rule.term)
-    return None
+def _has_term(rule: BlockRule) -> bool:
+    # An empty term would match every message.
+    return isinstance(rule, BlockRule) and isinstance(rule.term, str) and bool(rule.term.strip())
+
+
+def _combine(patterns: list[str], *, whole_words: bool) -> re.Pattern[str]:
+    body = "|".join(f"(?:{p})" for p in patterns)
+    if whole_words:
+        # Not \b: leet stand-ins like "$" and "@" are not word characters, so \b would miss
+        # "$hit". One shared check (not one per term) lets most positions fail at once.
+        body = rf"(?<!\w)(?:{body})(?!\w)"
+    return re.compile(body, re.IGNORECASE)
 
 
 @functools.lru_cache(maxsize=128)
@@ -225,24 +228,25 @@ def _compile_rules(rules: tuple[BlockRule, ...]) -> _CompiledRules:
     loses itself.
     """
     compiled: dict[str, list[re.Pattern[str]]] = {"drop": [], "mask": []}
-    literal: dict[str, list[str]] = {"drop": [], "mask": []}
+    words: dict[str, list[str]] = {"drop": [], "mask": []}
+    substrings: dict[str, list[str]] = {"drop": [], "mask": []}
     for rule in rules:
-        action = getattr(rule, "action", None)
-        if action not in compiled:
+        if not _has_term(rule) or rule.action not in compiled:
             continue
-        if getattr(rule, "match", None) == "regex":
+        if rule.match == "word":
+            words[rule.action].append(_word_pattern(rule.term.strip()))
+        elif rule.match == "substring":
+            substrings[rule.action].append(re.escape(rule.term))
+        elif rule.match == "regex":
             try:
-                compiled[action].append(re.compile(rule.term, re.IGNORECASE))
-            except Exception:  # re.error, TypeError, RecursionError...: a bad rule is ignored
-                logger.warning("ignoring invalid blocklist regex %r", getattr(rule, "term", None))
-            continue
-        pattern = _rule_pattern(rule)
-        if pattern is not None:
-            literal[action].append(pattern)
-    for action, patterns in literal.items():
-        if patterns:
-            combined = "|".join(f"(?:{p})" for p in patterns)
-            compiled[action].insert(0, re.compile(combined, re.IGNORECASE))
+                compiled[rule.action].append(re.compile(rule.term, re.IGNORECASE))
+            except Exception:  # re.error, RecursionError...: a bad rule must not break the gate
+                logger.warning("ignoring invalid blocklist regex %r", rule.term)
+    for action in compiled:
+        if substrings[action]:
+            compiled[action].insert(0, _combine(substrings[action], whole_words=False))
+        if words[action]:
+            compiled[action].insert(0, _combine(words[action], whole_words=True))
     return _CompiledRules(drop=tuple(compiled["drop"]), mask=tuple(compiled["mask"]))
 
 
@@ -264,7 +268,7 @@ def _fold_for_matching(text: str) -> str:
 
     Same length so match positions in the copy can be masked in the original.
     """
-    if text.isascii():
+    if text.isascii() or unicodedata.is_normalized("NFKC", text):
         return text
     return "".join(_fold_char(c) for c in text)
 
@@ -435,21 +439,28 @@ def _redact_emails(text: str, found: _Findings) -> str:
     return text
 
 
+_NON_DIGIT_RE = re.compile(r"\D+")
+
+
 def _redact_pii(text: str, found: _Findings) -> str:
     """Redact PII in plain text (never inside links, where digit runs are ids, not phones)."""
     text = _redact_emails(text, found)
-    if not any(c.isdigit() for c in text):
+    digit_count = len(_NON_DIGIT_RE.sub("", text))
+    if not digit_count:
         return text  # every remaining kind needs a digit; most chat lines have none
     # Order matters: a card number is also a long digit run a phone rule would take, and an
-    # IPv4 address is a dotted digit run the phone rule would take.
-    steps: list[tuple[str, re.Pattern[str], Callable[[str], str | None]]] = [
-        ("card", _CARD_RUN_RE, _redact_cards_in_run),
-        ("ip", _IPV6_RE, _token_if(_valid_ipv6, "[ip]")),
-        ("ip", _IPV4_RE, _token_if(_valid_ipv4, "[ip]")),
-        ("phone", _PHONE_RE, _token_if(_looks_like_phone, "[phone]")),
-        ("address", _ADDRESS_RE, lambda _: "[address]"),
+    # IPv4 address is a dotted digit run the phone rule would take. Each step first checks
+    # whether the text could hold its kind at all, which keeps ordinary lines fast.
+    steps: list[tuple[bool, str, re.Pattern[str], Callable[[str], str | None]]] = [
+        (digit_count >= _MIN_CARD_DIGITS, "card", _CARD_RUN_RE, _redact_cards_in_run),
+        (text.count(":") >= 2, "ip", _IPV6_RE, _token_if(_valid_ipv6, "[ip]")),
+        (text.count(".") >= 3, "ip", _IPV4_RE, _token_if(_valid_ipv4, "[ip]")),
+        (digit_count >= _MIN_PHONE_DIGITS, "phone", _PHONE_RE, _token_if(_looks_like_phone, "[phone]")),
+        (True, "address", _ADDRESS_RE, lambda _: "[address]"),
     ]
-    for kind, pattern, replace in steps:
+    for could_match, kind, pattern, replace in steps:
+        if not could_match:
+            continue
         text, hit = _replace_where(pattern, text, replace)
         if hit:
             found.pii(kind)
@@ -487,6 +498,8 @@ _LINK_PARTS_RE = re.compile(
 _TRACKING_PARAMS = frozenset({"fbclid", "gclid", "dclid", "msclkid", "mc_eid", "igshid", "yclid", "twclid"})
 _TRAILING_PUNCTUATION = ".,;:!?'\")]}*"
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
+# Every link we detect has "://", a pseudo-scheme, or a dot between word characters.
+_MIGHT_HOLD_LINK_RE = re.compile(r"\w\.\w|://|(?:script|data):", re.IGNORECASE)
 _IPV4_HOST_RE = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 
 
@@ -565,8 +578,8 @@ def _handle_link(raw: str, kind: str, *, strict: bool, allowed: tuple[str, ...],
 
 
 def _process_links_and_pii(text: str, *, strict: bool, allowed: tuple[str, ...], found: _Findings) -> str:
-    if "." not in text and ":" not in text:
-        return _redact_pii(text, found)  # no link can be present
+    if not _MIGHT_HOLD_LINK_RE.search(text):
+        return _redact_pii(text, found)  # the full link scan is the slowest step; skip it
     out: list[str] = []
     position = 0
     for match in _LINK_RE.finditer(text):

@@ -3,18 +3,13 @@ from __future__ import annotations
 
 import os
 
-# Before Django reads settings: the test services, unless the caller points elsewhere.
-os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("CHATTER_CONVERSATION_SWEEP_INTERVAL", "60")
+from pathlib import Path
+from urllib.parse import quote
 
-from pathlib import Path  # noqa: E402
-from urllib.parse import quote  # noqa: E402
+import pytest
+import redis as redis_lib
 
-import pytest  # noqa: E402
-import redis as redis_lib  # noqa: E402
-
-from tests.support.processes import child_env, start_celery_worker, start_daphne  # noqa: E402
+from tests.support.processes import child_env, start_celery_worker, start_daphne
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -52,8 +47,11 @@ def test_database_url(django_db_setup, django_db_blocker) -> str:
 
 @pytest.fixture(scope="session")
 def process_env(test_database_url, tmp_path_factory) -> dict[str, str]:
+    from django.conf import settings
+
     var_dir = tmp_path_factory.mktemp("var")
     return child_env(
+        DJANGO_SECRET_KEY=settings.SECRET_KEY,  # sessions made here must be valid there
         DATABASE_URL=test_database_url,
         REDIS_URL=os.environ["REDIS_URL"],
         CHATTER_VAR_DIR=str(var_dir),

@@ -24,7 +24,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("username",)
 
     username = factory.Sequence(lambda n: f"viewer{n}_{uuid.uuid4().hex[:4]}")
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-battery")
+    password = factory.django.Password("correct-horse-battery")
 
 
 def bot_draft(*, room: Room, text: str, handle: str = "testbot", client_id: str | None = None) -> dict:
