@@ -171,3 +171,33 @@ async def test_it_resends_everything_missed_once_and_in_order_on_resume(hub_clea
     assert seqs == list(range(6, 21))
     assert [item["text"] for item in items[:12]] == [f"missed {n}" for n in range(12)]
     await returning.disconnect()
+
+
+async def test_it_pushes_trends_to_viewers(hub_cleanup):
+    from chat.services import trends_snapshot_publish
+
+    room = await database_sync_to_async(RoomFactory)()
+    viewer, _ = await _connect(room)
+    await _ingest_bot(room, "hype PogChamp")
+    await _collect(viewer, 1)
+    await database_sync_to_async(trends_snapshot_publish)(room=room)
+    frame = await viewer.receive_json_from(timeout=5)
+    assert frame["type"] == "trends"
+    assert frame["trends"]["room"] == room.slug and frame["trends"]["active_authors"] == 1
+    await viewer.disconnect()
+
+
+async def test_it_delivers_every_message_of_a_burst_once_and_in_order(hub_cleanup):
+    import asyncio
+
+    room = await database_sync_to_async(RoomFactory)()
+    viewer, _ = await _connect(room)
+
+    async def producer(worker: int) -> None:
+        for n in range(25):
+            await _ingest_bot(room, f"w{worker} {n}")
+
+    await asyncio.gather(*(producer(w) for w in range(4)))
+    items = await _collect(viewer, 100)
+    assert [item["seq"] for item in items] == list(range(1, 101))
+    await viewer.disconnect()
