@@ -201,3 +201,18 @@ async def test_it_delivers_every_message_of_a_burst_once_and_in_order(hub_cleanu
     items = await _collect(viewer, 100)
     assert [item["seq"] for item in items] == list(range(1, 101))
     await viewer.disconnect()
+
+
+async def test_it_fills_a_message_the_channel_layer_lost_from_the_database(hub_cleanup, monkeypatch):
+    import chat.services
+
+    room = await database_sync_to_async(RoomFactory)()
+    viewer, _ = await _connect(room)
+    real_publish = chat.services.messages_publish
+    monkeypatch.setattr(chat.services, "messages_publish", lambda **kwargs: None)  # the layer "drops" it
+    await _ingest_bot(room, "lost in transit")
+    monkeypatch.setattr(chat.services, "messages_publish", real_publish)
+    await _ingest_bot(room, "arrives normally")
+    items = await _collect(viewer, 2)
+    assert [(item["seq"], item["text"]) for item in items] == [(1, "lost in transit"), (2, "arrives normally")]
+    await viewer.disconnect()
