@@ -12,9 +12,11 @@ from django.contrib.auth.forms import UserCreationForm
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
 from chat import selectors
+from chat.trends import EMOTES
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.metrics import render_latest
 from chatter_site.lib.redis import redis_client
@@ -73,6 +75,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
                 "trends": selectors.trends_latest(room=room),
                 "signedIn": request.user.is_authenticated,
                 "maxLength": settings.CHAT_MAX_MESSAGE_LENGTH,
+                "emotes": list(EMOTES),
             },
         },
     )
@@ -84,7 +87,10 @@ def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         user = form.save()
         login(request, user)
-        return redirect(request.GET.get("next") or "chat-home")
+        next_url = request.GET.get("next", "")
+        if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+            return redirect(next_url)
+        return redirect("chat-home")
     return render(request, "registration/signup.html", {"form": form})
 
 

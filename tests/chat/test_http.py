@@ -62,3 +62,12 @@ def test_it_shows_the_room_page_with_recent_history(client):
     page = client.get(f"/rooms/{room.slug}/")
     assert page.status_code == 200
     assert b"<b>not bold</b>" not in page.content
+
+
+def test_it_signs_up_and_refuses_to_redirect_off_site(client):
+    response = client.post(
+        "/accounts/signup/?next=https://evil.example/",
+        {"username": "newviewer", "password1": "correct-horse-battery", "password2": "correct-horse-battery"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == "/"

@@ -1,0 +1,863 @@
+/*
+ * chatter room client (SPEC 4.3, 5): history from the page, live updates over the room WebSocket.
+ *
+ * Safety rule for this file: every piece of data from the server is put into the page with
+ * textContent, createElement or setAttribute on a fixed attribute name. Never innerHTML.
+ */
+(function () {
+  "use strict";
+
+  var bootElement = document.getElementById("chat-bootstrap");
+  var messagesEl = document.getElementById("chat-messages");
+  if (!bootElement || !messagesEl) return;
+
+  var boot = {};
+  try {
+    boot = JSON.parse(bootElement.textContent) || {};
+  } catch (error) {
+    boot = {};
+  }
+
+  // --- constants ----------------------------------------------------------------------------
+  var MAX_MESSAGE_NODES = 300;
+  var RESUME_MIN_INTERVAL_MS = 1000;
+  var GAP_CHECK_MS = 2000;
+  var GAP_MAX_STRIKES = 3; // resumes that bring nothing before the client stops waiting for a seq
+  var BACKOFF_MIN_MS = 500;
+  var BACKOFF_MAX_MS = 15000;
+  var STABLE_CONNECTION_MS = 5000;
+  var PING_INTERVAL_MS = 20000;
+  var SILENCE_LIMIT_MS = 50000; // no frame at all for this long: the socket is dead, replace it
+  var ACK_TIMEOUT_MS = 10000;
+  var NOTICE_MS = 6000;
+  var AT_BOTTOM_SLACK_PX = 32;
+  var COLOR_RE = /^#[0-9a-fA-F]{6}$/;
+  var MENTION_RE = /(^|[^\w@])@([A-Za-z0-9_]{2,32})/g;
+  // Mirrors chat.trends.EMOTES; the bootstrap may carry the server's list instead.
+  var DEFAULT_EMOTES = [
+    "Kappa", "PogChamp", "Pog", "LUL", "KEKW", "OMEGALUL", "monkaS", "PepeHands", "Sadge", "catJAM",
+    "EZ", "GG", "HYPERS", "PauseChamp", "5Head", "Clap", "BibleThump", "Kreygasm", "ResidentSleeper", "FeelsGoodMan"
+  ];
+  var EMOTES = new Set(Array.isArray(boot.emotes) ? boot.emotes : DEFAULT_EMOTES);
+  var BADGE_LABELS = {
+    broadcaster: "Host", moderator: "Mod", mod: "Mod", staff: "Staff", admin: "Admin", bot: "Bot",
+    persona: "Bot", vip: "VIP", subscriber: "Sub", verified: "✓"
+  };
+  var EVENT_LABELS = {
+    big_laugh: "Big laugh", fail: "Fail", clutch: "Clutch", chat_question: "Chat question", scene_change: "Scene change"
+  };
+
+  var roomSlug = String(boot.room || document.querySelector("[data-room]").getAttribute("data-room"));
+  var maxLength = Number(boot.maxLength) > 0 ? Number(boot.maxLength) : 500;
+
+  // --- elements -----------------------------------------------------------------------------
+  var statusEl = document.getElementById("chat-status");
+  var pillEl = document.getElementById("chat-new-pill");
+  var placeholderEl = document.getElementById("chat-placeholder");
+  var formEl = document.getElementById("chat-form");
+  var inputEl = document.getElementById("chat-input");
+  var sendEl = document.getElementById("chat-send");
+  var counterEl = document.getElementById("chat-counter");
+  var noticeEl = document.getElementById("chat-notice");
+  var contextEl = document.getElementById("context-panel");
+  var contextUpdatedEl = document.getElementById("context-updated");
+  var trendsEl = document.getElementById("trends-panel");
+  var trendsUpdatedEl = document.getElementById("trends-updated");
+
+  // --- state --------------------------------------------------------------------------------
+  var socket = null;
+  var me = null; // {name, is_staff} from hello
+  var lastSeq = 0; // every seq <= lastSeq has been received (or given up on)
+  var ahead = new Set(); // seqs received beyond a gap
+  var renderQueue = [];
+  var frameRequested = false;
+  var lastRenderedSeq = 0;
+  var messageNodeCount = 0;
+  var stickToBottom = true;
+  var unseenCount = 0;
+
+  var attempt = 0;
+  var reconnectTimer = null;
+  var countdownTimer = null;
+  var reconnectAt = 0;
+  var connectedAt = 0;
+  var lastFrameAt = 0;
+  var heartbeatTimer = null;
+  var roomGone = false;
+
+  var lastResumeAt = 0;
+  var resumeTimer = null;
+  var gapTimer = null;
+  var gapStrikes = 0;
+  var gapMark = 0;
+
+  // Messages typed but not yet seen coming back (the ack). Sent one at a time, so an error frame
+  // always belongs to the one in flight. Insertion order is send order.
+  var pending = new Map(); // client_id -> {text, sent}
+  var inFlight = null;
+  var ackTimer = null;
+  var noticeTimer = null;
+
+  // --- small DOM helpers --------------------------------------------------------------------
+  function el(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function cssToken(value) {
+    return String(value).toLowerCase().replace(/[^a-z0-9_-]/g, "").slice(0, 32) || "other";
+  }
+
+  function safeColor(value) {
+    if (typeof value !== "string" || !COLOR_RE.test(value)) return null;
+    var r = parseInt(value.slice(1, 3), 16), g = parseInt(value.slice(3, 5), 16), b = parseInt(value.slice(5, 7), 16);
+    var luminance = (0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+    if (luminance >= 0.22) return value;
+    // Too dark to read on the dark theme: mix towards white, keeping the hue.
+    var mix = function (c) { return Math.round(c + (255 - c) * 0.45).toString(16).padStart(2, "0"); };
+    return "#" + mix(r) + mix(g) + mix(b);
+  }
+
+  function timeLabel(iso) {
+    var date = new Date(iso);
+    if (isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  }
+
+  function hashHue(text) {
+    var hash = 0;
+    for (var i = 0; i < text.length; i++) hash = (hash * 31 + text.charCodeAt(i)) | 0;
+    return Math.abs(hash) % 360;
+  }
+
+  function emoteNode(name) {
+    var node = el("span", "emote", name);
+    node.setAttribute("title", name);
+    node.style.setProperty("--emote-hue", String(hashHue(name)));
+    return node;
+  }
+
+  function codePoints(text) {
+    return Array.from(text).length;
+  }
+
+  // --- message rendering --------------------------------------------------------------------
+  function appendRichText(container, text) {
+    var buffer = "";
+    function flush() {
+      if (buffer) container.appendChild(document.createTextNode(buffer));
+      buffer = "";
+    }
+    var parts = text.split(/(\s+)/);
+    for (var i = 0; i < parts.length; i++) {
+      var part = parts[i];
+      if (!part) continue;
+      if (EMOTES.has(part)) {
+        flush();
+        container.appendChild(emoteNode(part));
+        continue;
+      }
+      if (part.indexOf("@") === -1) {
+        buffer += part;
+        continue;
+      }
+      var cursor = 0;
+      var match;
+      MENTION_RE.lastIndex = 0;
+      while ((match = MENTION_RE.exec(part)) !== null) {
+        var at = match.index + match[1].length;
+        buffer += part.slice(cursor, at);
+        flush();
+        container.appendChild(el("span", "mention", "@" + match[2]));
+        cursor = at + 1 + match[2].length;
+      }
+      buffer += part.slice(cursor);
+    }
+    flush();
+  }
+
+  /** Highlights what concerns the signed-in viewer: mentions of them and their own lines. */
+  function markPersonal(item) {
+    if (!me || !me.name) return;
+    var myName = String(me.name).toLowerCase();
+    var mentions = item.querySelectorAll(".mention");
+    for (var i = 0; i < mentions.length; i++) {
+      if (mentions[i].textContent.slice(1).toLowerCase() === myName) {
+        mentions[i].classList.add("mention-me");
+        item.classList.add("is-mention");
+      }
+    }
+    var author = item.querySelector(".chat-author");
+    if (author && item.classList.contains("origin-human") && author.textContent === String(me.name)) {
+      item.classList.add("is-own");
+    }
+  }
+
+  function renderMessage(message) {
+    var origin = cssToken(message.origin || "human");
+    var item = el("li", "chat-message origin-" + origin);
+    item.setAttribute("data-seq", String(message.seq));
+    if (message.id) item.setAttribute("data-id", String(message.id));
+
+    var time = el("time", "chat-time", timeLabel(message.created_at));
+    if (message.created_at) time.setAttribute("datetime", String(message.created_at));
+    item.appendChild(time);
+
+    var author = message.author || {};
+    var badges = Array.isArray(author.badges) ? author.badges : [];
+    if (badges.length) {
+      var badgeBox = el("span", "chat-badges");
+      badges.slice(0, 8).forEach(function (badge) {
+        var name = String(badge);
+        var key = cssToken(name);
+        var pill = el("span", "badge badge-" + key, BADGE_LABELS[key] || name.slice(0, 12));
+        pill.setAttribute("title", name);
+        badgeBox.appendChild(pill);
+      });
+      item.appendChild(badgeBox);
+    }
+
+    var authorEl = el("span", "chat-author", author.name || "unknown");
+    var color = safeColor(author.color);
+    if (color) {
+      authorEl.style.color = color;
+      authorEl.setAttribute("data-color", author.color);
+    }
+    item.appendChild(authorEl);
+    item.appendChild(el("span", "chat-colon", ": "));
+
+    var textEl = el("span", "chat-text");
+    appendRichText(textEl, String(message.text || ""));
+    item.appendChild(textEl);
+    markPersonal(item);
+    if (Array.isArray(message.flags) && message.flags.length) {
+      item.classList.add("is-flagged");
+      item.setAttribute("title", "Flagged: " + message.flags.join(", "));
+    }
+    return item;
+  }
+
+  function isAtBottom() {
+    return messagesEl.scrollHeight - messagesEl.scrollTop - messagesEl.clientHeight <= AT_BOTTOM_SLACK_PX;
+  }
+
+  function scrollToBottom() {
+    messagesEl.scrollTop = messagesEl.scrollHeight;
+    stickToBottom = true;
+    unseenCount = 0;
+    pillEl.hidden = true;
+  }
+
+  function firstMessageNode() {
+    var node = messagesEl.firstElementChild;
+    while (node && !node.classList.contains("chat-message")) node = node.nextElementSibling;
+    return node;
+  }
+
+  function insertLate(node, seq) {
+    // A seq older than what is on screen (a gap being filled): put it in its place.
+    var cursor = messagesEl.lastElementChild;
+    while (cursor && cursor.classList.contains("chat-message") && Number(cursor.getAttribute("data-seq")) > seq) {
+      cursor = cursor.previousElementSibling;
+    }
+    if (cursor && cursor.classList.contains("chat-message")) {
+      messagesEl.insertBefore(node, cursor.nextSibling);
+      return true;
+    }
+    if (messageNodeCount >= MAX_MESSAGE_NODES) return false; // older than everything kept: drop
+    var first = firstMessageNode();
+    messagesEl.insertBefore(node, first);
+    return true;
+  }
+
+  function flushRender() {
+    frameRequested = false;
+    if (!renderQueue.length) return;
+    var batch = renderQueue;
+    renderQueue = [];
+    batch.sort(function (a, b) { return a.seq - b.seq; });
+
+    var wasAtBottom = stickToBottom;
+    var fragment = document.createDocumentFragment();
+    var added = 0;
+    for (var i = 0; i < batch.length; i++) {
+      var message = batch[i];
+      var node = renderMessage(message);
+      if (message.seq > lastRenderedSeq) {
+        fragment.appendChild(node);
+        lastRenderedSeq = message.seq;
+        added++;
+      } else if (insertLate(node, message.seq)) {
+        added++;
+      }
+    }
+    messagesEl.appendChild(fragment);
+    messageNodeCount += added;
+
+    if (messageNodeCount > MAX_MESSAGE_NODES) {
+      if (placeholderEl && placeholderEl.parentNode) {
+        placeholderEl.parentNode.removeChild(placeholderEl);
+        placeholderEl = null;
+      }
+      var removedHeight = 0;
+      while (messageNodeCount > MAX_MESSAGE_NODES) {
+        var oldest = firstMessageNode();
+        if (!oldest) break;
+        if (!wasAtBottom) removedHeight += oldest.offsetHeight;
+        messagesEl.removeChild(oldest);
+        messageNodeCount--;
+      }
+      // Keep what the reader is looking at in place while the top of the list goes away.
+      if (!wasAtBottom && removedHeight) messagesEl.scrollTop = Math.max(0, messagesEl.scrollTop - removedHeight);
+    }
+
+    if (wasAtBottom) {
+      scrollToBottom();
+    } else if (added) {
+      unseenCount += added;
+      pillEl.textContent = (unseenCount > 99 ? "99+" : unseenCount) + " new message" + (unseenCount === 1 ? "" : "s") + " ↓";
+      pillEl.hidden = false;
+    }
+  }
+
+  function scheduleRender() {
+    if (frameRequested) return;
+    frameRequested = true;
+    // Background tabs throttle rAF to zero; a timeout keeps the DOM (and the cap) moving there.
+    if (document.hidden) setTimeout(flushRender, 250);
+    else requestAnimationFrame(flushRender);
+  }
+
+  // --- seq bookkeeping ----------------------------------------------------------------------
+  function advance() {
+    while (ahead.has(lastSeq + 1)) {
+      ahead.delete(lastSeq + 1);
+      lastSeq += 1;
+    }
+  }
+
+  /** Returns true when the message is new (not a seq already held). */
+  function accept(message) {
+    var seq = Number(message.seq);
+    if (!Number.isInteger(seq) || seq < 1) return false;
+    if (seq <= lastSeq || ahead.has(seq)) return false;
+    if (seq === lastSeq + 1) {
+      lastSeq = seq;
+      advance();
+    } else {
+      ahead.add(seq);
+    }
+    return true;
+  }
+
+  function receiveMessages(items) {
+    if (!Array.isArray(items)) return;
+    var fresh = 0;
+    for (var i = 0; i < items.length; i++) {
+      var message = items[i];
+      if (!message || typeof message !== "object") continue;
+      if (message.client_id && pending.has(message.client_id)) acknowledge(message.client_id);
+      if (accept(message)) {
+        renderQueue.push(message);
+        fresh++;
+      }
+    }
+    if (renderQueue.length > MAX_MESSAGE_NODES * 2) {
+      // A background tab gets no animation frames: keep only what the capped list would show.
+      renderQueue.sort(function (a, b) { return a.seq - b.seq; });
+      renderQueue = renderQueue.slice(-MAX_MESSAGE_NODES);
+    }
+    if (fresh) scheduleRender();
+    if (ahead.size) requestResume();
+  }
+
+  // --- resume -------------------------------------------------------------------------------
+  function sendResume() {
+    if (!isOpen()) return;
+    lastResumeAt = Date.now();
+    sendFrame({ type: "resume", after_seq: lastSeq });
+    if (ahead.size) watchGap();
+  }
+
+  function requestResume() {
+    if (resumeTimer || !isOpen()) return; // a closed socket resumes on its next hello
+    var wait = Math.max(0, lastResumeAt + RESUME_MIN_INTERVAL_MS - Date.now());
+    resumeTimer = setTimeout(function () {
+      resumeTimer = null;
+      if (ahead.size) sendResume();
+    }, wait);
+  }
+
+  function watchGap() {
+    if (gapTimer) return;
+    gapMark = lastSeq;
+    gapTimer = setTimeout(function () {
+      gapTimer = null;
+      if (!ahead.size) {
+        gapStrikes = 0;
+        return;
+      }
+      gapStrikes = lastSeq === gapMark ? gapStrikes + 1 : 0;
+      if (gapStrikes >= GAP_MAX_STRIKES) {
+        // The missing seqs never came (removed by a moderator): stop waiting for them.
+        gapStrikes = 0;
+        lastSeq = Math.min.apply(null, Array.from(ahead)) - 1;
+        advance();
+        if (!ahead.size) return;
+      }
+      requestResume();
+    }, GAP_CHECK_MS);
+  }
+
+  // --- connection ---------------------------------------------------------------------------
+  function isOpen() {
+    return socket !== null && socket.readyState === WebSocket.OPEN;
+  }
+
+  function sendFrame(frame) {
+    if (!isOpen()) return false;
+    socket.send(JSON.stringify(frame));
+    return true;
+  }
+
+  function setStatus(state, text) {
+    if (!statusEl) return;
+    statusEl.setAttribute("data-state", state);
+    statusEl.textContent = text;
+  }
+
+  function socketUrl() {
+    var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    return scheme + "//" + window.location.host + "/ws/rooms/" + encodeURIComponent(roomSlug) + "/";
+  }
+
+  function connect() {
+    clearTimeout(reconnectTimer);
+    clearInterval(countdownTimer);
+    reconnectTimer = null;
+    countdownTimer = null;
+    if (roomGone) return;
+    setStatus("connecting", attempt ? "reconnecting…" : "connecting…");
+    var ws;
+    try {
+      ws = new WebSocket(socketUrl());
+    } catch (error) {
+      scheduleReconnect();
+      return;
+    }
+    socket = ws;
+    connectedAt = 0;
+    ws.onopen = function () {
+      if (ws !== socket) return;
+      lastFrameAt = Date.now();
+      setStatus("connected", "connected");
+      startHeartbeat();
+    };
+    ws.onmessage = function (event) {
+      if (ws !== socket) return;
+      lastFrameAt = Date.now();
+      var frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (error) {
+        return;
+      }
+      if (frame && typeof frame === "object") handleFrame(frame);
+    };
+    ws.onclose = function (event) {
+      if (ws !== socket) return;
+      socketLost(event.code);
+    };
+  }
+
+  function socketLost(code) {
+    var lived = connectedAt ? Date.now() - connectedAt : 0;
+    socket = null;
+    stopHeartbeat();
+    clearTimeout(resumeTimer);
+    resumeTimer = null;
+    clearTimeout(ackTimer);
+    inFlight = null;
+    pending.forEach(function (entry) { entry.sent = false; });
+    if (code === 4404) {
+      roomGone = true;
+      setStatus("gone", "this room no longer exists");
+      return;
+    }
+    if (lived > STABLE_CONNECTION_MS) attempt = 0;
+    scheduleReconnect();
+  }
+
+  function dropSocket() {
+    // A silent socket may take minutes to report its close; stop waiting for it.
+    var ws = socket;
+    if (!ws) return;
+    ws.onopen = ws.onmessage = ws.onclose = null;
+    try { ws.close(); } catch (error) { /* already closing */ }
+    socketLost(1006);
+  }
+
+  function scheduleReconnect() {
+    var ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt));
+    // Equal jitter: never below half the step, so a crowd of viewers spreads out after a restart.
+    var delay = Math.max(BACKOFF_MIN_MS / 2, ceiling / 2 + Math.random() * ceiling / 2);
+    attempt += 1;
+    reconnectAt = Date.now() + delay;
+    clearTimeout(reconnectTimer);
+    reconnectTimer = setTimeout(connect, delay);
+    var tick = function () {
+      var seconds = Math.max(1, Math.ceil((reconnectAt - Date.now()) / 1000));
+      setStatus("reconnecting", "reconnecting in " + seconds + "s");
+    };
+    tick();
+    clearInterval(countdownTimer);
+    countdownTimer = setInterval(tick, 500);
+  }
+
+  function reconnectNow() {
+    if (reconnectTimer && !roomGone) connect();
+  }
+
+  function startHeartbeat() {
+    stopHeartbeat();
+    heartbeatTimer = setInterval(function () {
+      if (!isOpen()) return;
+      if (Date.now() - lastFrameAt > SILENCE_LIMIT_MS) {
+        dropSocket();
+        return;
+      }
+      sendFrame({ type: "ping" });
+    }, PING_INTERVAL_MS);
+  }
+
+  function stopHeartbeat() {
+    clearInterval(heartbeatTimer);
+    heartbeatTimer = null;
+  }
+
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "hello":
+        onHello(frame);
+        break;
+      case "messages":
+        receiveMessages(frame.items);
+        break;
+      case "context":
+        renderContext(frame.context);
+        break;
+      case "trends":
+        renderTrends(frame.trends);
+        break;
+      case "error":
+        onError(frame);
+        break;
+      default:
+        break; // pong and anything newer than this client
+    }
+  }
+
+  function onHello(frame) {
+    connectedAt = Date.now();
+    var before = me && me.name;
+    me = frame.user && typeof frame.user === "object" ? frame.user : null;
+    if (me && me.name && me.name !== before) {
+      // History was drawn before the server said who this is.
+      var shown = messagesEl.querySelectorAll(".chat-message");
+      for (var i = 0; i < shown.length; i++) markPersonal(shown[i]);
+    }
+    setStatus("connected", "connected");
+    var serverSeq = Number(frame.last_seq) || 0;
+    if (serverSeq > lastSeq || ahead.size) sendResume();
+    pumpOutbox();
+  }
+
+  // --- sending ------------------------------------------------------------------------------
+  function newClientId() {
+    var cryptoApi = window.crypto || window.msCrypto;
+    if (cryptoApi && typeof cryptoApi.randomUUID === "function") return cryptoApi.randomUUID();
+    var bytes = new Uint8Array(16);
+    if (cryptoApi && typeof cryptoApi.getRandomValues === "function") {
+      cryptoApi.getRandomValues(bytes);
+    } else {
+      for (var i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256);
+    }
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    var hex = Array.from(bytes, function (b) { return b.toString(16).padStart(2, "0"); }).join("");
+    return hex.slice(0, 8) + "-" + hex.slice(8, 12) + "-" + hex.slice(12, 16) + "-" + hex.slice(16, 20) + "-" + hex.slice(20);
+  }
+
+  function pumpOutbox() {
+    if (inFlight !== null || !isOpen()) return;
+    var next = null;
+    pending.forEach(function (entry, clientId) {
+      if (next === null && !entry.sent) next = clientId;
+    });
+    if (next === null) return;
+    var entry = pending.get(next);
+    entry.sent = true;
+    inFlight = next;
+    sendFrame({ type: "send", text: entry.text, client_id: next });
+    clearTimeout(ackTimer);
+    ackTimer = setTimeout(function () {
+      // No ack yet: let the next message go; this one is sent again after a reconnect.
+      if (inFlight === next) {
+        inFlight = null;
+        showNotice("Still sending…", "info");
+        pumpOutbox();
+      }
+    }, ACK_TIMEOUT_MS);
+  }
+
+  function acknowledge(clientId) {
+    pending.delete(clientId);
+    if (inFlight === clientId) {
+      inFlight = null;
+      clearTimeout(ackTimer);
+      pumpOutbox();
+    }
+  }
+
+  function onError(frame) {
+    var detail = typeof frame.detail === "string" && frame.detail ? frame.detail : "something went wrong";
+    if (inFlight !== null) {
+      var refused = pending.get(inFlight);
+      pending.delete(inFlight);
+      inFlight = null;
+      clearTimeout(ackTimer);
+      // Give the words back so a rate-limited viewer can simply press Enter again.
+      if (refused && inputEl && !inputEl.value) {
+        inputEl.value = refused.text;
+        updateCounter();
+      }
+      pumpOutbox();
+    }
+    showNotice(detail, "error", frame.code);
+  }
+
+  function showNotice(text, kind, code) {
+    if (!noticeEl) return;
+    noticeEl.textContent = text;
+    noticeEl.setAttribute("data-kind", kind || "info");
+    if (code) noticeEl.setAttribute("data-code", cssToken(code));
+    else noticeEl.removeAttribute("data-code");
+    noticeEl.classList.add("is-visible");
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(function () {
+      noticeEl.classList.remove("is-visible");
+      noticeEl.textContent = "";
+    }, NOTICE_MS);
+  }
+
+  function updateCounter() {
+    if (!inputEl) return;
+    var length = codePoints(inputEl.value);
+    var blank = inputEl.value.trim() === "";
+    if (counterEl) {
+      counterEl.textContent = length ? length + "/" + maxLength : "";
+      counterEl.classList.toggle("is-near", length > maxLength * 0.9 && length <= maxLength);
+      counterEl.classList.toggle("is-over", length > maxLength);
+    }
+    if (sendEl) sendEl.disabled = blank || length > maxLength;
+  }
+
+  function submitMessage(event) {
+    event.preventDefault();
+    var text = inputEl.value;
+    if (text.trim() === "") return;
+    if (codePoints(text) > maxLength) {
+      showNotice("Messages can be at most " + maxLength + " characters.", "error", "too_large");
+      return;
+    }
+    pending.set(newClientId(), { text: text, sent: false });
+    inputEl.value = "";
+    updateCounter();
+    if (!isOpen()) showNotice("Not connected: your message will be sent when chat reconnects.", "info");
+    pumpOutbox();
+    inputEl.focus();
+  }
+
+  // --- side panels --------------------------------------------------------------------------
+  function chip(text, className) {
+    return el("span", "chip" + (className ? " " + className : ""), text);
+  }
+
+  function emptyState(container) {
+    clear(container);
+    container.appendChild(el("p", "empty-state", "Waiting for the stream…"));
+  }
+
+  function sectionTitle(text) {
+    return el("h3", "panel-section-title", text);
+  }
+
+  function renderContext(context) {
+    if (!contextEl) return;
+    if (!context || typeof context !== "object") {
+      emptyState(contextEl);
+      return;
+    }
+    var transcript = typeof context.transcript === "string" ? context.transcript.trim() : "";
+    var keywords = Array.isArray(context.keywords) ? context.keywords : [];
+    var topics = Array.isArray(context.topics) ? context.topics : [];
+    var events = Array.isArray(context.events) ? context.events : [];
+    if (!transcript && !keywords.length && !topics.length && !events.length) {
+      emptyState(contextEl);
+      return;
+    }
+    var fragment = document.createDocumentFragment();
+
+    var transcriptBox = el("div", "transcript");
+    transcriptBox.appendChild(el("span", "transcript-label", "On stream"));
+    var tail = transcript.length > 320 ? "…" + transcript.slice(-320).replace(/^\S*\s/, "") : transcript;
+    transcriptBox.appendChild(el("p", "transcript-text", tail || "…"));
+    fragment.appendChild(transcriptBox);
+
+    if (topics.length || keywords.length) {
+      var chips = el("div", "chip-row");
+      topics.slice(0, 4).forEach(function (topic) { chips.appendChild(chip(String(topic), "chip-topic")); });
+      keywords.slice(0, 12).forEach(function (word) { chips.appendChild(chip(String(word), "chip-keyword")); });
+      fragment.appendChild(sectionTitle("Keywords"));
+      fragment.appendChild(chips);
+    }
+
+    if (events.length) {
+      fragment.appendChild(sectionTitle("Moments"));
+      var list = el("ul", "event-list");
+      events.slice().sort(function (a, b) { return String(b.at).localeCompare(String(a.at)); }).slice(0, 6)
+        .forEach(function (event) {
+          var kind = cssToken(event.kind || "event");
+          var row = el("li", "event event-" + kind);
+          var label = EVENT_LABELS[kind] || String(event.kind || "event").replace(/_/g, " ");
+          row.appendChild(el("span", "event-kind", label));
+          if (event.evidence) row.appendChild(el("span", "event-evidence", String(event.evidence)));
+          var meta = timeLabel(event.at);
+          var confidence = Number(event.confidence);
+          if (!isNaN(confidence)) meta += (meta ? " · " : "") + Math.round(confidence * 100) + "%";
+          row.appendChild(el("span", "event-meta", meta));
+          list.appendChild(row);
+        });
+      fragment.appendChild(list);
+    }
+
+    clear(contextEl);
+    contextEl.appendChild(fragment);
+    if (contextUpdatedEl) contextUpdatedEl.textContent = context.at ? "updated " + timeLabel(context.at) : "";
+  }
+
+  function stat(value, label, className) {
+    var box = el("div", "stat" + (className ? " " + className : ""));
+    box.appendChild(el("span", "stat-value", value));
+    box.appendChild(el("span", "stat-label", label));
+    return box;
+  }
+
+  function renderTrends(trends) {
+    if (!trendsEl) return;
+    if (!trends || typeof trends !== "object") {
+      emptyState(trendsEl);
+      return;
+    }
+    var fragment = document.createDocumentFragment();
+    var perMinute = Number(trends.messages_per_minute) || 0;
+    var botShare = Math.max(0, Math.min(1, Number(trends.bot_share) || 0));
+    var authors = Number(trends.active_authors) || 0;
+
+    var stats = el("div", "stats");
+    stats.appendChild(stat(perMinute >= 10 ? String(Math.round(perMinute)) : perMinute.toFixed(1), "msgs / min", "stat-rate"));
+    stats.appendChild(stat(String(authors), "chatters"));
+    stats.appendChild(stat(Math.round(botShare * 100) + "%", "bot share", "stat-bots"));
+    fragment.appendChild(stats);
+
+    var meter = el("div", "bot-meter");
+    meter.setAttribute("role", "meter");
+    meter.setAttribute("aria-label", "bot share");
+    meter.setAttribute("aria-valuemin", "0");
+    meter.setAttribute("aria-valuemax", "100");
+    meter.setAttribute("aria-valuenow", String(Math.round(botShare * 100)));
+    var fill = el("span", "bot-meter-fill");
+    fill.style.width = (botShare * 100).toFixed(1) + "%";
+    meter.appendChild(fill);
+    fragment.appendChild(meter);
+
+    var waves = Array.isArray(trends.emote_waves) ? trends.emote_waves : [];
+    if (waves.length) {
+      fragment.appendChild(sectionTitle("Emote waves"));
+      var waveRow = el("div", "chip-row wave-row");
+      waves.slice(0, 8).forEach(function (name) { waveRow.appendChild(emoteNode(String(name))); });
+      fragment.appendChild(waveRow);
+    }
+
+    var terms = Array.isArray(trends.top_terms) ? trends.top_terms : [];
+    if (terms.length) {
+      fragment.appendChild(sectionTitle("Top terms"));
+      var top = Math.max.apply(null, terms.map(function (t) { return Number(t.count) || 0; }).concat([1]));
+      var list = el("ol", "term-list");
+      terms.slice(0, 8).forEach(function (term) {
+        var count = Number(term.count) || 0;
+        var row = el("li", "term");
+        var bar = el("span", "term-bar");
+        bar.style.width = Math.max(4, (count / top) * 100).toFixed(1) + "%";
+        row.appendChild(bar);
+        var name = String(term.term);
+        row.appendChild(EMOTES.has(name) ? emoteNode(name) : el("span", "term-name", name));
+        row.appendChild(el("span", "term-count", String(count)));
+        list.appendChild(row);
+      });
+      fragment.appendChild(list);
+    } else if (!perMinute) {
+      fragment.appendChild(el("p", "empty-state empty-state-inline", "Chat is quiet right now."));
+    }
+
+    clear(trendsEl);
+    trendsEl.appendChild(fragment);
+    if (trendsUpdatedEl) trendsUpdatedEl.textContent = trends.at ? "updated " + timeLabel(trends.at) : "";
+  }
+
+  // --- start --------------------------------------------------------------------------------
+  messagesEl.style.overflowAnchor = "none"; // the list keeps its own place when trimming
+  messagesEl.addEventListener("scroll", function () {
+    stickToBottom = isAtBottom();
+    if (stickToBottom) {
+      unseenCount = 0;
+      pillEl.hidden = true;
+    }
+  }, { passive: true });
+  pillEl.addEventListener("click", scrollToBottom);
+
+  if (formEl && inputEl) {
+    formEl.addEventListener("submit", submitMessage);
+    inputEl.addEventListener("input", updateCounter);
+    updateCounter();
+  }
+
+  var history = Array.isArray(boot.history) ? boot.history.slice() : [];
+  history.sort(function (a, b) { return a.seq - b.seq; });
+  if (history.length) {
+    // History may have holes (moderated messages); only live gaps are worth a resume.
+    lastSeq = Number(history[history.length - 1].seq) || 0;
+    renderQueue = history;
+    flushRender();
+  }
+  renderContext(boot.context);
+  renderTrends(boot.trends);
+
+  window.addEventListener("online", reconnectNow);
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) reconnectNow();
+  });
+
+  window.chatterClient = {
+    lastSeq: function () { return lastSeq; },
+    socket: function () { return socket; },
+  };
+
+  connect();
+})();

@@ -1,0 +1,237 @@
+"""The room page in headless Chromium against a real Daphne, PostgreSQL and Redis (SPEC 4.3, 5)."""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from chat.services import draft_parse, message_ingest, user_color
+from tests.factories import RoomFactory, UserFactory, bot_draft
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+PASSWORD = "correct-horse-battery"
+WAIT_MS = 15_000
+MESSAGES = "#chat-messages .chat-message"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is not installed (CI installs it); browser tests need a system Chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _db_beside_playwright(monkeypatch) -> None:
+    # Playwright's sync API keeps an event loop marked as running on this thread, which makes
+    # Django refuse ORM calls from the test body. Nothing here runs inside that loop.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+@pytest.fixture
+def new_page(browser: Browser) -> Iterator:
+    """Pages in separate browser contexts (separate cookies), closed after the test.
+
+    An uncaught error in the page's script fails the test even when the assertions passed.
+    """
+    contexts = []
+    script_errors: list[str] = []
+
+    def open_page() -> Page:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        context.set_default_timeout(WAIT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda error: script_errors.append(str(error)))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not script_errors, f"uncaught errors in the page: {script_errors}"
+
+
+def sign_in(page: Page, base_url: str, *, username: str, next_path: str) -> None:
+    page.goto(f"{base_url}/accounts/login/?next={next_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORD)
+    page.click("form.auth-form button[type=submit]")
+    page.wait_for_url(f"{base_url}{next_path}")
+
+
+def wait_connected(page: Page) -> None:
+    expect(page.locator("#chat-status")).to_have_text(re.compile(r"\bconnected\b"), timeout=WAIT_MS)
+
+
+def hex_to_rgb(color: str) -> str:
+    red, green, blue = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgb({red}, {green}, {blue})"
+
+
+def test_it_shows_a_message_with_html_as_text_to_another_viewer(live_daphne, transactional_db, new_page):
+    room = RoomFactory()
+    user = UserFactory()
+    room_path = f"/rooms/{room.slug}/"
+    hostile = '<b>bold</b><script>window.pwned=1</script><img src=x onerror="window.pwned=1">'
+
+    sender = new_page()
+    sign_in(sender, live_daphne, username=user.username, next_path=room_path)
+    wait_connected(sender)
+    viewer = new_page()
+    viewer.goto(live_daphne + room_path)
+    wait_connected(viewer)
+
+    sender.fill("#chat-input", hostile)
+    sender.click("#chat-send")
+
+    shown = viewer.locator(MESSAGES).filter(has=viewer.locator(".chat-author", has_text=user.username))
+    expect(shown).to_have_count(1, timeout=WAIT_MS)
+    assert shown.locator(".chat-text").text_content() == hostile
+    assert viewer.locator("#chat-messages b, #chat-messages img, #chat-messages script").count() == 0
+    author = shown.locator(".chat-author")
+    assert author.text_content() == user.username
+    assert author.evaluate("node => getComputedStyle(node).color") == hex_to_rgb(user_color(user_id=user.pk))
+    # The sender sees its own message come back (the ack), escaped the same way.
+    expect(sender.locator(MESSAGES).locator(".chat-text")).to_have_text([hostile], timeout=WAIT_MS)
+    for page in (sender, viewer):
+        assert page.evaluate("typeof window.pwned") == "undefined"
+
+
+def test_it_refuses_posting_for_anonymous_viewers(live_daphne, transactional_db, new_page):
+    room = RoomFactory()
+    page = new_page()
+
+    page.goto(f"{live_daphne}/rooms/{room.slug}/")
+    wait_connected(page)
+
+    assert page.locator("#chat-input").count() == 0
+    assert page.locator("#chat-send").count() == 0
+    sign_in_link = page.locator("#chat-signin")
+    expect(sign_in_link).to_be_visible()
+    expect(sign_in_link).to_have_text("Sign in to chat")
+    assert sign_in_link.get_attribute("href") == f"/accounts/login/?next=/rooms/{room.slug}/"
+
+
+def test_it_keeps_order_and_catches_up_after_reconnect(live_daphne, transactional_db, new_page):
+    room = RoomFactory()
+    total, before_drop = 30, 10
+    page = new_page()
+    page.goto(f"{live_daphne}/rooms/{room.slug}/")
+    wait_connected(page)
+
+    for i in range(before_drop):
+        message_ingest(draft=draft_parse(bot_draft(room=room, text=f"line {i}")))
+    expect(page.locator(MESSAGES)).to_have_count(before_drop, timeout=WAIT_MS)
+
+    page.evaluate("window.firstSocket = window.chatterClient.socket(); window.firstSocket.close()")
+    for i in range(before_drop, total):
+        message_ingest(draft=draft_parse(bot_draft(room=room, text=f"line {i}")))
+
+    expect(page.locator(MESSAGES)).to_have_count(total, timeout=WAIT_MS)
+    wait_connected(page)
+    seqs = [int(seq) for seq in page.locator(MESSAGES).evaluate_all("nodes => nodes.map(n => n.dataset.seq)")]
+    assert seqs == sorted(set(seqs)), f"seqs out of order or duplicated: {seqs}"
+    assert seqs == list(range(seqs[0], seqs[0] + total))
+    texts = page.locator(f"{MESSAGES} .chat-text").all_text_contents()
+    assert texts == [f"line {i}" for i in range(total)]
+    assert page.evaluate("window.chatterClient.lastSeq()") == seqs[-1]
+    assert page.evaluate("window.chatterClient.socket() !== window.firstSocket"), "the page never reconnected"
+
+
+def test_it_caps_the_message_list_and_offers_a_jump_to_new_messages(live_daphne, transactional_db, new_page):
+    room = RoomFactory()
+    cap, total = 300, 340
+    page = new_page()
+    page.goto(f"{live_daphne}/rooms/{room.slug}/")
+    wait_connected(page)
+
+    for i in range(total - 10):
+        message_ingest(draft=draft_parse(bot_draft(room=room, text=f"line {i} KEKW")))
+    expect(page.locator(f"{MESSAGES} .chat-text").last).to_have_text(f"line {total - 11} KEKW", timeout=WAIT_MS)
+    expect(page.locator(MESSAGES)).to_have_count(cap)
+    assert page.locator(f"{MESSAGES} .emote").first.text_content() == "KEKW"
+
+    page.locator("#chat-messages").evaluate("node => { node.scrollTop = 0; }")
+    for i in range(total - 10, total):
+        message_ingest(draft=draft_parse(bot_draft(room=room, text=f"line {i} KEKW")))
+    pill = page.locator("#chat-new-pill")
+    expect(pill).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(f"{MESSAGES} .chat-text").last).to_have_text(f"line {total - 1} KEKW")
+    expect(page.locator(MESSAGES)).to_have_count(cap)
+    assert page.locator("#chat-messages").evaluate("node => node.scrollTop") < 50, "scrolled away from the reader"
+
+    pill.click()
+    expect(pill).to_be_hidden()
+    assert page.locator("#chat-messages").evaluate(
+        "node => node.scrollHeight - node.scrollTop - node.clientHeight < 40"
+    )
+
+
+def test_it_fills_a_gap_left_by_a_lost_broadcast(live_daphne, transactional_db, new_page):
+    room = RoomFactory()
+    page = new_page()
+    sent_by_page: list[dict] = []
+    lost_seq = 2
+    lost: list[int] = []  # the live broadcast of lost_seq is lost once; the resume must bring it
+
+    def lose_one_message(ws) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            sent_by_page.append(json.loads(message))
+            server.send(message)
+
+        def from_server(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "messages" and not lost:
+                kept = [item for item in frame["items"] if item["seq"] != lost_seq]
+                if len(kept) < len(frame["items"]):
+                    lost.append(lost_seq)
+                    if not kept:
+                        return
+                    message = json.dumps({**frame, "items": kept})
+            ws.send(message)
+
+        ws.on_message(from_page)
+        server.on_message(from_server)
+
+    page.route_web_socket(re.compile(r"/ws/rooms/"), lose_one_message)
+    page.goto(f"{live_daphne}/rooms/{room.slug}/")
+    wait_connected(page)
+
+    for i in range(3):
+        message_ingest(draft=draft_parse(bot_draft(room=room, text=f"line {i}")))
+
+    expect(page.locator(f"{MESSAGES} .chat-text")).to_have_text(["line 0", "line 1", "line 2"], timeout=WAIT_MS)
+    seqs = page.locator(MESSAGES).evaluate_all("nodes => nodes.map(n => Number(n.dataset.seq))")
+    assert seqs == [1, 2, 3]
+    assert lost == [lost_seq], "the broadcast was never intercepted"
+    assert {"type": "resume", "after_seq": lost_seq - 1} in sent_by_page
+
+
+def test_it_signs_up_a_new_viewer(live_daphne, transactional_db, new_page, django_user_model):
+    page = new_page()
+    page.goto(f"{live_daphne}/accounts/signup/")
+
+    page.fill("#id_username", "fresh_viewer")
+    page.fill("#id_password1", "a-long-unusual-passphrase-42")
+    page.fill("#id_password2", "a-long-unusual-passphrase-42")
+    page.click("form.auth-form button[type=submit]")
+
+    page.wait_for_url(f"{live_daphne}/")
+    expect(page.locator(".account-name")).to_contain_text("fresh_viewer")
+    expect(page.locator("form.logout-form button")).to_have_text("Sign out")
+    assert django_user_model.objects.filter(username="fresh_viewer").exists()
