@@ -1,4 +1,4 @@
-"""The chat gateway's final safety gate (chat/safety.py): pure functions, no database."""
+"""The chat gateway's final safety gate (chat/safety/): pure functions, no database."""
 
 from __future__ import annotations
 
