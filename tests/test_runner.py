@@ -1,0 +1,219 @@
+"""`manage.py runchatter` on a fresh machine: SQLite, the embedded Redis, and nothing left behind."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support.processes import ROOT, free_port
+from tests.support.waiting import wait_for
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and relies on PR_SET_PDEATHSIG"),
+]
+
+# What a fresh machine lacks: the test services conftest points at, and any runtime settings.
+UNSET_FOR_RUNNER = ("DATABASE_URL", "REDIS_URL", "CHATTER_RUNTIME_DIR", "PROMETHEUS_MULTIPROC_DIR", "PORT")
+
+
+@dataclass
+class RunningChatter:
+    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    var_dir: Path
+    base_url: str
+    log_path: Path
+
+    @property
+    def runtime_dir(self) -> Path:
+        return self.var_dir / "run"
+
+    def log_tail(self, lines: int = 60) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def runner_env(var_dir: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key not in UNSET_FOR_RUNNER}
+    env.update(
+        CHATTER_VAR_DIR=str(var_dir),
+        PYTHONUNBUFFERED="1",
+        DJANGO_SETTINGS_MODULE="chatter_site.settings",
+        DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
+        NO_COLOR="1",
+    )
+    return env
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def processes_of(var_dir: Path) -> list[int]:
+    """Live processes started with this CHATTER_VAR_DIR: the runner and everything it spawned."""
+    needle = f"CHATTER_VAR_DIR={var_dir}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if state != "Z" and needle in environ.split(b"\0"):
+            found.append(int(entry.name))
+    return found
+
+
+def kill_leftovers(var_dir: Path) -> None:
+    # Only processes carrying this test's own temporary CHATTER_VAR_DIR: nothing anybody else runs.
+    for pid in processes_of(var_dir):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def start_runner(tmp_path: Path) -> RunningChatter:
+    var_dir = tmp_path / "var"
+    var_dir.mkdir()
+    port = free_port()
+    env = runner_env(var_dir)
+    log_path = tmp_path / "runchatter.log"
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "manage.py", "runchatter", "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = RunningChatter(proc=proc, env=env, var_dir=var_dir, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
+
+    try:
+        wait_until_healthy(running, timeout=60)
+    except BaseException:
+        stop_runner(running)
+        raise
+    return running
+
+
+def wait_until_healthy(running: RunningChatter, *, timeout: float) -> None:
+    # Not wait_for: a runner that exits must fail the test at once, not after the whole deadline.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running.proc.poll() is not None:
+            pytest.fail(f"runchatter exited with {running.proc.returncode}:\n{running.log_tail()}")
+        try:
+            if http_get(running.base_url + "/healthz")[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"runchatter did not answer /healthz within {timeout}s:\n{running.log_tail()}")
+
+
+def stop_runner(running: RunningChatter) -> None:
+    if running.proc.poll() is None:
+        os.killpg(running.proc.pid, signal.SIGKILL)
+        running.proc.wait(timeout=30)
+    wait_for(lambda: not processes_of(running.var_dir), timeout=15, message="the runner's children to die")
+    kill_leftovers(running.var_dir)
+
+
+@pytest.fixture(scope="module")
+def chatter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningChatter]:
+    """One runner for the module: starting the whole system is the slow part."""
+    running = start_runner(tmp_path_factory.mktemp("runchatter"))
+    try:
+        yield running
+    finally:
+        try:
+            stop_runner(running)
+        finally:
+            kill_leftovers(running.var_dir)
+
+
+def test_it_serves_the_demo_room_page(chatter: RunningChatter) -> None:
+    status, _ = http_get(chatter.base_url + "/rooms/demo/")
+    assert status == 200, chatter.log_tail()
+
+
+def test_it_lists_the_seeded_demo_room_in_the_api(chatter: RunningChatter) -> None:
+    status, body = http_get(chatter.base_url + "/api/rooms")
+    assert status == 200, chatter.log_tail()
+    assert "demo" in [room["slug"] for room in json.loads(body)]
+
+
+def test_it_records_the_embedded_redis_in_the_runtime_dir(chatter: RunningChatter) -> None:
+    services = json.loads((chatter.runtime_dir / "services.json").read_text())
+    assert services["redis_url"].startswith("redis://127.0.0.1:")
+    assert services["runner_pid"] == chatter.proc.pid
+
+
+def test_it_lets_other_commands_find_the_embedded_redis(chatter: RunningChatter) -> None:
+    services = json.loads((chatter.runtime_dir / "services.json").read_text())
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", "from django.conf import settings; print(settings.REDIS_URL)"],
+        cwd=ROOT,
+        env=chatter.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == services["redis_url"]
+
+
+def test_it_stops_cleanly_on_ctrl_c(chatter: RunningChatter) -> None:
+    assert chatter.proc.poll() is None, chatter.log_tail()
+    assert (chatter.runtime_dir / "celerybeat.pid").exists(), chatter.log_tail()
+
+    chatter.proc.send_signal(signal.SIGINT)
+    try:
+        returncode = chatter.proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"runchatter did not stop within 30s:\n{chatter.log_tail()}")
+
+    assert returncode == 0, chatter.log_tail()
+    assert "stopped cleanly" in chatter.log_tail(5)
+    assert not (chatter.runtime_dir / "services.json").exists()
+    assert not (chatter.runtime_dir / "celerybeat.pid").exists()
+    # Every child was reaped by the runner before it exited; allow a moment for /proc to catch up.
+    wait_for(lambda: not processes_of(chatter.var_dir), timeout=5, message="no orphaned daphne/celery/redis")
+
+
+def test_it_leaves_no_orphans_when_the_runner_is_killed(tmp_path: Path) -> None:
+    running = start_runner(tmp_path)
+    try:
+        children = [pid for pid in processes_of(running.var_dir) if pid != running.proc.pid]
+        assert len(children) >= 4, f"expected redis, web, worker and beat: {children}\n{running.log_tail()}"
+
+        running.proc.kill()  # SIGKILL: the runner gets no chance to clean up
+        running.proc.wait(timeout=10)
+
+        wait_for(
+            lambda: not processes_of(running.var_dir),
+            timeout=20,
+            interval=0.2,
+            message="the children of a SIGKILLed runner to exit",
+        )
+    finally:
+        kill_leftovers(running.var_dir)
