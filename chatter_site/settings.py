@@ -191,6 +191,12 @@ METRICS_TOKEN = env_str("CHATTER_METRICS_TOKEN")
 # Called by `runchatter` on an empty database; each app adds its own demo seed here.
 CHATTER_DEMO_SEEDERS = ["chat.services.demo_room_seed"]
 
+# --- Stream context ---------------------------------------------------------------------------
+STREAMCTX_WINDOW_SECONDS = env_int("CHATTER_STREAMCTX_WINDOW", 45, minimum=20, maximum=60)
+STREAMCTX_CADENCE_SECONDS = env_float("CHATTER_STREAMCTX_CADENCE", 2.0, minimum=0.2)
+STREAMCTX_HISTORY = env_int("CHATTER_STREAMCTX_HISTORY", 1000, minimum=10)
+STREAMCTX_DEMO_SCRIPT = BASE_DIR / "streamctx" / "scripts" / "demo.txt"
+
 # --- Storage --------------------------------------------------------------------------------
 CHATTER_S3_BUCKET = env_str("CHATTER_S3_BUCKET")
 MEDIA_ROOT = VAR_DIR / "media"

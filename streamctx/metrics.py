@@ -1,0 +1,12 @@
+"""Stream-context telemetry: ASR latency, real-time factor, publish cadence, event rates."""
+from chatter_site.lib.metrics import counter, gauge, histogram
+
+ASR_SECONDS = histogram("chatter_streamctx_asr_seconds", "Wall time to transcribe one audio chunk")
+ASR_REAL_TIME_FACTOR = gauge("chatter_streamctx_asr_rtf", "Transcription time / audio time of the last chunk", ("room",))
+PUBLISH_INTERVAL = histogram(
+    "chatter_streamctx_publish_interval_seconds", "Time between two published contexts of a room",
+    buckets=(0.1, 0.25, 0.5, 1, 1.5, 2, 2.5, 3, 5, 10),
+)
+PUBLISHED = counter("chatter_streamctx_published_total", "Stream contexts published", ("reason",))
+EVENTS = counter("chatter_streamctx_events_total", "Stream events detected", ("kind",))
+TAKEOVERS = counter("chatter_streamctx_takeovers_total", "Sources that stopped because another took the room over")

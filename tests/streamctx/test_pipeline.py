@@ -1,0 +1,99 @@
+"""The scripted source driving the whole stream-context pipeline against real Redis and PostgreSQL."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from chat.selectors import context_latest
+from streamctx.models import StreamContextRecord
+from streamctx.pipeline import StreamContextSession, new_source_id, paced
+from streamctx.scripted import script_load, script_playback
+from streamctx.services import stream_source_owner
+from tests.factories import RoomFactory
+from tests.support.waiting import wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+SCRIPT = """\
+00:00 Alright chat welcome back, today is the boss rush speedrun
+00:02 Oh no, I missed the parry, I'm at low health
+00:04 Clutch! No way, we got him with one HP, let's go!
+00:06 Chat, should I go for the risky skip or play it safe?
+"""
+
+
+def _script(tmp_path, text=SCRIPT):
+    path = tmp_path / "script.txt"
+    path.write_text(text)
+    return script_load(path)
+
+
+def _session(room, **kwargs):
+    return StreamContextSession(room=room, source_id=new_source_id("script"), window_seconds=45, cadence=0.5, **kwargs)
+
+
+def test_it_publishes_transcript_events_and_keywords_from_a_script(tmp_path):
+    room = RoomFactory()
+    session = _session(room)
+    reason = session.run(paced(script_playback(_script(tmp_path), loop=False), speed=8.0), max_seconds=20)
+    assert reason == "source ended"
+    latest = context_latest(room=room)
+    assert "we got him with one HP" in latest["transcript"]
+    kinds = {event["kind"] for event in latest["events"]}
+    assert {"fail", "clutch", "chat_question"} <= kinds
+    assert "boss" in " ".join(latest["keywords"])
+    assert latest["seq"] == StreamContextRecord.objects.filter(room=room).count()
+    assert stream_source_owner(room_slug=room.slug) is None  # released when done
+
+
+def test_it_publishes_on_cadence_while_nothing_is_said(tmp_path):
+    room = RoomFactory()
+    session = _session(room)
+    quiet = _script(tmp_path, "00:00 hello\n00:30 still here\n")
+    session.run(paced(script_playback(quiet, loop=False), speed=1.0), max_seconds=2.6)
+    published = StreamContextRecord.objects.filter(room=room).count()
+    assert 4 <= published <= 7  # every 0.5 s, with slack for a loaded machine
+
+
+def test_it_stops_the_older_source_when_another_takes_the_room_over(tmp_path):
+    room = RoomFactory()
+    first = _session(room)
+    stop = threading.Event()
+    looping = paced(script_playback(_script(tmp_path), loop=True), speed=4.0, stop=stop)
+    result: dict[str, str] = {}
+    thread = threading.Thread(target=lambda: result.setdefault("reason", first.run(looping, stop=stop, max_seconds=30)))
+    thread.start()
+    try:
+        wait_for(lambda: StreamContextRecord.objects.filter(room=room, source_id=first.source_id).exists(), timeout=10)
+        second = _session(room)
+        second.run(paced(script_playback(_script(tmp_path), loop=False), speed=8.0), max_seconds=1.5)
+        thread.join(timeout=15)
+        assert result["reason"] == "taken over"
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def test_it_keeps_a_bounded_history(tmp_path, settings):
+    from streamctx.services import stream_context_prune
+
+    room = RoomFactory()
+    session = _session(room)
+    session.run(paced(script_playback(_script(tmp_path), loop=False), speed=8.0), max_seconds=20)
+    total = StreamContextRecord.objects.filter(room=room).count()
+    assert total > 2
+    stream_context_prune(room=room, keep=2)
+    assert list(StreamContextRecord.objects.filter(room=room).order_by("seq").values_list("seq", flat=True)) == [total - 1, total]
+
+
+def test_it_records_a_long_chat_spike_once():
+    from datetime import datetime, timezone
+
+    from streamctx.pipeline import ContextBuilder
+    from streamctx.types import DetectedEvent
+
+    builder = ContextBuilder(room_slug="r", window_seconds=45, epoch=datetime.now(timezone.utc))
+    spikes = [DetectedEvent(kind="chat_spike", at_stream=t, confidence=0.7, evidence="") for t in (10.0, 12.0, 14.0)]
+    recorded = [event for spike in spikes for event in builder.add_event(spike)]
+    assert [event.at_stream for event in recorded] == [10.0]

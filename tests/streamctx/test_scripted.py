@@ -1,0 +1,50 @@
+"""The scripted source's timed transcript format."""
+from __future__ import annotations
+
+import pytest
+
+from chatter_site.lib.errors import ChatterError
+from streamctx.scripted import script_load, script_playback
+
+
+def test_it_reads_timed_lines_and_estimates_their_end(tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("# a comment\n00:00 hello chat\n\n00:03 we are starting the boss fight now\n01:02:03 an hour later\n")
+    segments = script_load(script)
+    assert [(segment.start, segment.text) for segment in segments] == [
+        (0.0, "hello chat"), (3.0, "we are starting the boss fight now"), (3723.0, "an hour later"),
+    ]
+    assert 0 < segments[0].end <= 3.0  # never runs into the next line
+
+
+def test_it_honours_an_explicit_end_time(tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("00:10-00:14 a long line said slowly\n")
+    (segment,) = script_load(script)
+    assert (segment.start, segment.end) == (10.0, 14.0)
+
+
+def test_it_reads_jsonl(tmp_path):
+    script = tmp_path / "s.jsonl"
+    script.write_text('{"start": 1, "end": 2.5, "text": "hi"}\n')
+    (segment,) = script_load(script)
+    assert (segment.start, segment.end, segment.text) == (1.0, 2.5, "hi")
+
+
+@pytest.mark.parametrize("content", ["no timestamp here\n", "00:00\n", "", "# only comments\n"])
+def test_it_refuses_a_malformed_script_with_the_line(tmp_path, content):
+    script = tmp_path / "bad.txt"
+    script.write_text(content)
+    with pytest.raises(ChatterError) as refused:
+        script_load(script)
+    assert refused.value.code == "invalid"
+    assert "bad.txt" in refused.value.message
+
+
+def test_it_loops_with_growing_stream_time(tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("00:00 one\n00:02 two\n")
+    playback = script_playback(script_load(script), loop=True, gap_seconds=1.0)
+    starts = [next(playback).start for _ in range(4)]
+    assert starts[:2] == [0.0, 2.0]
+    assert starts[2] > starts[1] and starts[3] > starts[2]
