@@ -162,6 +162,14 @@ def test_it_lists_the_seeded_demo_room_in_the_api(chatter: RunningChatter) -> No
     assert "demo" in [room["slug"] for room in json.loads(body)]
 
 
+def test_it_plays_the_scripted_stream_into_the_demo_room(chatter: RunningChatter) -> None:
+    def transcript() -> str:
+        status, body = http_get(chatter.base_url + "/api/rooms/demo/context")
+        return json.loads(body)["transcript"] if status == 200 else ""
+
+    assert wait_for(transcript, timeout=15, message="the demo stream's first context"), chatter.log_tail()
+
+
 def test_it_records_the_embedded_redis_in_the_runtime_dir(chatter: RunningChatter) -> None:
     services = json.loads((chatter.runtime_dir / "services.json").read_text())
     assert services["redis_url"].startswith("redis://127.0.0.1:")

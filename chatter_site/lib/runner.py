@@ -71,6 +71,7 @@ class RunOptions:
     workers: int = 2
     health_timeout: float = HEALTH_TIMEOUT
     colour: bool | None = None  # None: colour when the output is a terminal and NO_COLOR is unset
+    demo_stream: bool = True  # play the bundled stream script into the demo room
 
 
 class Console:
@@ -526,6 +527,15 @@ class Runner:
                 "--pidfile", str(self.runtime_dir / BEAT_PIDFILE),
             ],
         )
+        if self.options.demo_stream and self.demo_room_exists():
+            # The embedded stream default: a scripted source, through the same pipeline as audio.
+            self.spawn(
+                "stream",
+                [
+                    python, "manage.py", "run_stream_context", "--room", DEMO_ROOM_SLUG,
+                    "--script", str(settings.STREAMCTX_DEMO_SCRIPT), "--loop",
+                ],
+            )
 
     def first_exited_child(self) -> Child | None:
         return next((child for child in self.children if child.exited()), None)
