@@ -147,6 +147,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CHATTER_VISIBI
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_QUEUES_NAMES = ("default", "llm", "reflection", "scribe")
 CELERY_TASK_ROUTES = {
+    # Exact names first: the tick is fast bookkeeping; only generation waits on the model.
+    "personas.tasks.cast_tick_all_task": {"queue": "default"},
+    "personas.tasks.cast_tick_task": {"queue": "default"},
+    "personas.tasks.persona_mentions_task": {"queue": "default"},
     "personas.tasks.*": {"queue": "llm"},
     "memory.tasks.*": {"queue": "reflection"},
     "scribe.tasks.*": {"queue": "scribe"},
@@ -196,6 +200,19 @@ STREAMCTX_WINDOW_SECONDS = env_int("CHATTER_STREAMCTX_WINDOW", 45, minimum=20, m
 STREAMCTX_CADENCE_SECONDS = env_float("CHATTER_STREAMCTX_CADENCE", 2.0, minimum=0.2)
 STREAMCTX_HISTORY = env_int("CHATTER_STREAMCTX_HISTORY", 1000, minimum=10)
 STREAMCTX_DEMO_SCRIPT = BASE_DIR / "streamctx" / "scripts" / "demo.txt"
+
+# --- Personas (the fast loop) -----------------------------------------------------------------
+PERSONA_TICK_SECONDS = env_float("CHATTER_PERSONA_TICK_SECONDS", 1.0, minimum=1.0)
+PERSONA_JITTER_SECONDS = env_float("CHATTER_PERSONA_JITTER_SECONDS", 1.5, minimum=0.0)
+PERSONA_STALE_SECONDS = env_float("CHATTER_PERSONA_STALE_SECONDS", 12.0, minimum=1.0)
+PERSONA_LLM_TIMEOUT = env_float("CHATTER_PERSONA_LLM_TIMEOUT", 6.0, minimum=0.5)
+PERSONA_MEMORY_TOP_K = env_int("CHATTER_PERSONA_MEMORY_TOP_K", 5, minimum=0)
+CELERY_BEAT_SCHEDULE["personas-cast-tick"] = {
+    "task": "personas.tasks.cast_tick_all_task",
+    "schedule": PERSONA_TICK_SECONDS,
+    "options": {"expires": PERSONA_TICK_SECONDS * 0.9},
+}
+CHATTER_DEMO_SEEDERS.append("personas.demo_cast.demo_cast_seed")
 
 # --- Storage --------------------------------------------------------------------------------
 CHATTER_S3_BUCKET = env_str("CHATTER_S3_BUCKET")

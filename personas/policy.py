@@ -1,0 +1,105 @@
+"""The fast loop's decision policy: should this persona post on this tick? Pure and deterministic
+given its inputs and random source, so it can be tested statistically over many ticks.
+
+probability = base chattiness × boosts (stream events, a human @mention, human messages, a trend
+wave it likes) × dampeners (its own recent posts, bot-only chatter, cooldown, anti-loop chain
+depth), with a hard cap at max posts per minute. Every factor applied is named in `reasons`.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+MAX_PROBABILITY = 0.95
+# How strongly each stream event kind invites a reaction (× hype sensitivity × confidence).
+EVENT_WEIGHTS = {
+    "clutch": 4.0, "fail": 3.0, "big_laugh": 3.0, "chat_question": 3.5, "scene_change": 1.5, "chat_spike": 2.0,
+}
+DEFAULT_EVENT_WEIGHT = 1.5
+# Bot-only chains longer than this get damped; at HARD_CHAIN_LIMIT only humans or the stream restart talk.
+CHAIN_GRACE = 2
+HARD_CHAIN_LIMIT = 8
+
+
+@dataclass(frozen=True)
+class PolicyInput:
+    chattiness: float
+    hype_sensitivity: float
+    bot_affinity: float
+    max_posts_per_minute: int
+    hype_multiplier: float = 1.0
+    bot_human_bias: float = 0.5
+    fresh_events: tuple[tuple[str, float], ...] = ()  # (kind, confidence) not yet reacted to
+    mentioned_by_human: bool = False
+    human_messages_recent: int = 0
+    trend_match: bool = False  # a wave or top term the persona loves is running
+    own_posts_last_minute: int = 0
+    seconds_since_own_post: float | None = None
+    bot_share_recent: float = 0.0  # share of bot messages among the recent window
+    bot_chain_depth: int = 0  # consecutive bot messages at the end of the window
+
+
+@dataclass
+class Decision:
+    post: bool
+    probability: float
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def outcome(self) -> str:
+        return "post" if self.post else "skip"
+
+
+def decide(inputs: PolicyInput, rng: random.Random) -> Decision:
+    probability, reasons = posting_probability(inputs)
+    return Decision(post=probability > 0 and rng.random() < probability, probability=probability, reasons=reasons)
+
+
+def posting_probability(inputs: PolicyInput) -> tuple[float, list[str]]:
+    reasons: list[str] = []
+    if inputs.own_posts_last_minute >= inputs.max_posts_per_minute:
+        return 0.0, ["rate_cap"]
+    min_gap = 60.0 / max(inputs.max_posts_per_minute, 1)
+    if inputs.seconds_since_own_post is not None and inputs.seconds_since_own_post < min_gap * 0.5:
+        return 0.0, ["cooldown"]
+    interesting = bool(inputs.fresh_events) or inputs.mentioned_by_human or inputs.human_messages_recent > 0
+    if inputs.bot_chain_depth >= HARD_CHAIN_LIMIT and not interesting:
+        return 0.0, ["anti_loop"]
+
+    probability = inputs.chattiness
+    reasons.append("base")
+
+    # --- boosts ---
+    for kind, confidence in inputs.fresh_events:
+        weight = EVENT_WEIGHTS.get(kind, DEFAULT_EVENT_WEIGHT)
+        probability *= 1.0 + weight * inputs.hype_sensitivity * inputs.hype_multiplier * confidence
+        reasons.append(f"event:{kind}")
+    if inputs.human_messages_recent:
+        # bot_human_bias 0.5 is neutral; towards 1 humans pull the cast in harder.
+        pull = 0.25 * min(inputs.human_messages_recent, 6) * (2.0 * inputs.bot_human_bias)
+        probability *= 1.0 + pull
+        reasons.append("humans_talking")
+    if inputs.trend_match:
+        probability *= 1.6
+        reasons.append("trend_wave")
+
+    # --- dampeners ---
+    if inputs.own_posts_last_minute:
+        probability *= 0.55 ** inputs.own_posts_last_minute
+        reasons.append("own_recent_posts")
+    if inputs.bot_share_recent > 0:
+        # A room full of bots talking to bots is dull: only bot-friendly personas keep going.
+        probability *= 1.0 - inputs.bot_share_recent * (1.0 - inputs.bot_affinity) * (1.0 - 0.5 * inputs.bot_human_bias)
+        reasons.append("bot_chatter")
+    if inputs.bot_chain_depth > CHAIN_GRACE:
+        probability *= 0.6 ** (inputs.bot_chain_depth - CHAIN_GRACE)
+        reasons.append("anti_loop")
+    if inputs.seconds_since_own_post is not None and inputs.seconds_since_own_post < min_gap:
+        probability *= inputs.seconds_since_own_post / min_gap
+        reasons.append("cooldown")
+
+    # A human who @mentions the persona gets an answer regardless of the mood of the room.
+    if inputs.mentioned_by_human:
+        probability = max(probability, 0.9)
+        reasons.append("mentioned")
+    return max(0.0, min(probability, MAX_PROBABILITY)), reasons

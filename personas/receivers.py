@@ -1,0 +1,17 @@
+"""Connects the cast to the chat gateway's signal. Receivers only enqueue."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.dispatch import receiver
+
+from chat.events import message_persisted
+
+
+@receiver(message_persisted, dispatch_uid="personas-answer-mentions")
+def answer_mentions(sender: Any, room_slug: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
+    from personas.tasks import persona_mentions_task
+
+    mentioning = [item for item in messages if item["origin"] == "human" and item.get("mentions")]
+    if mentioning:
+        persona_mentions_task.delay(room_slug, mentioning)

@@ -1,0 +1,250 @@
+"""Writes for the cast: the fast-loop tick, generating and posting one line, previews."""
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+
+from chat.models import Message, Room
+from chat.selectors import context_latest, trends_latest
+from chat.services import draft_parse, message_ingest
+from chatter_site.lib.correlation import new_correlation_id
+from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.llm import llm_chat
+from memory.selectors import persona_memories_top_k, persona_narrative_cached
+from personas import activity, metrics
+from personas.policy import Decision, PolicyInput, decide
+from personas.presend import line_check
+from personas.prompting import system_prompt, user_prompt
+from personas.selectors import CastMember, cast_for_room, cast_member, chat_window, room_cast_settings
+
+logger = logging.getLogger(__name__)
+
+EVENT_FRESH_SECONDS = 6.0
+HUMAN_RECENT_SECONDS = 15.0
+WINDOW_FOR_SHARES = 20
+
+
+@dataclass(frozen=True)
+class TickOutcome:
+    handle: str
+    decision: Decision
+    decision_id: str | None = None
+
+
+def _iso_to_ts(value: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def _policy_input(
+    *, member: CastMember, cast, window: list[dict[str, Any]], context: dict | None, trends: dict | None, now: float
+) -> PolicyInput:
+    posts, since = activity.posts_stats(room_slug=cast.room.slug, handle=member.handle, now=now)
+    last_post_at = now - since if since is not None else 0.0
+    fresh_events = tuple(
+        (event["kind"], float(event["confidence"]))
+        for event in (context or {}).get("events", [])
+        if _iso_to_ts(event["at"]) > max(now - EVENT_FRESH_SECONDS, last_post_at)
+    )
+    recent = window[-WINDOW_FOR_SHARES:]
+    humans = sum(1 for item in recent if item["origin"] == "human" and now - _iso_to_ts(item["created_at"]) < HUMAN_RECENT_SECONDS)
+    bots = sum(1 for item in recent if item["origin"] == "bot")
+    chain = 0
+    for item in reversed(window):
+        if item["origin"] != "bot":
+            break
+        chain += 1
+    liked = {topic.lower() for topic in member.view.loved_topics} | set(member.view.emotes)
+    running = set((trends or {}).get("emote_waves", [])) | {t["term"] for t in (trends or {}).get("top_terms", [])[:5]}
+    running |= {keyword.lower() for keyword in (context or {}).get("keywords", [])}
+    return PolicyInput(
+        chattiness=member.chattiness,
+        hype_sensitivity=member.hype_sensitivity,
+        bot_affinity=member.bot_affinity,
+        max_posts_per_minute=member.max_posts_per_minute,
+        hype_multiplier=cast.hype_multiplier,
+        bot_human_bias=cast.bot_human_bias,
+        fresh_events=fresh_events,
+        human_messages_recent=humans,
+        trend_match=bool(liked & running),
+        own_posts_last_minute=posts,
+        seconds_since_own_post=since,
+        bot_share_recent=bots / len(recent) if recent else 0.0,
+        bot_chain_depth=chain,
+    )
+
+
+def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None = None) -> list[TickOutcome]:
+    """One fast-loop tick of a room: every persona decides; those that post get a generation job."""
+    from personas.tasks import persona_generate_task  # tasks import services; keep the cycle one way
+
+    rng = rng or random.Random()
+    now = now or time.time()
+    cast = room_cast_settings(room=room)
+    members = cast_for_room(room=room)
+    if not members:
+        return []
+    window = chat_window(room_slug=room.slug)
+    context, trends = context_latest(room=room), trends_latest(room=room)
+    bot_posts_last_minute = sum(
+        1 for item in window if item["origin"] == "bot" and now - _iso_to_ts(item["created_at"]) < 60
+    )
+    outcomes = []
+    for member in members:
+        decision = decide(_policy_input(member=member, cast=cast, window=window, context=context, trends=trends, now=now), rng)
+        decision_id = None
+        if decision.post and bot_posts_last_minute >= cast.max_bot_messages_per_minute:
+            decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_cap"])
+        if decision.post:
+            decision_id = uuid.uuid4().hex
+            if activity.inflight_claim(room_slug=room.slug, decision_id=decision_id, limit=cast.max_inflight, now=now):
+                # Jitter, so a stream event does not make the whole cast speak in the same instant.
+                persona_generate_task.apply_async(
+                    kwargs={"persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id, "decided_at": now},
+                    countdown=rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
+                )
+                bot_posts_last_minute += 1
+            else:
+                decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_busy"])
+                decision_id = None
+        _record_decision(member.handle, decision)
+        outcomes.append(TickOutcome(handle=member.handle, decision=decision, decision_id=decision_id))
+    return outcomes
+
+
+def _record_decision(handle: str, decision: Decision) -> None:
+    metrics.DECISIONS.labels(persona=handle, outcome=decision.outcome).inc()
+    for reason in decision.reasons:
+        metrics.REASONS.labels(reason=reason.split(":")[0]).inc()
+    activity.reasons_count(handle=handle, reasons=decision.reasons, outcome=decision.outcome)
+
+
+def line_compose(*, member: CastMember, room: Room, reply_to: dict[str, Any] | None = None) -> tuple[str | None, str]:
+    """Ask the LLM for one line as this persona now. Returns (line or None, why)."""
+    window = chat_window(room_slug=room.slug)
+    context, trends = context_latest(room=room), trends_latest(room=room)
+    query = " ".join(((context or {}).get("keywords") or [])[:5] + [item["text"] for item in window[-3:]])
+    memories = persona_memories_top_k(room_slug=room.slug, handle=member.handle, query=query, k=settings.PERSONA_MEMORY_TOP_K)
+    narrative = persona_narrative_cached(handle=member.handle)
+    system = system_prompt(member.view, narrative=narrative, memories=memories)
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user_prompt(context=context, trends=trends, chat_window=window, reply_to=reply_to)},
+    ]
+    raw = llm_chat(
+        messages=messages,
+        temperature=member.view.temperature,
+        max_tokens=80,
+        timeout=settings.PERSONA_LLM_TIMEOUT,
+        purpose="persona_line",
+    )
+    return line_check(
+        raw=raw, handle=member.handle, system_prompt=system, recent_own=activity.recent_lines(room_slug=room.slug, handle=member.handle)
+    )
+
+
+def persona_generate(
+    *, room: Room, persona_id: int, decision_id: str, decided_at: float, reply_to: dict[str, Any] | None = None
+) -> Message | None:
+    """Generate and post one line for a decision. Quiet (None) on any failure: never breaks the room."""
+    try:
+        member = cast_member(room=room, persona_id=persona_id)
+        if member is None:
+            return _quiet("off_roster")  # disabled or removed since the tick: the change applies at once
+        if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
+            return _quiet("stale")
+        try:
+            line, why = line_compose(member=member, room=room, reply_to=reply_to)
+        except ChatterError as error:
+            logger.warning("persona=%s room=%s quiet: llm %s", member.handle, room.slug, error.message)
+            return _quiet("llm_error")
+        if line is None:
+            return _quiet(f"presend_{why}")
+        if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
+            return _quiet("stale")  # the moment passed while the model was thinking
+        if reply_to is not None and not line.lower().startswith(f"@{reply_to['author']['name'].lower()}"):
+            line = f"@{reply_to['author']['name']} {line}"
+        try:
+            message = message_ingest(
+                draft=draft_parse(
+                    {
+                        "room": room.slug,
+                        "origin": "bot",
+                        "author": {"name": member.handle, "color": member.view.color, "badges": list(member.view.badges)},
+                        "author_key": f"bot:{member.handle}",
+                        "text": line,
+                        "client_id": f"decision-{decision_id}",  # a redelivered task posts nothing new
+                        "reply_to": reply_to["id"] if reply_to else None,
+                        "correlation_id": new_correlation_id(),
+                    }
+                )
+            )
+        except ChatterError as error:
+            return _quiet(f"gateway_{error.code}")
+        activity.post_record(room_slug=room.slug, handle=member.handle, line=line)
+        metrics.POSTS.labels(persona=member.handle, room=room.slug).inc()
+        metrics.GENERATIONS.labels(outcome="posted").inc()
+        metrics.GENERATION_SECONDS.observe(time.time() - decided_at)
+        return message
+    finally:
+        activity.inflight_release(room_slug=room.slug, decision_id=decision_id)
+
+
+def _quiet(outcome: str) -> None:
+    metrics.GENERATIONS.labels(outcome=outcome).inc()
+    return None
+
+
+def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]]) -> int:
+    """A human who @mentions a persona on the roster gets an answer from it within seconds."""
+    from personas.tasks import persona_generate_task
+
+    room = Room.objects.filter(slug=room_slug).first()
+    if room is None:
+        return 0
+    handles = {member.handle.lower(): member for member in cast_for_room(room=room)}
+    queued = 0
+    now = time.time()
+    cast = room_cast_settings(room=room)
+    for message in messages:
+        if message["origin"] != "human":
+            continue
+        for mention in message.get("mentions", []):
+            member = handles.get(mention.lower())
+            if member is None:
+                continue
+            posts, _ = activity.posts_stats(room_slug=room_slug, handle=member.handle, now=now)
+            if posts >= member.max_posts_per_minute:
+                _record_decision(member.handle, Decision(post=False, probability=0.0, reasons=["mentioned", "rate_cap"]))
+                continue
+            decision_id = uuid.uuid4().hex
+            # Answers to humans may exceed the room's generation cap by one: they are the point.
+            activity.inflight_claim(room_slug=room_slug, decision_id=decision_id, limit=cast.max_inflight + 1, now=now)
+            persona_generate_task.apply_async(
+                kwargs={
+                    "persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id,
+                    "decided_at": now, "reply_to": message,
+                },
+                countdown=random.uniform(0.2, 1.5),
+            )
+            _record_decision(member.handle, Decision(post=True, probability=1.0, reasons=["mentioned"]))
+            queued += 1
+    return queued
+
+
+def persona_preview_line(*, room: Room, persona_id: int) -> str:
+    """What the persona would say now in this room, without posting (admin's "preview a line")."""
+    member = cast_member(room=room, persona_id=persona_id)
+    if member is None:
+        raise ChatterError("not_found", "the persona is not enabled on this room's roster")
+    line, why = line_compose(member=member, room=room)
+    if line is None:
+        raise ChatterError("invalid", f"the model's line was refused by the pre-send checks ({why})")
+    return line

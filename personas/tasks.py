@@ -1,0 +1,47 @@
+"""Celery entry points of the cast."""
+from __future__ import annotations
+
+from typing import Any
+
+from celery import shared_task
+
+from chat.models import Room
+
+
+@shared_task(ignore_result=True)
+def cast_tick_all_task() -> int:
+    """Beat, every second: one tick per live room (each its own task, so rooms tick in parallel)."""
+    rooms = list(Room.objects.filter(is_live=True, roster__enabled=True).distinct().values_list("pk", flat=True))
+    for room_id in rooms:
+        cast_tick_task.apply_async(kwargs={"room_id": room_id}, expires=1.5)
+    return len(rooms)
+
+
+@shared_task(ignore_result=True)
+def cast_tick_task(room_id: int) -> int:
+    from personas.services import cast_tick
+
+    room = Room.objects.filter(pk=room_id, is_live=True).first()
+    if room is None:
+        return 0
+    return sum(1 for outcome in cast_tick(room=room) if outcome.decision.post)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def persona_generate_task(
+    persona_id: int, room_id: int, decision_id: str, decided_at: float, reply_to: dict[str, Any] | None = None
+) -> str | None:
+    from personas.services import persona_generate
+
+    room = Room.objects.filter(pk=room_id).first()
+    if room is None:
+        return None
+    message = persona_generate(room=room, persona_id=persona_id, decision_id=decision_id, decided_at=decided_at, reply_to=reply_to)
+    return str(message.id) if message else None
+
+
+@shared_task(ignore_result=True)
+def persona_mentions_task(room_slug: str, messages: list[dict[str, Any]]) -> int:
+    from personas.services import persona_mentions_answer
+
+    return persona_mentions_answer(room_slug=room_slug, messages=messages)
