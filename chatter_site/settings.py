@@ -239,10 +239,27 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
-# --- LLM (used from the personas issue on) --------------------------------------------------
+# --- LLM (chatter_site.lib.llm: the openai client against any OpenAI-compatible endpoint) -----
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", schemes=("http", "https"))
+# Neither set → the offline provider that `runchatter` starts, found in the runtime directory (a
+# process started before the runner looks again per call). The runner hands its children that
+# address explicitly; recognising it keeps them offline too.
+LLM_OFFLINE = not (OPENAI_API_KEY or OPENAI_BASE_URL) or (
+    OPENAI_BASE_URL is not None and OPENAI_BASE_URL == EMBEDDED.get("openai_base_url")
+)
+if LLM_OFFLINE:
+    OPENAI_BASE_URL = EMBEDDED.get("openai_base_url")
+    OPENAI_API_KEY = "offline"
 CHATTER_LLM_MODEL = env_str("CHATTER_LLM_MODEL", "gpt-4o-mini")
+CHATTER_EMBED_MODEL = env_str("CHATTER_EMBED_MODEL", "text-embedding-3-small")
+# Sent as `dimensions` with every embedding request, and the size of Mem0's vectors: it must be a
+# size the embedding model produces (text-embedding-3-* shorten to any size; for models without
+# shortening, use their native size). Changing it needs a fresh vector collection.
+CHATTER_EMBED_DIMS = env_int("CHATTER_EMBED_DIMS", 256, minimum=8, maximum=8192)
+CHATTER_LLM_TIMEOUT = env_float("CHATTER_LLM_TIMEOUT", 10.0, minimum=0.1)  # seconds, per attempt
+CHATTER_LLM_MAX_RETRIES = env_int("CHATTER_LLM_MAX_RETRIES", 1, minimum=0, maximum=5)
+CHATTER_LLM_CONCURRENCY = env_int("CHATTER_LLM_CONCURRENCY", 4, minimum=1)  # parallel calls per process
 CHATTER_WHISPER_MODEL = env_str("CHATTER_WHISPER_MODEL", "base")
 
 # --- Auth, i18n, security -------------------------------------------------------------------
@@ -286,5 +303,6 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},
+        "httpx2": {"level": "WARNING"},  # openai 3.5x logs every request at INFO here
     },
 }

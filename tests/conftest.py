@@ -11,6 +11,8 @@ import redis as redis_lib
 
 from tests.support.processes import child_env, start_celery_worker, start_daphne
 
+pytest_plugins = ["tests.support.fixtures_llm"]
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _fresh_redis() -> None:
@@ -46,8 +48,10 @@ def test_database_url(django_db_setup, django_db_blocker) -> str:
 
 
 @pytest.fixture(scope="session")
-def process_env(test_database_url, tmp_path_factory) -> dict[str, str]:
+def process_env(test_database_url, tmp_path_factory, llm_server_session) -> dict[str, str]:
     from django.conf import settings
+
+    from tests.support.fixtures_llm import TEST_API_KEY
 
     var_dir = tmp_path_factory.mktemp("var")
     return child_env(
@@ -56,6 +60,9 @@ def process_env(test_database_url, tmp_path_factory) -> dict[str, str]:
         REDIS_URL=os.environ["REDIS_URL"],
         CHATTER_VAR_DIR=str(var_dir),
         DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
+        # Child processes talk to the test process's OpenAI-compatible server.
+        OPENAI_BASE_URL=llm_server_session.base_url,
+        OPENAI_API_KEY=TEST_API_KEY,
     )
 
 

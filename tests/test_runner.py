@@ -24,7 +24,9 @@ pytestmark = [
 ]
 
 # What a fresh machine lacks: the test services conftest points at, and any runtime settings.
-UNSET_FOR_RUNNER = ("DATABASE_URL", "REDIS_URL", "CHATTER_RUNTIME_DIR", "PROMETHEUS_MULTIPROC_DIR", "PORT")
+UNSET_FOR_RUNNER = (
+    "DATABASE_URL", "REDIS_URL", "CHATTER_RUNTIME_DIR", "PROMETHEUS_MULTIPROC_DIR", "PORT", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+)
 
 
 @dataclass
@@ -168,6 +170,21 @@ def test_it_plays_the_scripted_stream_into_the_demo_room(chatter: RunningChatter
         return json.loads(body)["transcript"] if status == 200 else ""
 
     assert wait_for(transcript, timeout=15, message="the demo stream's first context"), chatter.log_tail()
+
+
+def test_it_records_the_offline_llm_provider_in_the_runtime_dir(chatter: RunningChatter) -> None:
+    services = json.loads((chatter.runtime_dir / "services.json").read_text())
+    assert services["openai_base_url"].startswith("http://127.0.0.1:")
+    assert http_get(services["openai_base_url"] + "/models")[0] == 200
+
+
+def test_it_lets_other_commands_use_the_offline_llm_provider(chatter: RunningChatter) -> None:
+    code = "from chatter_site.lib.llm import llm_chat; print(llm_chat(messages=[{'role': 'user', 'content': 'hi'}]))"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=chatter.env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()[-1].split()) >= 3
 
 
 def test_it_records_the_embedded_redis_in_the_runtime_dir(chatter: RunningChatter) -> None:

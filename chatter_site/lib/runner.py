@@ -1,7 +1,8 @@
 """The engine of `manage.py runchatter`: one command that runs the whole system.
 
 It prepares the database (migrate, demo seed on an empty database), starts the embedded Redis when
-`REDIS_URL` is unset, then Daphne, a Celery worker and Celery beat as child processes, shows their
+`REDIS_URL` is unset and the offline LLM provider when neither OPENAI_API_KEY nor OPENAI_BASE_URL is
+set, then Daphne, a Celery worker and Celery beat as child processes, shows their
 output under one short prefix each, and supervises them: a child that dies takes the whole system
 down loudly rather than leaving a half-working chat. Ctrl-C (or SIGTERM) stops everything in
 reverse order and leaves no processes and no stale runtime files behind.
@@ -25,6 +26,7 @@ import threading
 import time
 import traceback
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from dataclasses import dataclass, field
@@ -44,6 +46,8 @@ from chatter_site.lib.runtime import clear_services, read_services, write_servic
 
 HEALTH_TIMEOUT = 30.0
 REDIS_START_TIMEOUT = 10.0
+LLM_START_TIMEOUT = 10.0
+OFFLINE_LLM_API_KEY = "offline"  # the provider ignores keys; the openai client insists on one
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
 LOG_TAIL_LINES = 30
@@ -54,7 +58,7 @@ REDIS_DIRNAME = "redis"
 DEMO_ROOM_SLUG = "demo"
 
 # ANSI colours per child; the runner's own lines stay uncoloured so they stand out.
-PREFIX_COLOURS = {"redis": "31", "web": "36", "worker": "32", "beat": "35"}
+PREFIX_COLOURS = {"redis": "31", "llm": "33", "web": "36", "worker": "32", "beat": "35"}
 PREFIX_WIDTH = max(len(name) for name in PREFIX_COLOURS) + 2
 
 
@@ -322,6 +326,8 @@ class Runner:
         self.children: list[Child] = []
         self.stop = StopRequest()
         self.redis_url: str | None = None
+        self.llm_base_url: str | None = None
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.claimed_runtime_dir = False
         self.failed = False
         self.base_url = f"http://{browser_host(options.host)}:{options.port}"
@@ -337,6 +343,8 @@ class Runner:
             started = time.monotonic()
             if not os.environ.get("REDIS_URL"):
                 self.start_embedded_redis()
+            if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
+                self.start_offline_llm()
             self.prepare_database()
             self.start_app_processes()
             self.wait_until_healthy()
@@ -370,7 +378,7 @@ class Runner:
     def claim_runtime_dir(self) -> None:
         # Recorded at once (even with an external Redis) so a second runner on this directory
         # refuses: beat must run as a single instance and the metrics dir is shared.
-        write_services({"started_at": datetime.now(UTC).isoformat(timespec="seconds"), "web_url": self.base_url})
+        self.record_services()
         self.claimed_runtime_dir = True
         # Left over only if a previous runner was SIGKILLed; it is stale, since nobody else runs here.
         (self.runtime_dir / BEAT_PIDFILE).unlink(missing_ok=True)
@@ -428,13 +436,7 @@ class Runner:
             if attempt == 2:
                 raise ChatterError("unavailable", f"the embedded Redis did not start:\n{child.log_tail()}")
         self.redis_url = url
-        write_services(
-            {
-                "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "web_url": self.base_url,
-                "redis_url": url,
-            }
-        )
+        self.record_services()
         adopt_redis_url(url)
 
     def wait_for_redis(self, child: Child, url: str) -> bool:
@@ -443,6 +445,44 @@ class Runner:
             if child.exited():
                 return False
             if redis_answers(url):
+                return True
+            self.sleep(0.05)
+        signal_group(child, signal.SIGKILL)
+        child.proc.wait()
+        return False
+
+    def record_services(self) -> None:
+        # write_services replaces the whole file: always write everything known so far.
+        services = {"started_at": self.started_at, "web_url": self.base_url}
+        if self.redis_url:
+            services["redis_url"] = self.redis_url
+        if self.llm_base_url:
+            services["openai_base_url"] = self.llm_base_url
+        write_services(services)
+
+    # -- offline LLM provider --
+
+    def start_offline_llm(self) -> None:
+        for attempt in range(3):
+            port = free_port()
+            child = self.spawn(
+                "llm", [sys.executable, "-m", "chatter_site.lib.offline_llm", "--host", "127.0.0.1", "--port", str(port)]
+            )
+            url = f"http://127.0.0.1:{port}/v1"
+            if self.wait_for_llm(child, url):
+                break
+            self.children.remove(child)
+            if attempt == 2:
+                raise ChatterError("unavailable", f"the offline LLM provider did not start:\n{child.log_tail()}")
+        self.llm_base_url = url
+        self.record_services()
+
+    def wait_for_llm(self, child: Child, url: str) -> bool:
+        deadline = time.monotonic() + LLM_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if child.exited():
+                return False
+            if health_status(f"{url}/models")[0] == 200:
                 return True
             self.sleep(0.05)
         signal_group(child, signal.SIGKILL)
@@ -492,6 +532,9 @@ class Runner:
         if self.redis_url:
             # Explicit, so a child never depends on reading services.json at the right moment.
             env["REDIS_URL"] = self.redis_url
+        if self.llm_base_url:
+            env["OPENAI_BASE_URL"] = self.llm_base_url
+            env["OPENAI_API_KEY"] = OFFLINE_LLM_API_KEY
         return env
 
     def spawn(self, name: str, argv: list[str]) -> Child:
@@ -593,6 +636,13 @@ class Runner:
         connections.close_all()
         return exists
 
+    def describe_llm(self) -> str:
+        if self.llm_base_url:
+            return f"offline provider at {self.llm_base_url}"
+        base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
+        host = urllib.parse.urlparse(base_url).netloc or base_url
+        return f"OpenAI-compatible endpoint {host} (model {settings.CHATTER_LLM_MODEL})"
+
     def print_banner(self, *, seconds: float) -> None:
         redis = f"embedded at {self.redis_url}" if self.redis_url else "external Redis (REDIS_URL)"
         lines = [
@@ -608,6 +658,7 @@ class Runner:
             "",
             f"    database    {self.describe_database()}",
             f"    redis       {redis}",
+            f"    llm         {self.describe_llm()}",
             f"    storage     {self.describe_storage()}",
             f"    runtime     {self.runtime_dir}",
             "",
