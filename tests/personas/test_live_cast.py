@@ -1,0 +1,48 @@
+"""The cast over real parts: ticks and mentions go through Celery to a real worker, the worker asks
+the local OpenAI-compatible server, and the line comes back through the gateway."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from chat.models import Message
+from chat.services import human_draft, message_ingest
+from personas.models import Persona
+from personas.services import cast_tick
+from tests.factories import RoomFactory, UserFactory
+from tests.personas.factories import PersonaFactory, RosterEntryFactory
+from tests.support.waiting import wait_for
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
+
+
+def test_it_answers_a_viewer_who_mentions_a_persona_within_seconds(celery_worker, llm_server):
+    room = RoomFactory()
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="pixelpal", chattiness=0.0))
+    viewer = UserFactory(username="nina")
+    message_ingest(draft=human_draft(user=viewer, room_slug=room.slug, text="@pixelpal what's your PB?", client_id="m1"), user=viewer)
+    answer = wait_for(
+        lambda: Message.objects.filter(room=room, author_name="pixelpal").first(), timeout=15, message="pixelpal's answer"
+    )
+    assert answer.text.startswith("@nina ")
+    assert answer.origin == "bot"
+
+
+def test_a_tick_that_decides_to_post_gets_a_line_into_the_room(celery_worker, llm_server):
+    room = RoomFactory()
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="hypeowl", chattiness=1.0, max_posts_per_minute=10))
+    outcomes = cast_tick(room=room, rng=random.Random(1))
+    assert [outcome.decision.post for outcome in outcomes] == [True]
+    line = wait_for(lambda: Message.objects.filter(room=room, author_name="hypeowl").first(), timeout=15, message="a line")
+    assert line.text
+
+
+def test_a_persona_disabled_by_a_moderator_is_out_from_the_next_tick(celery_worker, llm_server):
+    room = RoomFactory()
+    persona = PersonaFactory(handle="mutebot", chattiness=1.0)
+    RosterEntryFactory(room=room, persona=persona)
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="witness", chattiness=0.0))
+    assert [outcome.handle for outcome in cast_tick(room=room, rng=random.Random(1))] == ["mutebot", "witness"]
+    Persona.objects.filter(pk=persona.pk).update(enabled=False)
+    assert [outcome.handle for outcome in cast_tick(room=room, rng=random.Random(2))] == ["witness"]
