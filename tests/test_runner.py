@@ -36,6 +36,7 @@ class RunningChatter:
     var_dir: Path
     base_url: str
     log_path: Path
+    started_at: float  # time.monotonic() when the command was launched
 
     @property
     def runtime_dir(self) -> Path:
@@ -97,6 +98,7 @@ def start_runner(tmp_path: Path) -> RunningChatter:
     port = free_port()
     env = runner_env(var_dir)
     log_path = tmp_path / "runchatter.log"
+    launched = time.monotonic()
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "manage.py", "runchatter", "--port", str(port)],
@@ -107,7 +109,9 @@ def start_runner(tmp_path: Path) -> RunningChatter:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    running = RunningChatter(proc=proc, env=env, var_dir=var_dir, base_url=f"http://127.0.0.1:{port}", log_path=log_path)
+    running = RunningChatter(
+        proc=proc, env=env, var_dir=var_dir, base_url=f"http://127.0.0.1:{port}", log_path=log_path, started_at=launched
+    )
 
     try:
         wait_until_healthy(running, timeout=60)
@@ -170,6 +174,17 @@ def test_it_plays_the_scripted_stream_into_the_demo_room(chatter: RunningChatter
         return json.loads(body)["transcript"] if status == 200 else ""
 
     assert wait_for(transcript, timeout=15, message="the demo stream's first context"), chatter.log_tail()
+
+
+def test_it_has_three_personas_talking_in_the_demo_room_within_15_seconds(chatter: RunningChatter) -> None:
+    def speakers() -> set[str]:
+        status, body = http_get(chatter.base_url + "/api/rooms/demo/messages?limit=500")
+        return {item["author"]["name"] for item in json.loads(body) if item["origin"] == "bot"} if status == 200 else set()
+
+    remaining = 15 - (time.monotonic() - chatter.started_at)
+    assert remaining > 0, "the runner took more than 15 s to become healthy"
+    talking = wait_for(lambda: len(speakers()) >= 3 and speakers(), timeout=remaining, message="3 personas talking")
+    assert len(talking) >= 3, chatter.log_tail()
 
 
 def test_it_records_the_offline_llm_provider_in_the_runtime_dir(chatter: RunningChatter) -> None:
