@@ -56,9 +56,12 @@ def _policy_input(
     recent = window[-WINDOW_FOR_SHARES:]
     humans = sum(1 for item in recent if item["origin"] == "human" and now - _iso_to_ts(item["created_at"]) < HUMAN_RECENT_SECONDS)
     bots = sum(1 for item in recent if item["origin"] == "bot")
+    # Bots reacting to bots: the run of bot lines since the last human line or stream event
+    # (lines answering the stream are not a bot-to-bot spiral).
+    last_event_at = max((_iso_to_ts(event["at"]) for event in (context or {}).get("events", [])), default=0.0)
     chain = 0
     for item in reversed(window):
-        if item["origin"] != "bot":
+        if item["origin"] != "bot" or _iso_to_ts(item["created_at"]) <= last_event_at:
             break
         chain += 1
     liked = {topic.lower() for topic in member.view.loved_topics} | set(member.view.emotes)
