@@ -5,6 +5,7 @@ Unset variables fall back to the embedded defaults: SQLite, the embedded Redis s
 """
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -213,6 +214,28 @@ CELERY_BEAT_SCHEDULE["personas-cast-tick"] = {
     "options": {"expires": PERSONA_TICK_SECONDS * 0.9},
 }
 CHATTER_DEMO_SEEDERS.append("personas.demo_cast.demo_cast_seed")
+
+# --- Memory (Mem0), reflection, conversation memories, narratives ---------------------------------
+# Vector store for Mem0: chroma://host:port (default: the Chroma server runchatter starts),
+# qdrant://host:port, or a postgres:// URL for pgvector.
+MEMORY_VECTOR_STORE_URL = env_str("CHATTER_VECTOR_STORE") or EMBEDDED.get("chroma_url")
+MEMORY_COLLECTION = env_str("CHATTER_MEMORY_COLLECTION", "chatter_memories")
+MEMORY_DIR = VAR_DIR / "mem0"
+MEMORY_SEARCH_TIMEOUT = env_float("CHATTER_MEMORY_SEARCH_TIMEOUT", 0.5, minimum=0.05)
+MEMORY_JOKE_FADE_DAYS = env_int("CHATTER_MEMORY_JOKE_FADE_DAYS", 21, minimum=1)
+REFLECTION_MAX_ATTEMPTS = env_int("CHATTER_REFLECTION_MAX_ATTEMPTS", 3, minimum=1)
+REFLECTION_BACKOFF_SECONDS = env_float("CHATTER_REFLECTION_BACKOFF_SECONDS", 2.0, minimum=0.1)
+REFLECTION_FLUSH_SECONDS = env_float("CHATTER_REFLECTION_FLUSH_SECONDS", 15.0, minimum=1.0)
+REFLECTION_BATCH_MESSAGES = env_int("CHATTER_REFLECTION_BATCH_MESSAGES", 25, minimum=1)
+REFLECTION_FOLD_BACKLOG = env_int("CHATTER_REFLECTION_FOLD_BACKLOG", 10, minimum=1)
+REFLECTION_LEASE_SECONDS = env_int("CHATTER_REFLECTION_LEASE_SECONDS", 300, minimum=10)
+DRIFT_INTERVAL_SECONDS = env_float("CHATTER_DRIFT_INTERVAL", 900.0, minimum=10.0)
+CONVERSATION_MEMORY_INACTIVE_HOURS = env_float("CHATTER_MEMORY_INACTIVE_HOURS", 2.0, minimum=0.0)
+CONVERSATION_MEMORY_BEAT = env_bool("CHATTER_CONVERSATION_MEMORY_BEAT", False)
+NARRATIVE_TTL_DAYS = env_int("CHATTER_NARRATIVE_TTL_DAYS", 7, minimum=1)
+NARRATIVE_MIN_MEMORIES = env_int("CHATTER_NARRATIVE_MIN_MEMORIES", 3, minimum=0)
+os.environ.setdefault("MEM0_TELEMETRY", "False")  # no calls home from an offline machine
+os.environ.setdefault("MEM0_DIR", str(MEMORY_DIR))
 
 # --- Storage --------------------------------------------------------------------------------
 CHATTER_S3_BUCKET = env_str("CHATTER_S3_BUCKET")
