@@ -24,6 +24,21 @@ def room_get(*, slug: str) -> Room:
     return room
 
 
+_ROOM_CACHE_SECONDS = 5.0
+_room_cache: dict[str, tuple[float, Room]] = {}
+
+
+def room_get_cached(*, slug: str) -> Room:
+    """room_get for the ingest hot path: a room's id and knobs change rarely; a few seconds' lag on
+    slow mode is fine, an extra query per message is not."""
+    hit = _room_cache.get(slug)
+    if hit is not None and time.monotonic() - hit[0] < _ROOM_CACHE_SECONDS:
+        return hit[1]
+    room = room_get(slug=slug)
+    _room_cache[slug] = (time.monotonic(), room)
+    return room
+
+
 def message_to_schema(message: Message, *, room_slug: str) -> ChatMessage:
     return ChatMessage(
         id=message.id,
