@@ -152,6 +152,10 @@ CELERY_TASK_ROUTES = {
     "personas.tasks.cast_tick_all_task": {"queue": "default"},
     "personas.tasks.cast_tick_task": {"queue": "default"},
     "personas.tasks.persona_mentions_task": {"queue": "default"},
+    "personas.tasks.drift_reflect_all_task": {"queue": "default"},
+    "memory.tasks.reflection_flush_task": {"queue": "default"},
+    "memory.tasks.reflection_sweep_task": {"queue": "default"},
+    "memory.tasks.memories_fade_task": {"queue": "default"},
     "personas.tasks.*": {"queue": "llm"},
     "memory.tasks.*": {"queue": "reflection"},
     "scribe.tasks.*": {"queue": "scribe"},
@@ -234,8 +238,75 @@ CONVERSATION_MEMORY_INACTIVE_HOURS = env_float("CHATTER_MEMORY_INACTIVE_HOURS", 
 CONVERSATION_MEMORY_BEAT = env_bool("CHATTER_CONVERSATION_MEMORY_BEAT", False)
 NARRATIVE_TTL_DAYS = env_int("CHATTER_NARRATIVE_TTL_DAYS", 7, minimum=1)
 NARRATIVE_MIN_MEMORIES = env_int("CHATTER_NARRATIVE_MIN_MEMORIES", 3, minimum=0)
+CONVERSATION_MEMORY_INTERVAL = env_float("CHATTER_CONVERSATION_MEMORY_INTERVAL", 3600.0, minimum=60.0)
+if CONVERSATION_MEMORY_BEAT:
+    CELERY_BEAT_SCHEDULE["memory-conversation-memories"] = {
+        "task": "memory.tasks.conversation_memories_enqueue_task",
+        "schedule": CONVERSATION_MEMORY_INTERVAL,
+        "options": {"expires": CONVERSATION_MEMORY_INTERVAL * 0.9},
+    }
+NARRATIVE_REFRESH_INTERVAL = env_float("CHATTER_NARRATIVE_REFRESH_INTERVAL", 7 * 86400.0, minimum=3600.0)
+CELERY_BEAT_SCHEDULE["memory-narratives-refresh"] = {
+    "task": "memory.tasks.narratives_refresh_active_task",
+    "schedule": NARRATIVE_REFRESH_INTERVAL,
+    "options": {"expires": NARRATIVE_REFRESH_INTERVAL * 0.9},
+}
+REFLECTION_SWEEP_SECONDS = env_float("CHATTER_REFLECTION_SWEEP_SECONDS", 30.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["memory-reflection-flush"] = {
+    "task": "memory.tasks.reflection_flush_task",
+    "schedule": REFLECTION_FLUSH_SECONDS,
+    "options": {"expires": REFLECTION_FLUSH_SECONDS * 0.9},
+}
+CELERY_BEAT_SCHEDULE["memory-reflection-sweep"] = {
+    "task": "memory.tasks.reflection_sweep_task",
+    "schedule": REFLECTION_SWEEP_SECONDS,
+    "options": {"expires": REFLECTION_SWEEP_SECONDS * 0.9},
+}
+CELERY_BEAT_SCHEDULE["personas-drift"] = {
+    "task": "personas.tasks.drift_reflect_all_task",
+    "schedule": DRIFT_INTERVAL_SECONDS,
+    "options": {"expires": DRIFT_INTERVAL_SECONDS * 0.9},
+}
+CELERY_BEAT_SCHEDULE["memory-jokes-fade"] = {
+    "task": "memory.tasks.memories_fade_task",
+    "schedule": 6 * 3600.0,
+    "options": {"expires": 6 * 3600.0 * 0.9},
+}
 os.environ.setdefault("MEM0_TELEMETRY", "False")  # no calls home from an offline machine
 os.environ.setdefault("MEM0_DIR", str(MEMORY_DIR))
+
+# --- Scribe (living documents, SPEC 7) ----------------------------------------------------------
+# Turns folded into one update at most (a burst becomes one update; more loop).
+SCRIBE_BATCH_MAX_TURNS = env_int("CHATTER_SCRIBE_BATCH_MAX_TURNS", 200, minimum=1, maximum=2000)
+# The per-document lock's TTL; renewed while an update runs, so a dead worker frees it this fast.
+SCRIBE_LOCK_TTL_SECONDS = env_float("CHATTER_SCRIBE_LOCK_TTL", 30.0, minimum=1.0)
+SCRIBE_LLM_TIMEOUT = env_float("CHATTER_SCRIBE_LLM_TIMEOUT", 60.0, minimum=1.0)
+SCRIBE_LLM_MAX_TOKENS = env_int("CHATTER_SCRIBE_LLM_MAX_TOKENS", 4096, minimum=256)
+SCRIBE_MAX_DOCUMENT_CHARS = env_int("CHATTER_SCRIBE_MAX_DOCUMENT_CHARS", 60000, minimum=1000)
+# An answer shorter than this share of the previous version is taken as truncated and refused.
+SCRIBE_MIN_KEEP_RATIO = env_float("CHATTER_SCRIBE_MIN_KEEP_RATIO", 0.6, minimum=0.0)
+SCRIBE_RETRY_BACKOFF_SECONDS = env_int("CHATTER_SCRIBE_RETRY_BACKOFF", 2, minimum=1)
+SCRIBE_MAX_RETRIES = env_int("CHATTER_SCRIBE_MAX_RETRIES", 5, minimum=0)
+SCRIBE_SWEEP_INTERVAL = env_float("CHATTER_SCRIBE_SWEEP_INTERVAL", 30.0, minimum=1.0)
+# Document pages' sockets get a channel-layer instance of their own: in each Daphne process the chat
+# hub's receive loop holds the default layer's receive lock while it waits on its own channel, which
+# would hold up these sockets' frames. socket_timeout stays above channels_redis's 5 s BZPOPMIN:
+# redis-py 8 defaults to 5 s and would abort every idle wait with a TimeoutError.
+CHANNEL_LAYERS["scribe"] = {
+    "BACKEND": "channels_redis.core.RedisChannelLayer",
+    "CONFIG": {
+        "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+        "prefix": "chatter:scribe-layer",
+        "capacity": 200,
+        "expiry": 30,
+        "group_expiry": 3600,
+    },
+}
+CELERY_BEAT_SCHEDULE["scribe-sweep"] = {
+    "task": "scribe.tasks.scribe_sweep_task",
+    "schedule": SCRIBE_SWEEP_INTERVAL,
+    "options": {"expires": SCRIBE_SWEEP_INTERVAL * 0.9},
+}
 
 # --- Storage --------------------------------------------------------------------------------
 CHATTER_S3_BUCKET = env_str("CHATTER_S3_BUCKET")

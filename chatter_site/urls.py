@@ -7,4 +7,6 @@ admin.site.site_title = "chatter admin"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("chat.urls")),
+    path("", include("scribe.urls")),
+    path("", include("memory.urls")),
 ]

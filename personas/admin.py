@@ -21,6 +21,7 @@ from django.utils.html import format_html, format_html_join
 from chat.admin import RoomAdmin
 from chat.models import Room
 from chatter_site.lib.errors import ChatterError
+from personas.admin_drift import persona_reflect_now_action  # also registers DriftProposal
 from personas.forms import PersonaForm
 from personas.models import DriftState, Persona, RoomCast, RosterEntry
 from personas.reports import cast_activity_report, posts_since_subquery
@@ -81,7 +82,7 @@ class PersonaAdmin(admin.ModelAdmin):
         ("History", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
     inlines = (PersonaRosterInline,)
-    actions = ("enable", "disable", "reset_drift", "preview_line")
+    actions = ("enable", "disable", "reset_drift", "preview_line", persona_reflect_now_action)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Persona]:
         # Subqueries, not joins: a roster-room filter joins the roster again and would multiply counts.

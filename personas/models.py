@@ -1,6 +1,7 @@
 """Personas (anchors + knobs), their place on room rosters, room-level cast knobs, and drift."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
@@ -106,3 +107,41 @@ class DriftState(models.Model):
     def clamp(self) -> None:
         for name, bound in self.BOUNDS.items():
             setattr(self, name, max(-bound, min(bound, getattr(self, name))))
+
+
+class DriftProposal(models.Model):
+    """One drift the slow loop proposed: applied at once when small (per the persona's drift_review),
+    otherwise waiting for a moderator. Values are the drifted state it would set, already clamped to
+    DriftState.BOUNDS; `from_*` is the state it was proposed against; `raw` what the model answered."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for review"
+        APPLIED = "applied", "Applied automatically (small change)"
+        APPROVED = "approved", "Approved by a moderator"
+        REJECTED = "rejected", "Rejected by a moderator"
+        SUPERSEDED = "superseded", "Replaced by a newer proposal"
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="drift_proposals")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING, db_index=True)
+    mood = models.CharField(max_length=40)
+    chattiness_delta = models.FloatField()
+    hype_delta = models.FloatField()
+    bot_affinity_delta = models.FloatField()
+    from_mood = models.CharField(max_length=40)
+    from_chattiness_delta = models.FloatField()
+    from_hype_delta = models.FloatField()
+    from_bot_affinity_delta = models.FloatField()
+    reason = models.TextField(blank=True)
+    raw = models.JSONField(default=dict, blank=True, help_text="The model's answer before clamping.")
+    clamped = models.BooleanField(default=False, help_text="The model asked for more than the bounds allow.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    checkpointed_at = models.DateTimeField(null=True, blank=True, help_text="When the applied drift reached Mem0.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["persona", "status"], name="personas_drift_prop_status")]
+
+    def __str__(self) -> str:
+        return f"drift of {self.persona.handle} → {self.mood} ({self.status})"

@@ -45,3 +45,33 @@ def persona_mentions_task(room_slug: str, messages: list[dict[str, Any]]) -> int
     from personas.services import persona_mentions_answer
 
     return persona_mentions_answer(room_slug=room_slug, messages=messages)
+
+
+@shared_task(ignore_result=True)
+def drift_reflect_all_task() -> int:
+    """Beat `personas-drift`: one drift reflection per active persona, each its own task."""
+    from django.conf import settings
+
+    from personas.drift import drift_reflect_all
+
+    persona_ids = drift_reflect_all()
+    for persona_id in persona_ids:
+        # Expires within the interval: a backlog never piles up reflections of one persona.
+        persona_drift_task.apply_async(kwargs={"persona_id": persona_id}, expires=settings.DRIFT_INTERVAL_SECONDS * 0.9)
+    return len(persona_ids)
+
+
+@shared_task(ignore_result=True)
+def persona_drift_task(persona_id: int) -> str | None:
+    """The slow loop for one persona. An LLM failure is logged; the next interval tries again."""
+    import logging
+
+    from chatter_site.lib.errors import ChatterError
+    from personas.drift import persona_drift_reflect
+
+    try:
+        proposal = persona_drift_reflect(persona_id=persona_id)
+    except ChatterError as exc:
+        logging.getLogger("chatter.personas.drift").warning("drift skipped persona=%s: %s", persona_id, exc.message)
+        return None
+    return proposal.status if proposal else None

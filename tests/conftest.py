@@ -11,7 +11,7 @@ import redis as redis_lib
 
 from tests.support.processes import child_env, start_celery_worker, start_daphne
 
-pytest_plugins = ["tests.support.fixtures_llm"]
+pytest_plugins = ["tests.support.fixtures_llm", "tests.support.chroma"]
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,7 +48,7 @@ def test_database_url(django_db_setup, django_db_blocker) -> str:
 
 
 @pytest.fixture(scope="session")
-def process_env(test_database_url, tmp_path_factory, llm_server_session) -> dict[str, str]:
+def process_env(test_database_url, tmp_path_factory, llm_server_session, chroma_server_session) -> dict[str, str]:
     from django.conf import settings
 
     from tests.support.fixtures_llm import TEST_API_KEY
@@ -63,6 +63,7 @@ def process_env(test_database_url, tmp_path_factory, llm_server_session) -> dict
         # Child processes talk to the test process's OpenAI-compatible server.
         OPENAI_BASE_URL=llm_server_session.base_url,
         OPENAI_API_KEY=TEST_API_KEY,
+        CHATTER_VECTOR_STORE=chroma_server_session.url,
     )
 
 

@@ -26,6 +26,7 @@ pytestmark = [
 # What a fresh machine lacks: the test services conftest points at, and any runtime settings.
 UNSET_FOR_RUNNER = (
     "DATABASE_URL", "REDIS_URL", "CHATTER_RUNTIME_DIR", "PROMETHEUS_MULTIPROC_DIR", "PORT", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+    "CHATTER_VECTOR_STORE",
 )
 
 
@@ -206,6 +207,14 @@ def test_it_records_the_embedded_redis_in_the_runtime_dir(chatter: RunningChatte
     services = json.loads((chatter.runtime_dir / "services.json").read_text())
     assert services["redis_url"].startswith("redis://127.0.0.1:")
     assert services["runner_pid"] == chatter.proc.pid
+
+
+def test_it_records_the_vector_store_in_the_runtime_dir(chatter: RunningChatter) -> None:
+    services = json.loads((chatter.runtime_dir / "services.json").read_text())
+    assert services["chroma_url"].startswith("chroma://127.0.0.1:")
+    port = services["chroma_url"].rsplit(":", 1)[1]
+    assert http_get(f"http://127.0.0.1:{port}/api/v2/heartbeat")[0] == 200
+    assert "memory      Chroma server at chroma://127.0.0.1:" in chatter.log_path.read_text()
 
 
 def test_it_lets_other_commands_find_the_embedded_redis(chatter: RunningChatter) -> None:

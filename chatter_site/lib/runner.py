@@ -1,9 +1,10 @@
 """The engine of `manage.py runchatter`: one command that runs the whole system.
 
 It prepares the database (migrate, demo seed on an empty database), starts the embedded Redis when
-`REDIS_URL` is unset and the offline LLM provider when neither OPENAI_API_KEY nor OPENAI_BASE_URL is
-set, then Daphne, a Celery worker and Celery beat as child processes, shows their
-output under one short prefix each, and supervises them: a child that dies takes the whole system
+`REDIS_URL` is unset, the offline LLM provider when neither OPENAI_API_KEY nor OPENAI_BASE_URL is
+set and a Chroma server for memories (Mem0's vector store) when CHATTER_VECTOR_STORE is unset,
+then Daphne, a Celery worker and Celery beat as child processes, shows their output under one
+short prefix each, and supervises them: a child that dies takes the whole system
 down loudly rather than leaving a half-working chat. Ctrl-C (or SIGTERM) stops everything in
 reverse order and leaves no processes and no stale runtime files behind.
 
@@ -47,6 +48,7 @@ from chatter_site.lib.runtime import clear_services, read_services, write_servic
 HEALTH_TIMEOUT = 30.0
 REDIS_START_TIMEOUT = 10.0
 LLM_START_TIMEOUT = 10.0
+CHROMA_START_TIMEOUT = 30.0
 OFFLINE_LLM_API_KEY = "offline"  # the provider ignores keys; the openai client insists on one
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
@@ -55,10 +57,11 @@ LOG_KEEP_LINES = 300  # more than shown, so a filtered tail still has something 
 BEAT_PIDFILE = "celerybeat.pid"
 METRICS_DIRNAME = "metrics"
 REDIS_DIRNAME = "redis"
+CHROMA_DIRNAME = "chroma"  # under VAR_DIR, not the runtime dir: memories outlive a run
 DEMO_ROOM_SLUG = "demo"
 
 # ANSI colours per child; the runner's own lines stay uncoloured so they stand out.
-PREFIX_COLOURS = {"redis": "31", "llm": "33", "web": "36", "worker": "32", "beat": "35"}
+PREFIX_COLOURS = {"redis": "31", "llm": "33", "chroma": "34", "web": "36", "worker": "32", "beat": "35"}
 PREFIX_WIDTH = max(len(name) for name in PREFIX_COLOURS) + 2
 
 
@@ -276,6 +279,18 @@ def redis_executable() -> str:
     )
 
 
+def chroma_command(*, host: str, port: int, path: Path) -> list[str]:
+    """`chroma run` of the installed chromadb. Its CLI has no `python -m` entry, and the `chroma`
+    script imports all of chromadb first (a second of CPU while everything else starts too), so
+    this calls the Rust server's CLI, which is what `chroma run` ends up in, directly."""
+    launcher = "import sys, chromadb_rust_bindings; chromadb_rust_bindings.cli(['chroma', *sys.argv[1:]])"
+    return [sys.executable, "-c", launcher, "run", "--host", host, "--port", str(port), "--path", str(path)]
+
+
+def chroma_answers(host: str, port: int) -> bool:
+    return health_status(f"http://{host}:{port}/api/v2/heartbeat")[0] == 200
+
+
 def redis_answers(url: str) -> bool:
     import redis
 
@@ -327,6 +342,8 @@ class Runner:
         self.stop = StopRequest()
         self.redis_url: str | None = None
         self.llm_base_url: str | None = None
+        self.chroma_url: str | None = None  # set once it answers
+        self.chroma_port = 0
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.claimed_runtime_dir = False
         self.failed = False
@@ -341,10 +358,14 @@ class Runner:
         try:
             self.claim_runtime_dir()
             started = time.monotonic()
+            # Chroma starts slowest: spawned first, awaited once Redis and the LLM are up.
+            chroma = None if os.environ.get("CHATTER_VECTOR_STORE") else self.spawn_embedded_chroma()
             if not os.environ.get("REDIS_URL"):
                 self.start_embedded_redis()
             if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
                 self.start_offline_llm()
+            if chroma is not None:
+                self.await_embedded_chroma(chroma)
             self.prepare_database()
             self.start_app_processes()
             self.wait_until_healthy()
@@ -458,6 +479,8 @@ class Runner:
             services["redis_url"] = self.redis_url
         if self.llm_base_url:
             services["openai_base_url"] = self.llm_base_url
+        if self.chroma_url:
+            services["chroma_url"] = self.chroma_url
         write_services(services)
 
     # -- offline LLM provider --
@@ -485,6 +508,39 @@ class Runner:
             if health_status(f"{url}/models")[0] == 200:
                 return True
             self.sleep(0.05)
+        signal_group(child, signal.SIGKILL)
+        child.proc.wait()
+        return False
+
+    # -- Chroma server (Mem0's vector store, shared by Daphne and every worker) --
+
+    def spawn_embedded_chroma(self) -> Child:
+        data_dir = Path(settings.VAR_DIR) / CHROMA_DIRNAME
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.chroma_port = free_port()
+        return self.spawn("chroma", chroma_command(host="127.0.0.1", port=self.chroma_port, path=data_dir))
+
+    def await_embedded_chroma(self, child: Child) -> None:
+        # The free port was picked before chroma bound it; if something grabbed it first, try another.
+        for attempt in range(3):
+            if self.wait_for_chroma(child, self.chroma_port):
+                break
+            self.children.remove(child)
+            if attempt == 2:
+                raise ChatterError("unavailable", f"the Chroma server did not start:\n{child.log_tail()}")
+            child = self.spawn_embedded_chroma()
+        self.chroma_url = f"chroma://127.0.0.1:{self.chroma_port}"
+        self.record_services()
+        settings.MEMORY_VECTOR_STORE_URL = self.chroma_url  # for what runs here (seeders)
+
+    def wait_for_chroma(self, child: Child, port: int) -> bool:
+        deadline = time.monotonic() + CHROMA_START_TIMEOUT
+        while time.monotonic() < deadline:
+            if child.exited():
+                return False
+            if chroma_answers("127.0.0.1", port):
+                return True
+            self.sleep(0.1)
         signal_group(child, signal.SIGKILL)
         child.proc.wait()
         return False
@@ -535,6 +591,8 @@ class Runner:
         if self.llm_base_url:
             env["OPENAI_BASE_URL"] = self.llm_base_url
             env["OPENAI_API_KEY"] = OFFLINE_LLM_API_KEY
+        if self.chroma_url:
+            env["CHATTER_VECTOR_STORE"] = self.chroma_url
         return env
 
     def spawn(self, name: str, argv: list[str]) -> Child:
@@ -643,6 +701,12 @@ class Runner:
         host = urllib.parse.urlparse(base_url).netloc or base_url
         return f"OpenAI-compatible endpoint {host} (model {settings.CHATTER_LLM_MODEL})"
 
+    def describe_memory(self) -> str:
+        if self.chroma_url:
+            return f"Chroma server at {self.chroma_url} (data in {Path(settings.VAR_DIR) / CHROMA_DIRNAME})"
+        scheme = urllib.parse.urlparse(os.environ.get("CHATTER_VECTOR_STORE", "")).scheme or "unknown"
+        return f"external vector store (CHATTER_VECTOR_STORE, {scheme})"
+
     def print_banner(self, *, seconds: float) -> None:
         redis = f"embedded at {self.redis_url}" if self.redis_url else "external Redis (REDIS_URL)"
         lines = [
@@ -659,6 +723,7 @@ class Runner:
             f"    database    {self.describe_database()}",
             f"    redis       {redis}",
             f"    llm         {self.describe_llm()}",
+            f"    memory      {self.describe_memory()}",
             f"    storage     {self.describe_storage()}",
             f"    runtime     {self.runtime_dir}",
             "",

@@ -197,6 +197,8 @@ class OfflineLLMHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the openai client's connection pool expects
     server_version = "chatter-offline-llm/1"
     timeout = 60  # idle keep-alive connections go away eventually
+    # Small responses on a keep-alive socket otherwise wait ~40 ms for Nagle and delayed ACKs.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.verbose:

@@ -1,0 +1,97 @@
+"""Admin for conversation memories and narratives. Registered on import: memory/admin.py imports
+this module (and registers neither model itself)."""
+from __future__ import annotations
+
+import json
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+
+from memory.models import ConversationMemory, Narrative
+from memory.narratives import narrative_regeneration_enqueue
+
+EXCERPT = 120
+
+
+def _pretty_json(value) -> str:
+    return format_html(
+        '<pre style="white-space: pre-wrap; max-width: 900px; margin: 0;">{}</pre>',
+        json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False),
+    )
+
+
+@admin.register(ConversationMemory)
+class ConversationMemoryAdmin(admin.ModelAdmin):
+    list_display = ("conversation_id", "room", "conversation_span", "summary_excerpt", "covered_last_seq", "updated_at")
+    list_display_links = ("conversation_id", "summary_excerpt")
+    list_filter = (("conversation__room", admin.RelatedOnlyFieldListFilter),)
+    list_select_related = ("conversation__room",)
+    search_fields = ("conversation__room__slug", "data__summary")
+    date_hierarchy = "updated_at"
+    ordering = ("-updated_at",)
+    fields = ("conversation", "room", "conversation_span", "covered_last_seq", "created_at", "updated_at", "data_pretty")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by the batch job only (generate_memories)
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="room", ordering="conversation__room__slug")
+    def room(self, obj: ConversationMemory) -> str:
+        return obj.conversation.room.slug
+
+    @admin.display(description="seq")
+    def conversation_span(self, obj: ConversationMemory) -> str:
+        return f"{obj.conversation.first_seq}–{obj.conversation.last_seq}"
+
+    @admin.display(description="summary")
+    def summary_excerpt(self, obj: ConversationMemory) -> str:
+        summary = str((obj.data or {}).get("summary", "")) if isinstance(obj.data, dict) else ""
+        return summary if len(summary) <= EXCERPT else summary[: EXCERPT - 1] + "…"
+
+    @admin.display(description="memory (JSON)")
+    def data_pretty(self, obj: ConversationMemory) -> str:
+        return _pretty_json(obj.data)
+
+
+@admin.register(Narrative)
+class NarrativeAdmin(admin.ModelAdmin):
+    list_display = ("subject", "subject_type", "generated_at", "age", "source_count", "text_excerpt")
+    list_filter = ("subject_type",)
+    search_fields = ("subject_key", "text")
+    ordering = ("subject_type", "subject_key")
+    readonly_fields = ("subject_type", "subject_key", "text", "source_count", "generated_at", "correlation_id")
+    actions = ("regenerate",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # written by regeneration only
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="subject", ordering="subject_key")
+    def subject(self, obj: Narrative) -> str:
+        return f"@{obj.subject_key}"
+
+    @admin.display(description="age", ordering="generated_at")
+    def age(self, obj: Narrative) -> str:
+        return timesince(obj.generated_at, timezone.now())
+
+    @admin.display(description="text")
+    def text_excerpt(self, obj: Narrative) -> str:
+        return obj.text if len(obj.text) <= EXCERPT else obj.text[: EXCERPT - 1] + "…"
+
+    @admin.action(description="Regenerate the selected narratives (in the background)")
+    def regenerate(self, request: HttpRequest, queryset: QuerySet[Narrative]) -> None:
+        sent = 0
+        for subject_type, subject_key in queryset.values_list("subject_type", "subject_key"):
+            # A moderator's request goes ahead even while a failed attempt cools down.
+            narrative_regeneration_enqueue(subject_type=subject_type, subject_key=subject_key, force=True)
+            sent += 1
+        self.message_user(request, f"{sent} narrative regeneration{'s' if sent != 1 else ''} enqueued.", messages.SUCCESS)

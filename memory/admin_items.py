@@ -1,0 +1,125 @@
+"""Admin for personas' memories (the MemoryItem ledger). Registered on import: memory/admin.py
+imports this module (and does not register MemoryItem itself).
+
+Moderators browse and delete; nobody edits or adds here (memories come from reflection through
+memory_write). Every delete, whether the action, the delete button or the bulk delete, goes through
+memory_delete, so the memory also leaves Mem0 and stays in the ledger as "deleted". The change page
+shows the supersede history: what this memory replaced and what replaced it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+
+from chatter_site.lib.errors import ChatterError
+from memory.models import MemoryItem
+from memory.selectors import memory_history
+from memory.store import memory_delete
+
+TEXT_EXCERPT = 90
+
+
+@admin.register(MemoryItem)
+class MemoryItemAdmin(admin.ModelAdmin):
+    list_display = ("scope", "kind", "text_short", "other_user", "confidence", "status", "created_at", "last_used_at")
+    list_display_links = ("scope", "text_short")
+    list_filter = ("kind", "status", "confidence", "room_slug", "handle")
+    search_fields = ("text", "other_user", "handle")
+    date_hierarchy = "created_at"
+    ordering = ("-created_at",)
+    actions = ("delete_memories",)
+    fieldsets = (
+        (None, {"fields": ("scope", "room_slug", "handle", "kind", "text", "other_user", "subject", "confidence", "status")}),
+        ("History", {"fields": ("history", "superseded_by")}),
+        ("Bookkeeping", {"fields": ("mem0_id", "dedupe_key", "source_job", "created_at", "updated_at", "last_used_at")}),
+    )
+    readonly_fields = (
+        "scope", "room_slug", "handle", "kind", "text", "other_user", "subject", "confidence", "status", "history",
+        "superseded_by", "mem0_id", "dedupe_key", "source_job", "created_at", "updated_at", "last_used_at",
+    )
+
+    # -- read-only: written by reflection, deleted through memory_delete only --
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: MemoryItem | None = None) -> bool:
+        return False
+
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)  # it would bypass Mem0; delete_memories replaces it
+        return actions
+
+    # -- columns and fields --
+
+    @admin.display(description="text")
+    def text_short(self, item: MemoryItem) -> str:
+        return item.text if len(item.text) <= TEXT_EXCERPT else item.text[: TEXT_EXCERPT - 1] + "…"
+
+    @admin.display(description="supersede history (oldest first)")
+    def history(self, item: MemoryItem) -> str:
+        chain = memory_history(item=item)
+        if len(chain) == 1:
+            return "No other version: this memory replaced nothing and nothing replaced it."
+        rows = format_html_join(
+            "",
+            '<tr{}><td><a href="{}">#{}</a></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    mark_safe(' style="font-weight:bold"') if entry.pk == item.pk else "",
+                    reverse("admin:memory_memoryitem_change", args=[entry.pk]),
+                    entry.pk,
+                    entry.created_at.strftime("%Y-%m-%d %H:%M"),
+                    entry.get_status_display(),
+                    entry.get_confidence_display(),
+                    entry.text,
+                )
+                for entry in chain
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>memory</th><th>created</th><th>status</th><th>confidence</th><th>text</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    # -- deleting goes through memory_delete --
+
+    @admin.action(description="Delete selected memories (removed from the persona's memory, kept as history)")
+    def delete_memories(self, request: HttpRequest, queryset: QuerySet[MemoryItem]) -> None:
+        deleted, pending = self._delete_all(queryset)
+        if deleted:
+            self.message_user(request, f"Deleted {deleted} memor{'y' if deleted == 1 else 'ies'}.", messages.SUCCESS)
+        if pending:
+            self.message_user(
+                request,
+                f"{pending} marked deleted, but the vector store could not be reached to remove them: "
+                "they no longer reach any persona; delete them again later to finish.",
+                messages.WARNING,
+            )
+
+    def delete_model(self, request: HttpRequest, obj: MemoryItem) -> None:
+        try:
+            memory_delete(item=obj)
+        except ChatterError as error:
+            self.message_user(request, error.message, messages.WARNING)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[MemoryItem]) -> None:
+        self.delete_memories(request, queryset)
+
+    def _delete_all(self, queryset: QuerySet[MemoryItem]) -> tuple[int, int]:
+        deleted = pending = 0
+        for item in queryset:
+            try:
+                memory_delete(item=item)
+                deleted += 1
+            except ChatterError:
+                pending += 1
+        return deleted, pending

@@ -1,0 +1,90 @@
+"""Narrative APIs and the pages that show them (SPEC 4.4, 6.4). Thin: parse, read, render.
+
+The APIs answer 200 with the narrative, 204 while it is being written (a regeneration is enqueued
+once), 404 for an unknown subject, and 404 `not_enough_history` when there is too little to write
+from yet (so pages stop polling). The pages fetch the API themselves and poll with backoff.
+
+The persona page is built from chat's messages (its name, colour and badges as chat showed them,
+and its recent lines) and the narrative: memory never imports personas.
+"""
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from memory.narratives import NarrativeRead, SubjectType, narrative_read, narrative_subject_exists
+from memory.selectors import persona_profile_get, viewer_activity_get
+
+RETRY_AFTER_SECONDS = 2
+SUBJECT_KEY_MAX = 100  # Narrative.subject_key
+
+
+def _error(status: int, code: str, detail: str) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _narrative_response(*, subject_type: SubjectType, subject_key: str) -> HttpResponse:
+    if len(subject_key) > SUBJECT_KEY_MAX or not narrative_subject_exists(subject_type=subject_type, subject_key=subject_key):
+        return _error(404, "not_found", f"no such {subject_type}: {subject_key}")
+    read: NarrativeRead = narrative_read(subject_type=subject_type, subject_key=subject_key)
+    if read.status == "ready":
+        response: HttpResponse = JsonResponse(
+            {
+                "subject": subject_key,
+                "subject_type": subject_type,
+                "text": read.text,
+                "generated_at": read.generated_at.isoformat() if read.generated_at else None,
+            }
+        )
+    elif read.status == "not_enough_history":
+        return _error(404, "not_enough_history", f"no narrative yet: {read.reason}")
+    else:
+        response = HttpResponse(status=204)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def api_persona_narrative(request: HttpRequest, handle: str) -> HttpResponse:
+    return _narrative_response(subject_type="persona", subject_key=handle)
+
+
+@require_GET
+def api_viewer_narrative(request: HttpRequest, username: str) -> HttpResponse:
+    return _narrative_response(subject_type="viewer", subject_key=username)
+
+
+@require_GET
+@login_required
+def profile_page(request: HttpRequest) -> HttpResponse:
+    username = request.user.get_username()
+    return render(
+        request,
+        "memory/profile.html",
+        {
+            "activity": viewer_activity_get(user=request.user),
+            "narrative_url": reverse("memory-api-viewer-narrative", kwargs={"username": username}),
+        },
+    )
+
+
+@require_GET
+def persona_page(request: HttpRequest, handle: str) -> HttpResponse:
+    profile = persona_profile_get(handle=handle) if len(handle) <= SUBJECT_KEY_MAX else None
+    if profile is None:
+        return render(request, "memory/persona.html", {"handle": handle, "profile": None}, status=404)
+    return render(
+        request,
+        "memory/persona.html",
+        {
+            "handle": handle,
+            "profile": profile,
+            "narrative_url": reverse("memory-api-persona-narrative", kwargs={"handle": handle}),
+        },
+    )
