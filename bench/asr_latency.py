@@ -178,6 +178,7 @@ def rtf_offline(transcriber, path: Path, spoken: list[Spoken], duration: float) 
 # --------------------------------------------------------------------------------------------
 def live_run(transcriber, path: Path, spoken: list[Spoken], duration: float, *, cadence: float, chunk_seconds: float | None) -> dict[str, Any]:
     from django.conf import settings
+    from django.db import DatabaseError
 
     from chat.events import latest_context_key
     from chat.models import Room
@@ -250,7 +251,10 @@ def live_run(transcriber, path: Path, spoken: list[Spoken], duration: float, *, 
     finally:
         stop.set()
         worker.join(timeout=10)
-        Room.objects.filter(pk=room.pk).delete()
+        try:
+            Room.objects.filter(pk=room.pk).delete()
+        except DatabaseError as error:  # e.g. a table another app has not migrated yet
+            print(f"warning: could not delete the bench room {room.slug}: {error}", file=sys.stderr)
     if "error" in outcome:
         raise outcome["error"]
     wall = time.monotonic() - started
@@ -324,6 +328,8 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="CHATTER_WHISPER_MODEL for the run (default models/faster-whisper-base)")
     parser.add_argument("--threads", type=int, default=2, help="CHATTER_WHISPER_THREADS (default 2)")
     parser.add_argument("--compute-type", default="int8", help="CHATTER_WHISPER_COMPUTE_TYPE (default int8)")
+    parser.add_argument("--full-window", action="store_true",
+                        help="CHATTER_WHISPER_FULL_WINDOW: encode whisper's whole 30 s window for every utterance")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="CHATTER_WHISPER_CHUNK_SECONDS (default: the setting)")
     parser.add_argument("--endpoint-silence", type=float, default=None,
                         help="pause that ends an utterance, seconds (default: streamctx.audio's ENDPOINT_SILENCE_SECONDS)")
@@ -378,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.CHATTER_WHISPER_MODEL = args.model
     settings.CHATTER_WHISPER_THREADS = args.threads
     settings.CHATTER_WHISPER_COMPUTE_TYPE = args.compute_type
+    settings.CHATTER_WHISPER_FULL_WINDOW = args.full_window
     cadence = args.cadence or settings.STREAMCTX_CADENCE_SECONDS
 
     from chatter_site.lib.errors import ChatterError
@@ -400,10 +407,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         results["model"] = {
             "path": transcriber.model_path, "compute_type": args.compute_type, "threads": args.threads,
-            "beam_size": transcriber.beam_size, "load_seconds": round(time.perf_counter() - started, 2),
+            "beam_size": transcriber.beam_size, "full_window": args.full_window, "load_seconds": round(time.perf_counter() - started, 2),
         }
         print(f"speech: {len(spoken)} espeak-ng sentences, {duration:.1f} s, {args.gap:g} s pauses; model {transcriber.model_path} "
-              f"({args.compute_type}, {args.threads} threads, beam {transcriber.beam_size}); {os.cpu_count()} CPUs, "
+              f"({args.compute_type}, {args.threads} threads, beam {transcriber.beam_size}, "
+              f"{'full 30 s' if args.full_window else 'fitted'} encoder window); {os.cpu_count()} CPUs, "
               f"load average {results['load_average_before'][0]}; background load {args.background_load:g} core", flush=True)
         load = _background_load(args.background_load)
         try:

@@ -35,6 +35,7 @@ logger = logging.getLogger(__name__)
 
 # Events worth publishing immediately rather than at the next cadence tick.
 NOTABLE_EVENT_CONFIDENCE = 0.5
+SPEECH_PUBLISH_MIN_GAP = 0.5  # seconds between publishes triggered by new transcript
 # The same kind of event again within this many stream seconds is the same moment.
 DEFAULT_REPEAT_SECONDS = 3.0
 REPEAT_SECONDS = {"chat_spike": 20.0, "scene_change": 10.0}
@@ -165,8 +166,14 @@ class StreamContextSession:
                         raise failure
                     new_segments = [segment for segment in batch if isinstance(segment, TimedSegment)]
                     events = self.builder.add_segments(new_segments)
-                    if any(event.confidence >= NOTABLE_EVENT_CONFIDENCE for event in events):
-                        if not self._publish("event"):
+                    notable = any(event.confidence >= NOTABLE_EVENT_CONFIDENCE for event in events)
+                    # New speech goes out at once too (rate-limited), so a spoken word does not
+                    # wait for the next cadence tick.
+                    speech_due = new_segments and (
+                        self._last_publish is None or time.monotonic() - self._last_publish >= SPEECH_PUBLISH_MIN_GAP
+                    )
+                    if notable or speech_due:
+                        if not self._publish("event" if notable else "speech"):
                             return self._stopped("taken over")
                         next_tick = time.monotonic() + self.cadence
                 if time.monotonic() >= next_tick:
