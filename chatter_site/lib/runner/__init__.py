@@ -1,0 +1,54 @@
+"""The engine of `manage.py runchatter`: one command that runs the whole system.
+
+It prepares the database (migrate, demo seed on an empty database), starts the embedded Redis when
+`REDIS_URL` is unset, the offline LLM provider when neither OPENAI_API_KEY nor OPENAI_BASE_URL is
+set and a Chroma server for memories (Mem0's vector store) when CHATTER_VECTOR_STORE is unset,
+then Daphne, a Celery worker and Celery beat as child processes, shows their output under one
+short prefix each, and supervises them: a child that dies takes the whole system
+down loudly rather than leaving a half-working chat. Ctrl-C (or SIGTERM) stops everything in
+reverse order and leaves no processes and no stale runtime files behind.
+
+The embedded services are real services on the same code path as production (STYLE.md, Settings):
+the runner records their addresses in the runtime directory so any other `manage.py` command from
+the same checkout finds them (chatter_site.lib.runtime).
+
+Modules: console (the one writer for all output, coloured prefixes), children (starting,
+signalling and describing supervised processes), embedded (ports, health probes, the embedded
+Redis and Chroma command lines), runner (RunOptions, the Runner and run_chatter).
+"""
+from chatter_site.lib.runner.children import Child, describe_exit, signal_group, start_child
+from chatter_site.lib.runner.console import Console, Output
+from chatter_site.lib.runner.embedded import (
+    adopt_redis_url,
+    browser_host,
+    check_port_free,
+    chroma_answers,
+    chroma_command,
+    free_port,
+    health_status,
+    redis_answers,
+    redis_executable,
+)
+from chatter_site.lib.runner.runner import RunOptions, Runner, StopRequest, run_chatter
+
+__all__ = [
+    "Child",
+    "Console",
+    "Output",
+    "RunOptions",
+    "Runner",
+    "StopRequest",
+    "adopt_redis_url",
+    "browser_host",
+    "check_port_free",
+    "chroma_answers",
+    "chroma_command",
+    "describe_exit",
+    "free_port",
+    "health_status",
+    "redis_answers",
+    "redis_executable",
+    "run_chatter",
+    "signal_group",
+    "start_child",
+]
