@@ -19,6 +19,7 @@ DEFAULT_EVENT_WEIGHT = 1.5
 # Bot-only chains longer than this get damped; at HARD_CHAIN_LIMIT only humans or the stream restart talk.
 CHAIN_GRACE = 2
 HARD_CHAIN_LIMIT = 8
+QUIET_CHAT_SECONDS = 8.0
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,7 @@ class PolicyInput:
     seconds_since_own_post: float | None = None
     bot_share_recent: float = 0.0  # share of bot messages among the recent window
     bot_chain_depth: int = 0  # consecutive bot messages at the end of the window
+    seconds_since_last_message: float | None = None  # anyone's; None when chat is empty
 
 
 @dataclass
@@ -82,6 +84,10 @@ def posting_probability(inputs: PolicyInput) -> tuple[float, list[str]]:
     if inputs.trend_match:
         probability *= 1.6
         reasons.append("trend_wave")
+    if inputs.seconds_since_last_message is None or inputs.seconds_since_last_message > QUIET_CHAT_SECONDS:
+        # Regulars break a silence: an empty chat is the exception on a live stream.
+        probability *= 2.5
+        reasons.append("quiet_chat")
 
     # --- dampeners ---
     if inputs.own_posts_last_minute:

@@ -81,6 +81,7 @@ def _policy_input(
         seconds_since_own_post=since,
         bot_share_recent=bots / len(recent) if recent else 0.0,
         bot_chain_depth=chain,
+        seconds_since_last_message=now - _iso_to_ts(window[-1]["created_at"]) if window else None,
     )
 
 

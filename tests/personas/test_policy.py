@@ -9,7 +9,7 @@ import pytest
 from personas.policy import HARD_CHAIN_LIMIT, PolicyInput, decide
 
 TICKS = 4000
-BASE = PolicyInput(chattiness=0.08, hype_sensitivity=1.0, bot_affinity=0.3, max_posts_per_minute=4)
+BASE = PolicyInput(chattiness=0.08, hype_sensitivity=1.0, bot_affinity=0.3, max_posts_per_minute=4, seconds_since_last_message=2.0)
 
 
 def _rate(inputs: PolicyInput, seed: int = 7) -> float:
@@ -98,3 +98,8 @@ def test_it_names_every_factor_it_applied():
         random.Random(1),
     )
     assert {"base", "event:fail", "humans_talking", "bot_chatter", "anti_loop"} <= set(decision.reasons)
+
+
+def test_it_breaks_a_long_silence_more_readily():
+    assert _rate(replace(BASE, seconds_since_last_message=30.0)) > 2 * _rate(BASE)
+    assert _rate(replace(BASE, seconds_since_last_message=None)) > 2 * _rate(BASE)
