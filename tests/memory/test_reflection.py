@@ -74,7 +74,8 @@ def sent(monkeypatch) -> list[tuple[int, float | None]]:
         calls.append((job.pk, countdown))
         return True
 
-    monkeypatch.setattr(reflection, "_send", record)
+    for module in (reflection.pending, reflection.jobs):  # patched where it is looked up
+        monkeypatch.setattr(module, "_send", record)
     return calls
 
 
@@ -525,7 +526,8 @@ def test_a_dead_letter_is_revived_by_the_admin_retry_action(reflection_worker, m
 def test_a_job_whose_worker_is_killed_is_redone_without_duplicates(killed, worker_env, log_dir, memory_services, monkeypatch):
     room, persona = witnessed_room()
     with monkeypatch.context() as patched:
-        patched.setattr(reflection, "_send", lambda job, countdown=None: True)
+        for module in (reflection.pending, reflection.jobs):
+            patched.setattr(module, "_send", lambda job, countdown=None: True)
         job = flushed_job(room, persona)
     victim_queue = f"reflection-victim-{uuid.uuid4().hex[:6]}"
     memory_services.set_mode(latency=5)

@@ -1,0 +1,192 @@
+"""Reflection's pending ranges (SPEC 6.2, steps 1 and 2 in `memory.reflection`): the chat path notes
+witnessed seqs in Redis, and the flush beat turns full or old ranges into ReflectionJobs and sends them.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+
+from chatter_site.lib.correlation import new_correlation_id
+from chatter_site.lib.redis import redis_client
+from memory.models import ReflectionJob
+from memory.store import scope_for
+
+log = logging.getLogger("chatter.memory.reflection")
+
+PENDING_INDEX_KEY = "chatter:reflection:pending"  # ZSET: scope -> time its range was first noted
+TAKEN_KEY = "chatter:reflection:taken"  # HASH: idempotency key -> the range, until its job row exists
+TAKEN_RECOVER_AFTER_SECONDS = 60  # a parked range older than this was left by a flusher that died
+
+# KEYS: pending hash, index. ARGV: scope, room, handle, min seq, max seq, count, now.
+_NOTE_LUA = """
+local h = KEYS[1]
+local low = redis.call('HGET', h, 'min')
+if (not low) or tonumber(ARGV[4]) < tonumber(low) then redis.call('HSET', h, 'min', ARGV[4]) end
+local high = redis.call('HGET', h, 'max')
+if (not high) or tonumber(ARGV[5]) > tonumber(high) then redis.call('HSET', h, 'max', ARGV[5]) end
+redis.call('HINCRBY', h, 'count', ARGV[6])
+redis.call('HSETNX', h, 'first_at', ARGV[7])
+redis.call('HSET', h, 'room', ARGV[2], 'handle', ARGV[3])
+redis.call('ZADD', KEYS[2], 'NX', ARGV[7], ARGV[1])
+return 1
+"""
+
+# KEYS: pending hash, index, taken hash. ARGV: scope, min count, noted-before time, force, now.
+# Returns the range as JSON, parked in the taken hash under its idempotency key; nil if the range
+# is neither full nor old enough (or gone). Read, delete and park happen as one step, so two
+# flushers can never both turn one range into a job.
+_TAKE_LUA = """
+local h = KEYS[1]
+if redis.call('EXISTS', h) == 0 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+  return false
+end
+local count = tonumber(redis.call('HGET', h, 'count') or '0')
+local first_at = tonumber(redis.call('HGET', h, 'first_at') or '0')
+if ARGV[4] ~= '1' and count < tonumber(ARGV[2]) and first_at > tonumber(ARGV[3]) then
+  return false
+end
+local range = {
+  scope = ARGV[1],
+  room = redis.call('HGET', h, 'room'),
+  handle = redis.call('HGET', h, 'handle'),
+  first_seq = tonumber(redis.call('HGET', h, 'min')),
+  last_seq = tonumber(redis.call('HGET', h, 'max')),
+  count = count,
+  first_at = first_at,
+  taken_at = tonumber(ARGV[5]),
+}
+range.key = ARGV[1] .. ':' .. redis.call('HGET', h, 'min') .. '-' .. redis.call('HGET', h, 'max')
+local value = cjson.encode(range)
+redis.call('HSET', KEYS[3], range.key, value)
+redis.call('DEL', h)
+redis.call('ZREM', KEYS[2], ARGV[1])
+return value
+"""
+
+
+def _pending_key(scope: str) -> str:
+    return f"chatter:reflection:pending:{scope}"
+
+
+def reflection_idempotency_key(*, scope: str, first_seq: int, last_seq: int) -> str:
+    return f"{scope}:{first_seq}-{last_seq}"
+
+
+# --- 1. the chat path ------------------------------------------------------------------------------
+
+
+def reflection_note(*, room_slug: str, handle: str, seqs: list[int]) -> None:
+    """Add witnessed message seqs to the scope's pending range (one Redis call; the chat path's only cost)."""
+    if not seqs:
+        return
+    scope = scope_for(room_slug, handle)
+    # EVALSHA (the script is sent once per connection pool, on a NOSCRIPT miss).
+    redis_client().register_script(_NOTE_LUA)(
+        keys=[_pending_key(scope), PENDING_INDEX_KEY],
+        args=[scope, room_slug, handle, min(seqs), max(seqs), len(seqs), f"{time.time():.3f}"],
+    )
+
+
+def reflection_pending(*, room_slug: str, handle: str) -> dict[str, Any] | None:
+    """The scope's range not yet turned into a job: {first_seq, last_seq, count, first_at} or None."""
+    raw = redis_client().hgetall(_pending_key(scope_for(room_slug, handle)))
+    if not raw:
+        return None
+    fields = {key.decode(): value.decode() for key, value in raw.items()}
+    return {
+        "first_seq": int(fields["min"]),
+        "last_seq": int(fields["max"]),
+        "count": int(fields["count"]),
+        "first_at": float(fields["first_at"]),
+    }
+
+
+# --- 2. pending ranges become jobs ------------------------------------------------------------------
+
+
+def _resend_deadline(now: datetime) -> datetime:
+    """For a pending job: when the sweep sends it again if no worker has started it by then."""
+    return now + timedelta(seconds=settings.REFLECTION_LEASE_SECONDS)
+
+
+def _send(job: ReflectionJob, *, countdown: float | None = None) -> bool:
+    """Put the job's task on the "reflection" queue with the job's priority (0 runs first)."""
+    from memory.tasks import reflection_run_task
+
+    options: dict[str, Any] = {"priority": int(job.priority)}
+    if countdown:
+        options["countdown"] = countdown
+    try:
+        reflection_run_task.apply_async(args=[job.pk], **options)
+    except Exception:
+        # The row is the source of truth: the sweep sends pending and failed jobs again.
+        log.exception("reflection send failed job=%s", job.pk)
+        return False
+    return True
+
+
+def _job_from_range(item: dict[str, Any], *, priority: int) -> tuple[ReflectionJob, bool]:
+    now = timezone.now()
+    key = reflection_idempotency_key(scope=item["scope"], first_seq=item["first_seq"], last_seq=item["last_seq"])
+    return ReflectionJob.objects.get_or_create(
+        idempotency_key=key,
+        defaults={
+            "scope": item["scope"],
+            "room_slug": item["room"],
+            "handle": item["handle"],
+            "priority": priority,
+            "first_seq": item["first_seq"],
+            "last_seq": item["last_seq"],
+            "max_attempts": settings.REFLECTION_MAX_ATTEMPTS,
+            "next_attempt_at": _resend_deadline(now),
+            "correlation_id": new_correlation_id(),
+        },
+    )
+
+
+def _settle_taken(key: str, value: bytes | str, *, priority: int) -> ReflectionJob:
+    """A range taken out of Redis becomes its job row (idempotent), is sent, and leaves the taken hash."""
+    item = json.loads(value)
+    job, created = _job_from_range(item, priority=priority)
+    if job.status == ReflectionJob.Status.PENDING:
+        # A re-send of an existing pending job (a flusher died after creating it) is harmless:
+        # whichever message comes second finds the job claimed and returns.
+        _send(job)
+    redis_client().hdel(TAKEN_KEY, key)
+    if created:
+        log.info("reflection job created job=%s scope=%s seq=%s-%s messages=%s", job.pk, job.scope, job.first_seq, job.last_seq, item.get("count"))
+    return job
+
+
+def _take(scope: str, *, force: bool, now: float) -> tuple[str, bytes] | None:
+    value = redis_client().register_script(_TAKE_LUA)(
+        keys=[_pending_key(scope), PENDING_INDEX_KEY, TAKEN_KEY],
+        args=[scope, settings.REFLECTION_BATCH_MESSAGES, f"{now - settings.REFLECTION_FLUSH_SECONDS:.3f}", "1" if force else "0", f"{now:.3f}"],
+    )
+    if value is None:
+        return None
+    return json.loads(value)["key"], value
+
+
+def reflection_flush(*, now: float | None = None, force: bool = False) -> int:
+    """Beat: turn full or old pending ranges into jobs and send them. Returns the number of jobs made."""
+    now = now or time.time()
+    client = redis_client()
+    settled = 0
+    for key, value in client.hgetall(TAKEN_KEY).items():
+        if json.loads(value).get("taken_at", 0) < now - TAKEN_RECOVER_AFTER_SECONDS:
+            _settle_taken(key.decode(), value, priority=ReflectionJob.Priority.CHAT)
+            settled += 1
+    for raw_scope in client.zrange(PENDING_INDEX_KEY, 0, -1):
+        taken = _take(raw_scope.decode(), force=force, now=now)
+        if taken is not None:
+            _settle_taken(*taken, priority=ReflectionJob.Priority.CHAT)
+            settled += 1
+    return settled
