@@ -165,19 +165,16 @@ CELERY_TASK_ROUTES = {
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUNTIME_DIR / "celerybeat-schedule")
 
+
+def _beat(task: str, seconds: float) -> dict:
+    """A beat entry whose runs expire just before the next one is due, so a backlog never piles up."""
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds * 0.9}}
+
 TRENDS_INTERVAL = env_float("CHATTER_TRENDS_INTERVAL", 5.0, minimum=1.0)
 CONVERSATION_SWEEP_INTERVAL = env_float("CHATTER_CONVERSATION_SWEEP_INTERVAL", 60.0, minimum=1.0)
 CELERY_BEAT_SCHEDULE = {
-    "chat-trends-snapshot": {
-        "task": "chat.tasks.trends_snapshot_task",
-        "schedule": TRENDS_INTERVAL,
-        "options": {"expires": TRENDS_INTERVAL * 0.9},
-    },
-    "chat-conversations-close-idle": {
-        "task": "chat.tasks.conversations_close_idle_task",
-        "schedule": CONVERSATION_SWEEP_INTERVAL,
-        "options": {"expires": CONVERSATION_SWEEP_INTERVAL * 0.9},
-    },
+    "chat-trends-snapshot": _beat("chat.tasks.trends_snapshot_task", TRENDS_INTERVAL),
+    "chat-conversations-close-idle": _beat("chat.tasks.conversations_close_idle_task", CONVERSATION_SWEEP_INTERVAL),
 }
 
 # --- Chat gateway ---------------------------------------------------------------------------
@@ -212,11 +209,7 @@ PERSONA_JITTER_SECONDS = env_float("CHATTER_PERSONA_JITTER_SECONDS", 1.5, minimu
 PERSONA_STALE_SECONDS = env_float("CHATTER_PERSONA_STALE_SECONDS", 12.0, minimum=1.0)
 PERSONA_LLM_TIMEOUT = env_float("CHATTER_PERSONA_LLM_TIMEOUT", 6.0, minimum=0.5)
 PERSONA_MEMORY_TOP_K = env_int("CHATTER_PERSONA_MEMORY_TOP_K", 5, minimum=0)
-CELERY_BEAT_SCHEDULE["personas-cast-tick"] = {
-    "task": "personas.tasks.cast_tick_all_task",
-    "schedule": PERSONA_TICK_SECONDS,
-    "options": {"expires": PERSONA_TICK_SECONDS * 0.9},
-}
+CELERY_BEAT_SCHEDULE["personas-cast-tick"] = _beat("personas.tasks.cast_tick_all_task", PERSONA_TICK_SECONDS)
 CHATTER_DEMO_SEEDERS.append("personas.demo_cast.demo_cast_seed")
 
 # --- Memory (Mem0), reflection, conversation memories, narratives ---------------------------------
@@ -240,38 +233,14 @@ NARRATIVE_TTL_DAYS = env_int("CHATTER_NARRATIVE_TTL_DAYS", 7, minimum=1)
 NARRATIVE_MIN_MEMORIES = env_int("CHATTER_NARRATIVE_MIN_MEMORIES", 3, minimum=0)
 CONVERSATION_MEMORY_INTERVAL = env_float("CHATTER_CONVERSATION_MEMORY_INTERVAL", 3600.0, minimum=60.0)
 if CONVERSATION_MEMORY_BEAT:
-    CELERY_BEAT_SCHEDULE["memory-conversation-memories"] = {
-        "task": "memory.tasks.conversation_memories_enqueue_task",
-        "schedule": CONVERSATION_MEMORY_INTERVAL,
-        "options": {"expires": CONVERSATION_MEMORY_INTERVAL * 0.9},
-    }
+    CELERY_BEAT_SCHEDULE["memory-conversation-memories"] = _beat("memory.tasks.conversation_memories_enqueue_task", CONVERSATION_MEMORY_INTERVAL)
 NARRATIVE_REFRESH_INTERVAL = env_float("CHATTER_NARRATIVE_REFRESH_INTERVAL", 7 * 86400.0, minimum=3600.0)
-CELERY_BEAT_SCHEDULE["memory-narratives-refresh"] = {
-    "task": "memory.tasks.narratives_refresh_active_task",
-    "schedule": NARRATIVE_REFRESH_INTERVAL,
-    "options": {"expires": NARRATIVE_REFRESH_INTERVAL * 0.9},
-}
+CELERY_BEAT_SCHEDULE["memory-narratives-refresh"] = _beat("memory.tasks.narratives_refresh_active_task", NARRATIVE_REFRESH_INTERVAL)
 REFLECTION_SWEEP_SECONDS = env_float("CHATTER_REFLECTION_SWEEP_SECONDS", 30.0, minimum=1.0)
-CELERY_BEAT_SCHEDULE["memory-reflection-flush"] = {
-    "task": "memory.tasks.reflection_flush_task",
-    "schedule": REFLECTION_FLUSH_SECONDS,
-    "options": {"expires": REFLECTION_FLUSH_SECONDS * 0.9},
-}
-CELERY_BEAT_SCHEDULE["memory-reflection-sweep"] = {
-    "task": "memory.tasks.reflection_sweep_task",
-    "schedule": REFLECTION_SWEEP_SECONDS,
-    "options": {"expires": REFLECTION_SWEEP_SECONDS * 0.9},
-}
-CELERY_BEAT_SCHEDULE["personas-drift"] = {
-    "task": "personas.tasks.drift_reflect_all_task",
-    "schedule": DRIFT_INTERVAL_SECONDS,
-    "options": {"expires": DRIFT_INTERVAL_SECONDS * 0.9},
-}
-CELERY_BEAT_SCHEDULE["memory-jokes-fade"] = {
-    "task": "memory.tasks.memories_fade_task",
-    "schedule": 6 * 3600.0,
-    "options": {"expires": 6 * 3600.0 * 0.9},
-}
+CELERY_BEAT_SCHEDULE["memory-reflection-flush"] = _beat("memory.tasks.reflection_flush_task", REFLECTION_FLUSH_SECONDS)
+CELERY_BEAT_SCHEDULE["memory-reflection-sweep"] = _beat("memory.tasks.reflection_sweep_task", REFLECTION_SWEEP_SECONDS)
+CELERY_BEAT_SCHEDULE["personas-drift"] = _beat("personas.tasks.drift_reflect_all_task", DRIFT_INTERVAL_SECONDS)
+CELERY_BEAT_SCHEDULE["memory-jokes-fade"] = _beat("memory.tasks.memories_fade_task", 6 * 3600.0)
 os.environ.setdefault("MEM0_TELEMETRY", "False")  # no calls home from an offline machine
 os.environ.setdefault("MEM0_DIR", str(MEMORY_DIR))
 
@@ -302,11 +271,7 @@ CHANNEL_LAYERS["scribe"] = {
         "group_expiry": 3600,
     },
 }
-CELERY_BEAT_SCHEDULE["scribe-sweep"] = {
-    "task": "scribe.tasks.scribe_sweep_task",
-    "schedule": SCRIBE_SWEEP_INTERVAL,
-    "options": {"expires": SCRIBE_SWEEP_INTERVAL * 0.9},
-}
+CELERY_BEAT_SCHEDULE["scribe-sweep"] = _beat("scribe.tasks.scribe_sweep_task", SCRIBE_SWEEP_INTERVAL)
 
 # --- Storage --------------------------------------------------------------------------------
 CHATTER_S3_BUCKET = env_str("CHATTER_S3_BUCKET")
