@@ -1,0 +1,509 @@
+#!/usr/bin/env python
+"""Cast report: one room with the scripted stream and scripted human viewers, the demo cast ticking,
+and how the cast behaved, measured from what reached the database.
+
+    python bench/cast_report.py                      # 2 minutes, offline LLM provider
+    python bench/cast_report.py --minutes 5
+    OPENAI_BASE_URL=http://host:port/v1 OPENAI_API_KEY=... python bench/cast_report.py
+
+What runs (this machine, loopback only, bounded by --minutes, at most MAX_MINUTES):
+- a fresh room (unique slug) with the demo cast's roster and cast knobs (personas.demo_cast);
+- the offline OpenAI-compatible provider as a subprocess (`python -m chatter_site.lib.offline_llm`),
+  unless OPENAI_BASE_URL is set, in which case that endpoint is used;
+- a real Celery worker subprocess (queues default,llm,reflection,scribe; -c 2) with the same env:
+  it generates the lines (persona_generate_task) and answers @mentions (persona_mentions_task);
+- the scripted stream (streamctx/scripts/demo.txt, looped, real time) through StreamContextSession
+  in a thread, publishing contexts to Redis and StreamContextRecord;
+- the fast loop in the main thread: cast_tick on the room every second (and the trends snapshot
+  every 5 s, as the beat would);
+- scripted human viewers posting through message_ingest about every 6 s; some @mention a persona.
+
+Reported afterwards, from chat.Message and StreamContextRecord:
+- stream events (deduplicated by kind+at) followed by a bot line within 5 s: any bot line, and
+  a "related" one (sharing a word with the event's evidence/the context's keywords);   target >= 90 %
+- human @mentions of a persona answered by that persona within 10 s;                   target >= 90 %
+- the longest bot-only reply chain (consecutive bot messages each @mentioning or replying to a bot); target <= 3
+- posts per minute per persona, bot share of all messages against RoomCast.bot_human_bias,
+- distinctness: mean pairwise Jensen-Shannon divergence (base 2, 0..1) of the personas' word
+  distributions, and mean pairwise 1 - Jaccard of their vocabularies.
+
+PostgreSQL: DATABASE_URL (default the `test` database, migrated); Redis: REDIS_URL (default db 3,
+which is FLUSHED at the start). The bench's room stays in the database (its slug is printed).
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import math
+import os
+import random
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+MAX_MINUTES = 10.0
+EVENT_WINDOW = 5.0
+MENTION_WINDOW = 10.0
+EVENT_TARGET = 0.90
+MENTION_TARGET = 0.90
+CHAIN_TARGET = 3
+HUMAN_INTERVAL = 6.0
+SECRET_KEY = "bench-cast-report-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+WORD_RE = re.compile(r"[a-z][a-z']+")
+STOPWORDS = set(
+    "the a an and or but to of in on at for is it this that was we he she i you they be are so not with as "
+    "have has had do did just get got go going its it's i'm im what who how why when where there here my your "
+    "our his her their them me us no yes okay ok oh let's lets let chat guys one all can will would should "
+    "about like from out up now then than if into over again been very really".split()
+)
+
+HUMAN_LINES = [
+    "that wall clip was so clean",
+    "is the fireball skip worth it?",
+    "first time here, what game is this",
+    "the boss hammer scares me every time",
+    "PB pace?? lets go",
+    "the ice cavern music slaps",
+    "reset or keep going, I say keep going",
+    "how many attempts today?",
+    "that parry timing is brutal",
+    "gg on the clutch",
+]
+MENTION_LINES = [
+    "@{h} what do you think about that run?",
+    "@{h} was that a gold split?",
+    "hey @{h} would you reset here?",
+    "@{h} rate this music out of ten",
+    "@{h} is this the best moment of the stream?",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    admin = parts._replace(path="/postgres").geturl().replace("postgres://", "postgresql://", 1)
+    with psycopg.connect(admin, autocommit=True) as connection:
+        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+class Child:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def wait_for_log(self, needle: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited:\n{self.log_tail()}")
+            if needle in self.log_path.read_text(errors="replace"):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"{self.name} not ready after {timeout}s:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+            except ProcessLookupError:
+                pass
+        self._log.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Setup
+# --------------------------------------------------------------------------------------------
+def room_seed(slug: str):
+    """A fresh room with the demo cast (same personas as the demo room) and the demo cast knobs."""
+    from django.db import transaction
+
+    from chat.services import room_create
+    from personas.demo_cast import DEMO_CAST, DEMO_ROOM_CAST
+    from personas.models import Persona, RoomCast, RosterEntry
+
+    with transaction.atomic():
+        room = room_create(slug=slug, title=f"cast report {slug}")
+        for spec in DEMO_CAST:
+            persona, _ = Persona.objects.get_or_create(
+                handle=spec["handle"], defaults={key: value for key, value in spec.items() if key != "handle"}
+            )
+            RosterEntry.objects.get_or_create(room=room, persona=persona)
+        RoomCast.objects.get_or_create(room=room, defaults=DEMO_ROOM_CAST)
+    return room
+
+
+def viewers_create(prefix: str, count: int) -> list:
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    return [User.objects.create_user(username=f"{prefix}v{i}", password=None) for i in range(count)]
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis
+# --------------------------------------------------------------------------------------------
+def words(text: str) -> list[str]:
+    return [w for w in WORD_RE.findall(text.lower()) if w not in STOPWORDS and len(w) > 2]
+
+
+def js_divergence(a: Counter, b: Counter) -> float:
+    total_a, total_b = sum(a.values()), sum(b.values())
+    if not total_a or not total_b:
+        return float("nan")
+    result = 0.0
+    for word in set(a) | set(b):
+        p, q = a[word] / total_a, b[word] / total_b
+        m = (p + q) / 2
+        if p:
+            result += 0.5 * p * math.log2(p / m)
+        if q:
+            result += 0.5 * q * math.log2(q / m)
+    return result
+
+
+def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
+    from chat.models import Message
+    from personas.models import RoomCast
+    from streamctx.models import StreamContextRecord
+
+    messages = list(Message.objects.filter(room=room).order_by("seq"))
+    bots = [m for m in messages if m.origin == "bot"]
+    humans = [m for m in messages if m.origin == "human"]
+    by_id = {m.id: m for m in messages}
+    handle_set = {h.lower() for h in handles}
+    bot_ts = [(m.created_at.timestamp(), m) for m in bots]
+
+    # --- stream events -> bot line within 5 s
+    events: dict[tuple[str, str], dict[str, Any]] = {}
+    for record in StreamContextRecord.objects.filter(room=room).order_by("seq"):
+        for event in record.payload.get("events", []):
+            key = (event["kind"], event["at"])
+            if key not in events:
+                evidence = event.get("evidence") or ""
+                if not isinstance(evidence, str):
+                    evidence = " ".join(map(str, evidence)) if isinstance(evidence, list) else str(evidence)
+                vocabulary = set(words(evidence)) | {w.lower() for k in record.payload.get("keywords", []) for w in words(k)}
+                vocabulary |= set(words(event["kind"].replace("_", " ")))
+                events[key] = {"kind": event["kind"], "at": event["at"], "vocab": vocabulary}
+    from datetime import datetime
+
+    cutoff = ended.timestamp() - EVENT_WINDOW  # events too close to the end cannot be judged
+    judged = []
+    for event in events.values():
+        at = datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
+        if at > cutoff or at < started.timestamp():
+            continue
+        following = [m for t, m in bot_ts if at <= t <= at + EVENT_WINDOW]
+        related = [m for m in following if set(words(m.text)) & event["vocab"]]
+        judged.append((event["kind"], bool(following), bool(related)))
+    per_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for kind, any_line, related in judged:
+        per_kind[kind][0] += 1
+        per_kind[kind][1] += any_line
+        per_kind[kind][2] += related
+
+    # --- human mentions -> answered by that persona within 10 s
+    mention_total = mention_answered = 0
+    for message in humans:
+        t = message.created_at.timestamp()
+        if t > ended.timestamp() - MENTION_WINDOW:
+            continue
+        for mention in message.mentions:
+            if mention.lower() not in handle_set:
+                continue
+            mention_total += 1
+            if any(
+                m.author_name.lower() == mention.lower() and t <= tb <= t + MENTION_WINDOW
+                for tb, m in bot_ts
+            ):
+                mention_answered += 1
+
+    # --- longest bot-only reply chain
+    def to_bot(m) -> bool:
+        if any(h.lower() in handle_set and h.lower() != m.author_name.lower() for h in m.mentions):
+            return True
+        parent = by_id.get(m.reply_to) if m.reply_to else None
+        return parent is not None and parent.origin == "bot"
+
+    longest = run = 0
+    longest_bot_run = bot_run = 0
+    for m in messages:
+        if m.origin == "bot":
+            bot_run += 1
+            run = run + 1 if to_bot(m) else 0
+        else:
+            bot_run = run = 0
+        longest, longest_bot_run = max(longest, run), max(longest_bot_run, bot_run)
+
+    # --- rates, share, distinctness
+    minutes = max((ended - started).total_seconds() / 60.0, 1e-9)
+    per_persona = Counter(m.author_name for m in bots)
+    vocab = {h: Counter(w for m in bots if m.author_name == h for w in words(m.text)) for h in handles}
+    speaking = [h for h in handles if vocab[h]]
+    pairs = list(itertools.combinations(speaking, 2))
+    jsd = [js_divergence(vocab[a], vocab[b]) for a, b in pairs]
+    jacc = [1 - len(set(vocab[a]) & set(vocab[b])) / len(set(vocab[a]) | set(vocab[b])) for a, b in pairs]
+    cast = RoomCast.objects.get(room=room)
+    return {
+        "messages": len(messages), "bots": len(bots), "humans": len(humans), "minutes": minutes,
+        "events": len(judged), "events_any": sum(1 for _, a, _ in judged if a), "events_related": sum(1 for *_, r in judged if r),
+        "per_kind": dict(per_kind),
+        "mentions": mention_total, "mentions_answered": mention_answered,
+        "chain": longest, "bot_run": longest_bot_run,
+        "per_persona": {h: per_persona.get(h, 0) / minutes for h in handles},
+        "bot_share": len(bots) / len(messages) if messages else 0.0, "bias": cast.bot_human_bias,
+        "jsd": sum(jsd) / len(jsd) if jsd else float("nan"), "jaccard": sum(jacc) / len(jacc) if jacc else float("nan"),
+        "speaking": len(speaking),
+    }
+
+
+def pct(part: int, whole: int) -> str:
+    return f"{100.0 * part / whole:5.1f} %" if whole else "   n/a"
+
+
+def report(r: dict[str, Any], *, slug: str, provider: str, load: list[float], tick: dict[str, float]) -> bool:
+    def verdict(ok: bool) -> str:
+        return "MET" if ok else "MISSED"
+
+    print(f"\ncast report  room={slug}  provider={provider}  ran {r['minutes']:.2f} min  cpus={os.cpu_count()}  "
+          f"load avg before={load[0]}/{load[1]}/{load[2]} after={'/'.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"messages {r['messages']} (bot {r['bots']}, human {r['humans']});  ticks {tick['n']}, "
+          f"tick wall p50 {tick['p50']*1000:.1f} ms, max {tick['max']*1000:.1f} ms")
+    print("\n  metric                                             value        target   verdict")
+    print("  " + "-" * 84)
+    ev_ok = r["events"] > 0 and r["events_any"] / r["events"] >= EVENT_TARGET
+    rel_ok = r["events"] > 0 and r["events_related"] / r["events"] >= EVENT_TARGET
+    men_ok = r["mentions"] > 0 and r["mentions_answered"] / r["mentions"] >= MENTION_TARGET
+    ch_ok = r["chain"] <= CHAIN_TARGET
+    print(f"  stream events → any bot line ≤5 s ({r['events_any']}/{r['events']:<3})           {pct(r['events_any'], r['events'])}     ≥ 90 %   {verdict(ev_ok)}")
+    print(f"  stream events → related bot line ≤5 s ({r['events_related']}/{r['events']:<3})       {pct(r['events_related'], r['events'])}     ≥ 90 %   {verdict(rel_ok)}")
+    print(f"  human @mentions answered by persona ≤10 s ({r['mentions_answered']}/{r['mentions']:<3})   {pct(r['mentions_answered'], r['mentions'])}     ≥ 90 %   {verdict(men_ok)}")
+    print(f"  longest bot-only reply chain                         {r['chain']:>5}        ≤ 3      {verdict(ch_ok)}")
+    print(f"  (longest run of consecutive bot messages, any)       {r['bot_run']:>5}")
+    print(f"  bot share of all messages                          {100*r['bot_share']:5.1f} %     (bot_human_bias {r['bias']:.2f}: "
+          f"1 = cast leans to humans)")
+    print(f"  distinctness, mean pairwise JSD (0..1)              {r['jsd']:6.3f}       ({r['speaking']} personas spoke)")
+    print(f"  distinctness, mean pairwise 1 - Jaccard (0..1)      {r['jaccard']:6.3f}")
+    print("\n  events by kind          n   any≤5s  related≤5s")
+    for kind, (n, a, rel) in sorted(r["per_kind"].items()):
+        print(f"  {kind:<20} {n:>4}   {a:>6}  {rel:>10}")
+    print("\n  persona               posts/min")
+    for handle, rate in sorted(r["per_persona"].items(), key=lambda kv: -kv[1]):
+        print(f"  {handle:<20} {rate:9.2f}")
+    ok = ev_ok and men_ok and ch_ok
+    print(f"\n  targets (events any-line, mentions, chain): {'all MET' if ok else 'some MISSED'}")
+    return ok
+
+
+# --------------------------------------------------------------------------------------------
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("--minutes", type=float, default=2.0, help=f"length of the run (max {MAX_MINUTES:g})")
+    parser.add_argument("--room-slug", default=None, help="room slug (default a fresh cast-report-<hex>; must not exist)")
+    parser.add_argument("--viewers", type=int, default=4, help="scripted human users (1..20)")
+    parser.add_argument("--human-interval", type=float, default=HUMAN_INTERVAL, help="seconds between human messages")
+    parser.add_argument("--mention-share", type=float, default=0.4, help="share of human messages @mentioning a persona")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
+    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"), help="FLUSHED at start")
+    parser.add_argument("--skip-migrate", action="store_true")
+    parser.add_argument("--keep-logs", action="store_true")
+    args = parser.parse_args(argv)
+    if not 0.1 <= args.minutes <= MAX_MINUTES:
+        parser.error(f"--minutes 0.1..{MAX_MINUTES:g}")
+    if not 1 <= args.viewers <= 20 or not 1.0 <= args.human_interval <= 60 or not 0 <= args.mention_share <= 1:
+        parser.error("--viewers 1..20, --human-interval 1..60, --mention-share 0..1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="bench-cast-"))
+    log_dir = work / "logs"
+    log_dir.mkdir()
+    children: list[Child] = []
+    stop = threading.Event()
+
+    def _terminate(signum, frame):
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _terminate)
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    try:
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "DJANGO_SETTINGS_MODULE": "chatter_site.settings",
+            "DATABASE_URL": args.database_url,
+            "REDIS_URL": args.redis_url,
+            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", SECRET_KEY),
+            "CHATTER_VAR_DIR": str(work / "var"),
+            "CHATTER_LOG_LEVEL": os.environ.get("CHATTER_LOG_LEVEL", "WARNING"),
+        }
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if os.environ.get("OPENAI_BASE_URL"):
+            provider = os.environ["OPENAI_BASE_URL"]
+        else:
+            port = free_port()
+            llm = Child("offline-llm", [sys.executable, "-m", "chatter_site.lib.offline_llm", "--port", str(port)], env, log_dir)
+            children.append(llm)
+            llm.wait_for_log("listening on", timeout=30)
+            provider = f"http://127.0.0.1:{port}/v1"
+            env.update({"OPENAI_BASE_URL": provider, "OPENAI_API_KEY": env.get("OPENAI_API_KEY") or "offline"})
+            provider = f"offline ({provider})"
+        os.environ.clear()
+        os.environ.update(env)
+
+        import redis
+
+        redis.Redis.from_url(args.redis_url).flushdb()
+        ensure_database(args.database_url)
+        import django
+
+        django.setup()
+        import logging
+
+        logging.getLogger("chatter").setLevel(logging.WARNING)
+        from django.core.management import call_command
+
+        if not args.skip_migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+
+        from chat.models import Room
+        from chat.services import human_draft, message_ingest, trends_snapshot_publish
+        from chatter_site.lib.errors import ChatterError
+        from personas.demo_cast import DEMO_CAST
+        from personas.services import cast_tick
+        from streamctx.pipeline import StreamContextSession, new_source_id, paced
+        from streamctx.scripted import script_load, script_playback
+        from django.conf import settings
+
+        run_id = uuid.uuid4().hex[:8]
+        slug = args.room_slug or f"cast-report-{run_id}"
+        if Room.objects.filter(slug=slug).exists():
+            print(f"room {slug} exists: pick a fresh --room-slug", file=sys.stderr)
+            return 2
+        room = room_seed(slug)
+        handles = [spec["handle"] for spec in DEMO_CAST]
+        viewers = viewers_create(f"cr{run_id}", args.viewers)
+
+        worker = Child(
+            "celery",
+            [sys.executable, "-m", "celery", "-A", "chatter_site", "worker", "-Q", "default,llm,reflection,scribe", "-c", "2",
+             "-n", f"bench-cast-{run_id}@%h", "--without-mingle", "--without-gossip", "-l", "INFO"],
+            env, log_dir,
+        )
+        children.append(worker)
+        worker.wait_for_log(" ready.", timeout=90)
+
+        segments = script_load(ROOT / "streamctx" / "scripts" / "demo.txt")
+        session = StreamContextSession(
+            room=room, source_id=new_source_id("bench"), window_seconds=settings.STREAMCTX_WINDOW_SECONDS,
+            cadence=settings.STREAMCTX_CADENCE_SECONDS,
+        )
+        seconds = args.minutes * 60.0
+        stream_error: list[BaseException] = []
+
+        def stream() -> None:
+            try:
+                session.run(paced(script_playback(segments, loop=True), speed=1.0, stop=stop), max_seconds=seconds + 5, stop=stop)
+            except BaseException as exc:  # noqa: BLE001 - reported after the run
+                stream_error.append(exc)
+            finally:
+                from django.db import connection
+
+                connection.close()
+
+        from django.utils import timezone
+
+        started = timezone.now()
+        thread = threading.Thread(target=stream, name="bench-stream", daemon=True)
+        thread.start()
+        rng = random.Random(args.seed)
+        tick_times: list[float] = []
+        refused = Counter()
+        t0 = time.monotonic()
+        next_tick = next_human = t0 + 1.0
+        next_trends = t0
+        n_human = 0
+        print(f"running {args.minutes:g} min in room {slug} ...", flush=True)
+        while (now := time.monotonic()) < t0 + seconds:
+            if stream_error:
+                raise stream_error[0]
+            if now >= next_tick:
+                began = time.perf_counter()
+                cast_tick(room=room, rng=rng)
+                tick_times.append(time.perf_counter() - began)
+                next_tick += 1.0
+            if now >= next_trends:
+                trends_snapshot_publish(room=room)
+                next_trends += 5.0
+            if now >= next_human:
+                user = viewers[n_human % len(viewers)]
+                if rng.random() < args.mention_share:
+                    text = rng.choice(MENTION_LINES).format(h=rng.choice(handles))
+                else:
+                    text = rng.choice(HUMAN_LINES)
+                try:
+                    message_ingest(draft=human_draft(user=user, room_slug=slug, text=text, client_id=uuid.uuid4().hex), user=user)
+                except ChatterError as error:
+                    refused[error.code] += 1
+                n_human += 1
+                next_human += args.human_interval * rng.uniform(0.7, 1.3)
+            time.sleep(max(0.0, min(next_tick, next_human, next_trends) - time.monotonic()))
+        ended = timezone.now()
+        stop.set()
+        thread.join(timeout=10)
+        time.sleep(MENTION_WINDOW)  # let in-flight generations land (judging only covers the run itself)
+        if refused:
+            print(f"human messages refused: {dict(refused)}")
+        results = analyse(room=room, started=started, ended=ended, handles=handles)
+        tick_times.sort()
+        tick = {"n": len(tick_times), "p50": tick_times[len(tick_times) // 2] if tick_times else 0.0, "max": tick_times[-1] if tick_times else 0.0}
+        ok = report(results, slug=slug, provider=provider, load=load_before, tick=tick)
+        return 0 if ok else 1
+    finally:
+        stop.set()
+        for child in reversed(children):
+            child.stop()
+        if args.keep_logs:
+            print(f"logs kept in {log_dir}", file=sys.stderr)
+        else:
+            subprocess.run(["rm", "-rf", str(work)], check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
