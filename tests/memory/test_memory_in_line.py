@@ -1,0 +1,60 @@
+"""Memory reaches the line: what a persona remembers (Mem0 over a real Chroma server) and its cached
+narrative both land in the system message of the request that generates its next line."""
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from chat.services import human_draft, message_ingest
+from memory.models import MemoryItem
+from memory.narratives import narrative_regenerate
+from memory.selectors import persona_narrative_cached
+from memory.store import memory_write
+from personas.services import persona_generate
+from tests.factories import RoomFactory, UserFactory
+from tests.personas.factories import PersonaFactory, RosterEntryFactory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+RIVALRY = "rival of nina because she stole the speedrun record"
+RUNNING_JOKE = "when someone says 'reset' → 'reset gang rise up'"
+
+
+def test_memory_reaches_the_line(chroma_server, llm_server):
+    room = RoomFactory()
+    persona = PersonaFactory(handle=f"kappa{uuid.uuid4().hex[:6]}", loved_topics=["speedrun"])
+    RosterEntryFactory(room=room, persona=persona)
+
+    rivalry = memory_write(
+        room_slug=room.slug, handle=persona.handle, kind=MemoryItem.Kind.RELATIONSHIP, text=RIVALRY,
+        other_user="nina", subject="nina", confidence=MemoryItem.Confidence.HIGH, dedupe_key=f"rival-{uuid.uuid4().hex}",
+    )
+    joke = memory_write(
+        room_slug=room.slug, handle=persona.handle, kind=MemoryItem.Kind.CATCHPHRASE, text=RUNNING_JOKE,
+        confidence=MemoryItem.Confidence.MED, dedupe_key=f"joke-{uuid.uuid4().hex}",
+    )
+    assert rivalry is not None and joke is not None
+
+    # The narrative's own write path (LLM -> Narrative row -> Redis cache); two memories are enough here.
+    narrative = narrative_regenerate(subject_type="persona", subject_key=persona.handle, min_sources=2)
+    assert narrative is not None and narrative.text
+    assert persona_narrative_cached(handle=persona.handle) == narrative.text  # a cache hit, as the fast path reads it
+
+    viewer = UserFactory(username=f"nina{uuid.uuid4().hex[:4]}")
+    message_ingest(
+        draft=human_draft(
+            user=viewer, room_slug=room.slug, text="nina just took the speedrun record again, reset?", client_id="mem-line-1"
+        ),
+        user=viewer,
+    )
+    asked_before = len(llm_server.chat_requests)
+
+    persona_generate(room=room, persona_id=persona.pk, decision_id=f"d-{time.time_ns()}", decided_at=time.time())
+
+    assert len(llm_server.chat_requests) > asked_before, "the persona never asked the model for a line"
+    system = llm_server.chat_requests[-1].text_of("system")
+    assert RIVALRY in system
+    assert RUNNING_JOKE in system
+    assert narrative.text in system
