@@ -50,6 +50,21 @@ def posts_stats(*, room_slug: str, handle: str, now: float | None = None) -> tup
     return int(count), since
 
 
+def posts_stats_many(*, room_slug: str, handles: list[str], now: float | None = None) -> dict[str, tuple[int, float | None]]:
+    """posts_stats for a whole cast in one Redis round trip (a tick asks for every persona)."""
+    now = now or time.time()
+    pipe = redis_client().pipeline(transaction=False)
+    for handle in handles:
+        pipe.zcount(_posts_key(room_slug, handle), now - 60, "+inf")
+        pipe.zrevrange(_posts_key(room_slug, handle), 0, 0, withscores=True)
+    replies = pipe.execute()
+    stats = {}
+    for index, handle in enumerate(handles):
+        count, last = replies[2 * index], replies[2 * index + 1]
+        stats[handle] = (int(count), now - last[0][1] if last else None)
+    return stats
+
+
 def recent_lines(*, room_slug: str, handle: str) -> list[str]:
     return [line.decode() for line in redis_client().lrange(_lines_key(room_slug, handle), 0, 9)]
 
@@ -72,11 +87,17 @@ def inflight_release(*, room_slug: str, decision_id: str) -> None:
 
 
 def reasons_count(*, handle: str, reasons: list[str], outcome: str) -> None:
+    reasons_count_many(decisions=[(handle, reasons, outcome)])
+
+
+def reasons_count_many(*, decisions: list[tuple[str, list[str], str]]) -> None:
+    """Count policy reasons for many decisions (handle, reasons, outcome) in one round trip."""
     pipe = redis_client().pipeline(transaction=False)
-    for reason in reasons:
-        pipe.hincrby(reasons_key(handle), reason, 1)
-    pipe.hincrby(reasons_key(handle), f"outcome:{outcome}", 1)
-    pipe.expire(reasons_key(handle), REASONS_TTL_SECONDS)
+    for handle, reasons, outcome in decisions:
+        for reason in reasons:
+            pipe.hincrby(reasons_key(handle), reason, 1)
+        pipe.hincrby(reasons_key(handle), f"outcome:{outcome}", 1)
+        pipe.expire(reasons_key(handle), REASONS_TTL_SECONDS)
     pipe.execute()
 
 

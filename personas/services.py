@@ -44,9 +44,16 @@ def _iso_to_ts(value: str) -> float:
 
 
 def _policy_input(
-    *, member: CastMember, cast, window: list[dict[str, Any]], context: dict | None, trends: dict | None, now: float
+    *,
+    member: CastMember,
+    cast,
+    window: list[dict[str, Any]],
+    context: dict | None,
+    trends: dict | None,
+    now: float,
+    own_posts: tuple[int, float | None],
 ) -> PolicyInput:
-    posts, since = activity.posts_stats(room_slug=cast.room.slug, handle=member.handle, now=now)
+    posts, since = own_posts
     last_post_at = now - since if since is not None else 0.0
     fresh_events = tuple(
         (event["kind"], float(event["confidence"]))
@@ -101,8 +108,12 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
         1 for item in window if item["origin"] == "bot" and now - _iso_to_ts(item["created_at"]) < 60
     )
     outcomes = []
+    own_posts = activity.posts_stats_many(room_slug=room.slug, handles=[member.handle for member in members], now=now)
     for member in members:
-        decision = decide(_policy_input(member=member, cast=cast, window=window, context=context, trends=trends, now=now), rng)
+        inputs = _policy_input(
+            member=member, cast=cast, window=window, context=context, trends=trends, now=now, own_posts=own_posts[member.handle]
+        )
+        decision = decide(inputs, rng)
         decision_id = None
         if decision.post and bot_posts_last_minute >= cast.max_bot_messages_per_minute:
             decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_cap"])
@@ -118,16 +129,23 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
             else:
                 decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_busy"])
                 decision_id = None
-        _record_decision(member.handle, decision)
         outcomes.append(TickOutcome(handle=member.handle, decision=decision, decision_id=decision_id))
+    _record_decisions([(outcome.handle, outcome.decision) for outcome in outcomes])
     return outcomes
 
 
 def _record_decision(handle: str, decision: Decision) -> None:
-    metrics.DECISIONS.labels(persona=handle, outcome=decision.outcome).inc()
-    for reason in decision.reasons:
-        metrics.REASONS.labels(reason=reason.split(":")[0]).inc()
-    activity.reasons_count(handle=handle, reasons=decision.reasons, outcome=decision.outcome)
+    _record_decisions([(handle, decision)])
+
+
+def _record_decisions(decisions: list[tuple[str, Decision]]) -> None:
+    for handle, decision in decisions:
+        metrics.DECISIONS.labels(persona=handle, outcome=decision.outcome).inc()
+        for reason in decision.reasons:
+            metrics.REASONS.labels(reason=reason.split(":")[0]).inc()
+    activity.reasons_count_many(
+        decisions=[(handle, decision.reasons, decision.outcome) for handle, decision in decisions]
+    )
 
 
 def line_compose(*, member: CastMember, room: Room, reply_to: dict[str, Any] | None = None) -> tuple[str | None, str]:
