@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
@@ -32,9 +33,11 @@ def documents_storage() -> Storage:
 
 def storage_warm_up() -> None:
     """Build the storage and its client (boto3 for S3, ~0.2 s) before the first update needs them."""
+    started = time.perf_counter()
     try:
         storage = documents_storage()
         getattr(storage, "connection", None)  # S3Storage creates its boto3 resource lazily, per thread
+        logger.info("scribe storage ready backend=%s seconds=%.3f", type(storage).__name__, time.perf_counter() - started)
     except Exception:
         logger.warning("scribe storage warm-up failed; the first update will try again", exc_info=True)
 
