@@ -295,3 +295,22 @@ def test_it_runs_as_a_module_for_the_runner() -> None:
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
+
+
+def test_it_writes_a_scribe_update_that_keeps_the_document_and_adds_each_turn():
+    from chatter_site.lib.llm import prompt_block
+    from chatter_site.lib.offline_llm.scribe import compose_scribe_document
+
+    document = "# Boss night\n\n_The scribe is listening. The story begins with the next message in the room._\n"
+    turns = [{"seq": 4, "author": "nina", "text": "that clip was clean"}, {"seq": 5, "author": "HypeOwl", "text": "POG"}]
+    user = prompt_block(name="scribe-document", data=document) + "\n" + prompt_block(name="scribe-turns", data=turns)
+    updated = compose_scribe_document([{"role": "system", "content": "You are a scribe."}, {"role": "user", "content": user}])
+    assert updated.startswith("# Boss night")
+    assert "scribe is listening" not in updated
+    assert "nina says: “that clip was clean”" in updated and "HypeOwl says: “POG”" in updated
+
+
+def test_it_answers_an_ordinary_chat_request_with_a_line_not_a_document():
+    from chatter_site.lib.offline_llm.scribe import compose_scribe_document
+
+    assert compose_scribe_document([{"role": "user", "content": "hello"}]) is None

@@ -18,6 +18,7 @@ from chatter_site.lib.offline_llm.chat import compose_chat_line
 from chatter_site.lib.offline_llm.embeddings import default_embed_dims, embed_text
 from chatter_site.lib.offline_llm.json_tasks import compose_json
 from chatter_site.lib.offline_llm.prompt import message_text, request_seed
+from chatter_site.lib.offline_llm.scribe import compose_scribe_document
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MODELS = ("offline-chat", "offline-embed")
@@ -253,7 +254,10 @@ class OfflineLLMHandler(BaseHTTPRequestHandler):
         content = self.server.scripted_content(path, body)
         if content is None:
             json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
-            content = json.dumps(compose_json(body["messages"])) if json_mode else compose_chat_line(body["messages"])
+            if json_mode:
+                content = json.dumps(compose_json(body["messages"]))
+            else:
+                content = compose_scribe_document(body["messages"]) or compose_chat_line(body["messages"])
         if faults.junk == "empty":
             content = ""
         self.send_json(200, chat_completion(body, content))
