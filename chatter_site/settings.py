@@ -126,7 +126,9 @@ CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         "CONFIG": {
-            "hosts": [REDIS_URL],
+            # redis-py's 5 s socket timeout equals the layer's blocking-pop wait, so an idle
+            # receive would time out every 5 s; give the socket room.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
             "prefix": "chatter:layer",
             # Hub channels carry every message of a room to a Daphne process; give them room.
             "capacity": 2000,
