@@ -43,37 +43,51 @@ def _iso_to_ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+@dataclass(frozen=True)
+class RoomMoment:
+    """What every persona in a room sees on one tick, worked out once per tick, not per persona."""
+
+    events: tuple[tuple[str, float, float], ...]  # (kind, confidence, at)
+    humans_recent: int
+    bot_share: float
+    bot_chain: int
+    seconds_since_last_message: float | None
+    running: frozenset[str]  # emote waves, top terms, stream keywords
+
+
+def room_moment(*, window: list[dict[str, Any]], context: dict | None, trends: dict | None, now: float) -> RoomMoment:
+    events = tuple(
+        (event["kind"], float(event["confidence"]), _iso_to_ts(event["at"])) for event in (context or {}).get("events", [])
+    )
+    stamped = [(item["origin"], _iso_to_ts(item["created_at"])) for item in window]
+    recent = stamped[-WINDOW_FOR_SHARES:]
+    # Bots reacting to bots: the run of bot lines since the last human line or stream event
+    # (lines answering the stream are not a bot-to-bot spiral).
+    last_event_at = max((at for _, _, at in events), default=0.0)
+    chain = 0
+    for origin, at in reversed(stamped):
+        if origin != "bot" or at <= last_event_at:
+            break
+        chain += 1
+    running = set((trends or {}).get("emote_waves", [])) | {t["term"] for t in (trends or {}).get("top_terms", [])[:5]}
+    running |= {keyword.lower() for keyword in (context or {}).get("keywords", [])}
+    return RoomMoment(
+        events=events,
+        humans_recent=sum(1 for origin, at in recent if origin == "human" and now - at < HUMAN_RECENT_SECONDS),
+        bot_share=sum(1 for origin, _ in recent if origin == "bot") / len(recent) if recent else 0.0,
+        bot_chain=chain,
+        seconds_since_last_message=now - stamped[-1][1] if stamped else None,
+        running=frozenset(running),
+    )
+
+
 def _policy_input(
-    *,
-    member: CastMember,
-    cast,
-    window: list[dict[str, Any]],
-    context: dict | None,
-    trends: dict | None,
-    now: float,
-    own_posts: tuple[int, float | None],
+    *, member: CastMember, cast, moment: RoomMoment, now: float, own_posts: tuple[int, float | None]
 ) -> PolicyInput:
     posts, since = own_posts
     last_post_at = now - since if since is not None else 0.0
-    fresh_events = tuple(
-        (event["kind"], float(event["confidence"]))
-        for event in (context or {}).get("events", [])
-        if _iso_to_ts(event["at"]) > max(now - EVENT_FRESH_SECONDS, last_post_at)
-    )
-    recent = window[-WINDOW_FOR_SHARES:]
-    humans = sum(1 for item in recent if item["origin"] == "human" and now - _iso_to_ts(item["created_at"]) < HUMAN_RECENT_SECONDS)
-    bots = sum(1 for item in recent if item["origin"] == "bot")
-    # Bots reacting to bots: the run of bot lines since the last human line or stream event
-    # (lines answering the stream are not a bot-to-bot spiral).
-    last_event_at = max((_iso_to_ts(event["at"]) for event in (context or {}).get("events", [])), default=0.0)
-    chain = 0
-    for item in reversed(window):
-        if item["origin"] != "bot" or _iso_to_ts(item["created_at"]) <= last_event_at:
-            break
-        chain += 1
+    fresh_after = max(now - EVENT_FRESH_SECONDS, last_post_at)
     liked = {topic.lower() for topic in member.view.loved_topics} | set(member.view.emotes)
-    running = set((trends or {}).get("emote_waves", [])) | {t["term"] for t in (trends or {}).get("top_terms", [])[:5]}
-    running |= {keyword.lower() for keyword in (context or {}).get("keywords", [])}
     return PolicyInput(
         chattiness=member.chattiness,
         hype_sensitivity=member.hype_sensitivity,
@@ -81,14 +95,14 @@ def _policy_input(
         max_posts_per_minute=member.max_posts_per_minute,
         hype_multiplier=cast.hype_multiplier,
         bot_human_bias=cast.bot_human_bias,
-        fresh_events=fresh_events,
-        human_messages_recent=humans,
-        trend_match=bool(liked & running),
+        fresh_events=tuple((kind, confidence) for kind, confidence, at in moment.events if at > fresh_after),
+        human_messages_recent=moment.humans_recent,
+        trend_match=not liked.isdisjoint(moment.running),
         own_posts_last_minute=posts,
         seconds_since_own_post=since,
-        bot_share_recent=bots / len(recent) if recent else 0.0,
-        bot_chain_depth=chain,
-        seconds_since_last_message=now - _iso_to_ts(window[-1]["created_at"]) if window else None,
+        bot_share_recent=moment.bot_share,
+        bot_chain_depth=moment.bot_chain,
+        seconds_since_last_message=moment.seconds_since_last_message,
     )
 
 
@@ -109,10 +123,9 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
     )
     outcomes = []
     own_posts = activity.posts_stats_many(room_slug=room.slug, handles=[member.handle for member in members], now=now)
+    moment = room_moment(window=window, context=context, trends=trends, now=now)
     for member in members:
-        inputs = _policy_input(
-            member=member, cast=cast, window=window, context=context, trends=trends, now=now, own_posts=own_posts[member.handle]
-        )
+        inputs = _policy_input(member=member, cast=cast, moment=moment, now=now, own_posts=own_posts[member.handle])
         decision = decide(inputs, rng)
         decision_id = None
         if decision.post and bot_posts_last_minute >= cast.max_bot_messages_per_minute:
