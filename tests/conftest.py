@@ -11,7 +11,7 @@ import redis as redis_lib
 
 from tests.support.processes import child_env, start_celery_worker, start_daphne
 
-pytest_plugins = ["tests.support.fixtures_llm", "tests.support.chroma"]
+pytest_plugins = ["tests.support.browser", "tests.support.fixtures_llm", "tests.support.chroma"]
 
 
 @pytest.fixture(scope="session", autouse=True)
