@@ -10,8 +10,19 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
-from chatter_site.lib.env import env_bool, env_float, env_int, env_list, env_str, env_url
+from chatter_site.lib.env import (
+    env_bool,
+    env_choice,
+    env_float,
+    env_header,
+    env_int,
+    env_list,
+    env_secret_key,
+    env_str,
+    env_url,
+)
 from chatter_site.lib.runtime import read_services, runtime_dir, var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -19,11 +30,19 @@ VAR_DIR = var_dir()
 RUNTIME_DIR = runtime_dir()
 EMBEDDED = read_services()
 
+# CHATTER_ENV=production: the secret key only from the environment, debug refused, and the HTTPS
+# settings (secure cookies, HSTS, SSL redirect) on unless CHATTER_HTTPS says otherwise.
+CHATTER_ENV = env_choice("CHATTER_ENV", ("development", "production"), "development")
+PRODUCTION = CHATTER_ENV == "production"
 DEBUG = env_bool("DJANGO_DEBUG", False)
+if PRODUCTION and DEBUG:
+    raise ImproperlyConfigured("DJANGO_DEBUG must be off when CHATTER_ENV=production: debug pages leak settings and code")
 
 
 def _secret_key() -> str:
     """From the environment; a fresh checkout gets a random key of its own, kept outside git."""
+    if PRODUCTION:
+        return env_secret_key("DJANGO_SECRET_KEY")
     key = env_str("DJANGO_SECRET_KEY")
     if key:
         return key
@@ -346,14 +365,19 @@ USE_TZ = True
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG and env_bool("CHATTER_HTTPS", False):
+HTTPS = env_bool("CHATTER_HTTPS", PRODUCTION)
+if not DEBUG and HTTPS:
     SECURE_SSL_REDIRECT = True
+    # A load balancer's health check and an in-network Prometheus scrape speak plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
-    SECURE_HSTS_SECONDS = env_int("CHATTER_HSTS_SECONDS", 31536000)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = True
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = env_int("CHATTER_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("CHATTER_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("CHATTER_HSTS_PRELOAD", True)
+    # Behind a TLS-terminating proxy that sets (and strips from clients) this header; `off` when
+    # Daphne terminates TLS itself, or a client could claim HTTPS.
+    SECURE_PROXY_SSL_HEADER = env_header("CHATTER_PROXY_SSL_HEADER", "X-Forwarded-Proto: https")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
 
 # --- Logging: key=value lines carrying the correlation id -------------------------------------
