@@ -231,6 +231,34 @@ def test_it_lets_other_commands_find_the_embedded_redis(chatter: RunningChatter)
     assert result.stdout.strip().splitlines()[-1] == services["redis_url"]
 
 
+def worker_pids(running: RunningChatter) -> list[int]:
+    """The Celery worker's main process: the runner's child whose command line is `celery ... worker`."""
+    found = []
+    for pid in processes_of(running.var_dir):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError):
+            continue
+        if parent == running.proc.pid and b"celery" in argv and b"worker" in argv:
+            found.append(pid)
+    return found
+
+
+def test_it_restarts_a_worker_that_was_killed(chatter: RunningChatter) -> None:
+    [killed] = wait_for(lambda: worker_pids(chatter), timeout=10, message="the Celery worker")
+
+    os.killpg(killed, signal.SIGKILL)  # the worker and its pool, as the OOM killer would
+
+    restarted = wait_for(
+        lambda: [pid for pid in worker_pids(chatter) if pid != killed], timeout=20, message="a new Celery worker"
+    )
+    assert len(restarted) == 1, chatter.log_tail()
+    assert chatter.proc.poll() is None, chatter.log_tail()
+    assert "restarting worker (restart 1 of at most" in chatter.log_path.read_text()
+    assert http_get(chatter.base_url + "/healthz")[0] == 200
+
+
 def test_it_stops_cleanly_on_ctrl_c(chatter: RunningChatter) -> None:
     assert chatter.proc.poll() is None, chatter.log_tail()
     assert (chatter.runtime_dir / "celerybeat.pid").exists(), chatter.log_tail()

@@ -4,8 +4,9 @@ It prepares the database (migrate, demo seed on an empty database), starts the e
 `REDIS_URL` is unset, the offline LLM provider when neither OPENAI_API_KEY nor OPENAI_BASE_URL is
 set and a Chroma server for memories (Mem0's vector store) when CHATTER_VECTOR_STORE is unset,
 then Daphne, a Celery worker and Celery beat as child processes, shows their output under one
-short prefix each, and supervises them: a child that dies takes the whole system
-down loudly rather than leaving a half-working chat. Ctrl-C (or SIGTERM) stops everything in
+short prefix each, and supervises them: an app process that dies (web, worker, beat, stream) is
+started again, a few times at most; an embedded service that dies, or an app process in a crash
+loop, takes the whole system down loudly rather than leaving a half-working chat. Ctrl-C (or SIGTERM) stops everything in
 reverse order and leaves no processes and no stale runtime files behind.
 
 The embedded services are real services on the same code path as production (STYLE.md, Settings):

@@ -48,6 +48,14 @@ METRICS_DIRNAME = "metrics"
 REDIS_DIRNAME = "redis"
 CHROMA_DIRNAME = "chroma"  # under VAR_DIR, not the runtime dir: memories outlive a run
 DEMO_ROOM_SLUG = "demo"
+# App processes hold no state a restart loses (the broker and the database keep it), so one that
+# dies is started again, like a process supervisor would; the embedded services are not: their
+# state died with them. More than RESTART_LIMIT restarts of one process within RESTART_WINDOW is a
+# crash loop, which still takes the whole system down loudly.
+RESTARTABLE = ("web", "worker", "beat", "stream")
+RESTART_LIMIT = 5
+RESTART_WINDOW = 600.0
+RESTART_DELAY_MAX = 8.0
 
 
 @dataclass(frozen=True)
@@ -83,6 +91,8 @@ class Runner:
         self.runtime_dir = Path(settings.RUNTIME_DIR)
         self.base_dir = Path(settings.BASE_DIR)
         self.children: list[Child] = []
+        self.commands: dict[str, list[str]] = {}  # what each child was started with, to restart it
+        self.restarts: dict[str, list[float]] = {}  # monotonic times of each child's recent restarts
         self.stop = StopRequest()
         self.redis_url: str | None = None
         self.llm_base_url: str | None = None
@@ -342,6 +352,7 @@ class Runner:
     def spawn(self, name: str, argv: list[str]) -> Child:
         child = start_child(name=name, argv=argv, env=self.child_env(), cwd=self.base_dir, console=self.console)
         self.children.append(child)
+        self.commands[name] = argv
         return child
 
     def start_app_processes(self) -> None:
@@ -412,12 +423,43 @@ class Runner:
     def supervise(self) -> int:
         while not self.stop.requested:
             dead = self.first_exited_child()
-            if dead is not None:
+            if dead is not None and not self.restart(dead):
                 self.console.error(f"runchatter: {self.died_message(dead)}")
                 self.failed = True
                 return 1
             time.sleep(POLL_INTERVAL)
         return 0
+
+    def restart(self, child: Child) -> bool:
+        """Start a dead app process again (see RESTARTABLE). False when it must not be restarted."""
+        if child.name not in RESTARTABLE:
+            return False
+        now = time.monotonic()
+        recent = [at for at in self.restarts.get(child.name, []) if now - at < RESTART_WINDOW]
+        if len(recent) >= RESTART_LIMIT:
+            self.console.error(
+                f"runchatter: {child.name} died {len(recent) + 1} times within {RESTART_WINDOW / 60:.0f} min; giving up"
+            )
+            return False
+        self.restarts[child.name] = [*recent, now]
+        self.console.error(
+            f"runchatter: {self.died_message(child)}\n"
+            f"runchatter: restarting {child.name} (restart {len(recent) + 1} of at most {RESTART_LIMIT} "
+            f"in {RESTART_WINDOW / 60:.0f} min)"
+        )
+        # A killed Celery worker may leave pool processes behind; they must not run beside the new one.
+        signal_group(child, signal.SIGKILL)
+        if child.reader is not None:
+            child.reader.join(timeout=2)
+        self.children.remove(child)
+        if child.name == "beat":
+            (self.runtime_dir / BEAT_PIDFILE).unlink(missing_ok=True)  # stale: its beat is dead
+        delay = min(RESTART_DELAY_MAX, 0.5 * 2 ** len(recent))  # back off a process that keeps dying
+        deadline = time.monotonic() + delay
+        while time.monotonic() < deadline:
+            self.sleep()
+        self.spawn(child.name, self.commands[child.name])
+        return True
 
     # -- output --
 
