@@ -21,6 +21,7 @@ from chat.replay import replay_file_load, replay_plan, replay_run
 from chat.services import draft_parse, human_draft, message_ingest
 from chatter_site.lib.redis import redis_client
 from tests.factories import RoomFactory, UserFactory, bot_draft
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -319,3 +320,29 @@ def test_it_follows_the_firehose_until_stopped(tmp_path):
     )
     thread.join()
     assert [json.loads(line)["text"] for line in path.read_text().splitlines()] == ["before", "during"]
+
+
+def test_it_stops_on_ctrl_c_with_a_summary_and_exit_code_130(tmp_path, test_database_url):
+    import signal
+    import subprocess
+    import sys
+
+    from tests.support.processes import ROOT, child_env
+
+    room = RoomFactory()
+    path = _write(tmp_path, [_recorded(n, f"slow {n}", at=n * 5) for n in range(1, 4)])  # 5 s apart
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "replay", str(path), "--room", room.slug],
+        cwd=ROOT,
+        env=child_env(DATABASE_URL=test_database_url),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(lambda: Message.objects.filter(room=room).exists() or proc.poll() is not None, timeout=30)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == 130, stderr
+    assert "stopped: sent 1, seq 1–1" in stdout
+    assert "run the same command again to send the rest" in stderr
+    assert _texts(room) == ["slow 1"]
