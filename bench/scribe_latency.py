@@ -34,14 +34,12 @@ import json
 import os
 import secrets
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -51,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._child import Child  # noqa: E402
+from bench._child import Child, free_port, start_moto  # noqa: E402
 
 MAX_UPDATES = 2000
 MAX_MESSAGES = 300
@@ -60,12 +58,6 @@ VISIBLE_TARGET_S = 5.0
 SECRET_KEY = "bench-scribe-latency-not-a-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 S3_ACCESS_KEY = "bench-access-key"
 S3_SECRET_KEY = "bench-secret-key"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def percentile(values: list[float], pct: float) -> float:
@@ -145,25 +137,6 @@ def start_worker(env: dict[str, str], log_dir: Path) -> Child:
     )
     child.wait_for_log(" ready.", timeout=60)
     return child
-
-
-def start_moto(log_dir: Path) -> tuple[Child, str]:
-    port = free_port()
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": S3_SECRET_KEY}
-    child = Child("moto", ["moto_server", "-H", "127.0.0.1", "-p", str(port)], env, log_dir)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url + "/moto-api/", timeout=1)
-            return child, url
-        except urllib.error.HTTPError:
-            return child, url
-        except OSError:
-            if child.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited:\n{child.log_tail()}")
-            time.sleep(0.1)
-    raise RuntimeError("moto_server did not start")
 
 
 def ensure_database(url: str) -> None:
@@ -375,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
         if args.storage == "s3":
-            moto, s3_url = start_moto(log_dir)
+            moto, s3_url = start_moto(log_dir, access_key=S3_ACCESS_KEY, secret_key=S3_SECRET_KEY)
             children.append(moto)
             bucket = f"bench-scribe-{secrets.token_hex(4)}"
             import boto3
