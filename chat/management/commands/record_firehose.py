@@ -40,7 +40,7 @@ class Command(BaseCommand):
         # Progress goes to stderr when the recording itself goes to stdout.
         log = self.stderr if to_stdout else self.stdout
         stop = threading.Event()
-        previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+        previous = _stop_on_signals(stop)
         try:
             with nullcontext(sys.stdout) if to_stdout else open(options["out"], "w", encoding="utf-8") as out:
                 if options["from_db"]:
@@ -74,3 +74,11 @@ class Command(BaseCommand):
         last = f", last seq {result.last_seq}" if result.last_seq is not None else ""
         skipped = f", {result.skipped} unreadable entries skipped" if result.skipped else ""
         return f"{verb} {result.written} messages{last}{skipped}"
+
+
+def _stop_on_signals(stop: threading.Event) -> dict:
+    """Ctrl-C and SIGTERM set `stop` (the loop ends between two messages); only the main thread may
+    install handlers, so elsewhere (call_command in a thread) the caller's stop event is all there is."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -84,7 +84,7 @@ class Command(BaseCommand):
             return
 
         stop = threading.Event()
-        previous = {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
+        previous = _stop_on_signals(stop)
         try:
             result = replay_run(
                 plan=plan,
@@ -138,3 +138,11 @@ class Command(BaseCommand):
             f"max lag {result.max_lag:.2f}s)"
         )
         return line if result.interrupted else self.style.SUCCESS(line)
+
+
+def _stop_on_signals(stop: threading.Event) -> dict:
+    """Ctrl-C and SIGTERM set `stop` (the loop ends between two messages); only the main thread may
+    install handlers, so elsewhere (call_command in a thread) the caller's stop event is all there is."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {signum: signal.signal(signum, lambda *_: stop.set()) for signum in (signal.SIGINT, signal.SIGTERM)}
