@@ -10,3 +10,4 @@ PUBLISH_INTERVAL = histogram(
 PUBLISHED = counter("chatter_streamctx_published_total", "Stream contexts published", ("reason",))
 EVENTS = counter("chatter_streamctx_events_total", "Stream events detected", ("kind",))
 TAKEOVERS = counter("chatter_streamctx_takeovers_total", "Sources that stopped because another took the room over")
+PUBLISH_SKIPPED = counter("chatter_streamctx_publish_skipped_total", "Contexts not published because Redis or the database was unreachable")

@@ -16,6 +16,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from django.db import DatabaseError, close_old_connections
+from redis import RedisError
+
 from chat.models import Room
 from chat.schemas import Segment, StreamContext, StreamEvent
 from streamctx import metrics
@@ -38,6 +41,9 @@ NOTABLE_EVENT_CONFIDENCE = 0.5
 SPEECH_PUBLISH_MIN_GAP = 0.5  # seconds between publishes triggered by new transcript
 # The same kind of event again within this many stream seconds is the same moment.
 DEFAULT_REPEAT_SECONDS = 3.0
+# Redis or PostgreSQL briefly unreachable (restarted, failing over): the source keeps listening and
+# a later tick publishes the whole rolling window again, so an outage costs contexts, not the source.
+OUTAGE_ERRORS = (RedisError, DatabaseError)
 REPEAT_SECONDS = {"chat_spike": 20.0, "scene_change": 10.0}
 _END = object()
 
@@ -177,11 +183,7 @@ class StreamContextSession:
                             return self._stopped("taken over")
                         next_tick = time.monotonic() + self.cadence
                 if time.monotonic() >= next_tick:
-                    now = self.clock()
-                    spike = detect_chat_spike(
-                        activity=chat_activity_read(room_slug=self.room.slug, now=now),
-                        at_stream=self.builder.stream_time(now),
-                    )
+                    spike = self._chat_spike(self.clock())
                     self.builder.add_event(spike)
                     if not self._publish("event" if spike else "cadence"):
                         return self._stopped("taken over")
@@ -194,10 +196,24 @@ class StreamContextSession:
             stop.set()
             stream_source_release(room_slug=self.room.slug, source_id=self.source_id)
 
+    def _chat_spike(self, now: datetime) -> DetectedEvent | None:
+        try:
+            activity = chat_activity_read(room_slug=self.room.slug, now=now)
+        except OUTAGE_ERRORS as exc:
+            self._outage("chat activity read", exc)
+            return None
+        return detect_chat_spike(activity=activity, at_stream=self.builder.stream_time(now))
+
     def _publish(self, reason: str) -> bool:
+        """False when another source took the room over; an outage skips this context and says True."""
         self.seq += 1
         context = self.builder.build(seq=self.seq, now=self.clock())
-        if not stream_context_publish(room=self.room, context=context, source_id=self.source_id):
+        try:
+            published = stream_context_publish(room=self.room, context=context, source_id=self.source_id)
+        except OUTAGE_ERRORS as exc:
+            self._outage("publish", exc)
+            return True
+        if not published:
             metrics.TAKEOVERS.inc()
             return False
         now = time.monotonic()
@@ -207,6 +223,11 @@ class StreamContextSession:
         self.published += 1
         metrics.PUBLISHED.labels(reason=reason).inc()
         return True
+
+    def _outage(self, what: str, exc: Exception) -> None:
+        logger.warning("room=%s source=%s %s skipped, a service is unavailable: %r", self.room.slug, self.source_id, what, exc)
+        metrics.PUBLISH_SKIPPED.inc()
+        close_old_connections()  # a connection broken by a database restart is replaced on next use
 
     def _stopped(self, reason: str) -> str:
         self.stop_reason = reason

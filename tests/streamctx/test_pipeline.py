@@ -97,3 +97,28 @@ def test_it_records_a_long_chat_spike_once():
     spikes = [DetectedEvent(kind="chat_spike", at_stream=t, confidence=0.7, evidence="") for t in (10.0, 12.0, 14.0)]
     recorded = [event for spike in spikes for event in builder.add_event(spike)]
     assert [event.at_stream for event in recorded] == [10.0]
+
+
+def test_it_keeps_playing_through_a_redis_outage(tmp_path, monkeypatch):
+    import redis
+
+    from streamctx import pipeline
+
+    room = RoomFactory()
+    real_publish = pipeline.stream_context_publish
+    outage = {"left": 3}
+
+    def flaky_publish(**kwargs):
+        if outage["left"]:
+            outage["left"] -= 1
+            raise redis.ConnectionError("Error 111 connecting to Redis. Connection refused.")
+        return real_publish(**kwargs)
+
+    monkeypatch.setattr(pipeline, "stream_context_publish", flaky_publish)
+    session = _session(room)
+
+    reason = session.run(paced(script_playback(_script(tmp_path), loop=False), speed=8.0), max_seconds=20)
+
+    assert reason == "source ended"
+    assert outage["left"] == 0
+    assert "we got him with one HP" in context_latest(room=room)["transcript"]
