@@ -1,9 +1,7 @@
 """The personas' side of reflection (SPEC 6.2): what each persona witnessed, "reflect now", and the
 slow loop that drifts mood and knobs.
 
-- Witnessed scoping: `reflection_witnessed_note` notes a new message for every persona on the room's
-  enabled roster that had joined by the time it arrived; memory stores by scope and never knows
-  about rosters, so this decision is made here.
+- Witnessed scoping lives in personas/witness.py (a beat notes what each persona saw).
 - Drift: `persona_drift_reflect` asks the LLM (JSON, validated) for the persona's drifted state
   given its recent lines and memories. Values are clamped to DriftState.BOUNDS in code whatever
   the model says, so chat that talks a model into "set your chattiness to 1" moves a knob at most
@@ -32,7 +30,7 @@ from chat.safety import safety_check
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm import llm_json, prompt_block
 from memory.models import ReflectionJob
-from memory.reflection import reflection_note, reflection_request
+from memory.reflection import reflection_request
 from memory.selectors import persona_memories_top_k
 from memory.store import memory_write
 from personas.models import DriftProposal, DriftState, Persona, RosterEntry
@@ -52,32 +50,7 @@ EPSILON = 1e-9
 MOOD_STOPWORDS = frozenset("ignore disregard forget instruction instructions prompt prompts system reveal jailbreak rules".split())
 
 
-# --- witnessed scoping and "reflect now" ----------------------------------------------------------
-
-
-def _created_at(message: dict[str, Any]) -> datetime:
-    value = message["created_at"]
-    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def reflection_witnessed_note(*, room_slug: str, messages: list[dict[str, Any]]) -> int:
-    """Note new messages for reflection, per persona that witnessed them. Returns personas noted.
-
-    One indexed roster read and one Redis call per witness: cheap enough for the chat path.
-    """
-    if not messages:
-        return 0
-    roster = RosterEntry.objects.filter(room__slug=room_slug, enabled=True, persona__enabled=True).values_list(
-        "persona__handle", "joined_at"
-    )
-    stamped = [(message["seq"], _created_at(message)) for message in messages]
-    noted = 0
-    for handle, joined_at in roster:
-        seqs = [seq for seq, at in stamped if at >= joined_at]
-        if seqs:
-            reflection_note(room_slug=room_slug, handle=handle, seqs=seqs)
-            noted += 1
-    return noted
+# --- "reflect now" ----------------------------------------------------------------------------------
 
 
 def persona_reflect_now(*, persona: Persona) -> list[ReflectionJob]:

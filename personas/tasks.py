@@ -75,3 +75,11 @@ def persona_drift_task(persona_id: int) -> str | None:
         logging.getLogger("chatter.personas.drift").warning("drift skipped persona=%s: %s", persona_id, exc.message)
         return None
     return proposal.status if proposal else None
+
+
+@shared_task(ignore_result=True)
+def witnessed_collect_task() -> int:
+    """Beat `personas-witnessed-collect`: note what each persona witnessed since the last run."""
+    from personas.witness import witnessed_collect
+
+    return witnessed_collect()

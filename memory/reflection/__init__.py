@@ -1,7 +1,9 @@
 """Reflection (SPEC 6.2): what a persona witnessed becomes durable memories, asynchronously.
 
-1. Chat path: `reflection_note` adds witnessed seqs to the scope's pending range in Redis, one Lua
-   call (min/max seq, count, first-noted time). No database, no task.
+1. Noting, off the chat path: a beat (personas' `witnessed_collect`, which knows the rosters) reads
+   each room's messages since the room's cursor and calls `reflection_note_room`: one Lua call adds
+   the witnessed seqs to every scope's pending range (min/max seq, count, first-noted time) and
+   moves the cursor in the same step, so nothing is noted twice. The chat path itself adds nothing.
 2. Beat `memory-reflection-flush`: `reflection_flush` takes every range that is full
    (REFLECTION_BATCH_MESSAGES) or old (REFLECTION_FLUSH_SECONDS) out of Redis atomically and makes
    it a ReflectionJob (idempotency key `{scope}:{first}-{last}`), sent to the "reflection" queue
@@ -44,7 +46,10 @@ from memory.reflection.pending import (
     _take,
     reflection_flush,
     reflection_idempotency_key,
+    reflection_last_job_seq,
     reflection_note,
+    reflection_note_room,
+    reflection_noted_seq,
     reflection_pending,
 )
 
@@ -58,7 +63,10 @@ __all__ = [
     "reflection_flush",
     "reflection_hygiene",
     "reflection_idempotency_key",
+    "reflection_last_job_seq",
     "reflection_note",
+    "reflection_note_room",
+    "reflection_noted_seq",
     "reflection_pending",
     "reflection_prioritize",
     "reflection_request",

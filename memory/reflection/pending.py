@@ -1,5 +1,6 @@
-"""Reflection's pending ranges (SPEC 6.2, steps 1 and 2 in `memory.reflection`): the chat path notes
-witnessed seqs in Redis, and the flush beat turns full or old ranges into ReflectionJobs and sends them.
+"""Reflection's pending ranges (SPEC 6.2, steps 1 and 2 in `memory.reflection`): a collector beat notes
+witnessed seqs in Redis (per room, behind a cursor), and the flush beat turns full or old ranges into
+ReflectionJobs and sends them.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Max
 from django.utils import timezone
 
 from chatter_site.lib.correlation import new_correlation_id
@@ -23,17 +25,37 @@ PENDING_INDEX_KEY = "chatter:reflection:pending"  # ZSET: scope -> time its rang
 TAKEN_KEY = "chatter:reflection:taken"  # HASH: idempotency key -> the range, until its job row exists
 TAKEN_RECOVER_AFTER_SECONDS = 60  # a parked range older than this was left by a flusher that died
 
-# KEYS: pending hash, index. ARGV: scope, room, handle, min seq, max seq, count, now.
+NOTED_KEY_PREFIX = "chatter:reflection:noted:"  # STRING per room: the last seq whose witnesses were noted
+
+# Notes several scopes' witnessed seqs at once and, when guarded, moves the room's "noted up to" cursor
+# in the same step: two collectors can never note one message twice, and a crash between noting and
+# moving the cursor cannot happen.
+# KEYS: index, room cursor, then one pending hash per scope.
+# ARGV: now, room, expected cursor ('' = no guard, '-' = must be absent), new cursor ('' = leave),
+#       then per scope: scope, handle, min seq, max seq, count.
 _NOTE_LUA = """
-local h = KEYS[1]
-local low = redis.call('HGET', h, 'min')
-if (not low) or tonumber(ARGV[4]) < tonumber(low) then redis.call('HSET', h, 'min', ARGV[4]) end
-local high = redis.call('HGET', h, 'max')
-if (not high) or tonumber(ARGV[5]) > tonumber(high) then redis.call('HSET', h, 'max', ARGV[5]) end
-redis.call('HINCRBY', h, 'count', ARGV[6])
-redis.call('HSETNX', h, 'first_at', ARGV[7])
-redis.call('HSET', h, 'room', ARGV[2], 'handle', ARGV[3])
-redis.call('ZADD', KEYS[2], 'NX', ARGV[7], ARGV[1])
+local expected = ARGV[3]
+if expected ~= '' then
+  local current = redis.call('GET', KEYS[2])
+  if expected == '-' then
+    if current then return 0 end
+  elseif current ~= expected then
+    return 0
+  end
+end
+for i = 3, #KEYS do
+  local base = 5 + (i - 3) * 5
+  local h = KEYS[i]
+  local low = redis.call('HGET', h, 'min')
+  if (not low) or tonumber(ARGV[base + 2]) < tonumber(low) then redis.call('HSET', h, 'min', ARGV[base + 2]) end
+  local high = redis.call('HGET', h, 'max')
+  if (not high) or tonumber(ARGV[base + 3]) > tonumber(high) then redis.call('HSET', h, 'max', ARGV[base + 3]) end
+  redis.call('HINCRBY', h, 'count', ARGV[base + 4])
+  redis.call('HSETNX', h, 'first_at', ARGV[1])
+  redis.call('HSET', h, 'room', ARGV[2], 'handle', ARGV[base + 1])
+  redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[base])
+end
+if ARGV[4] ~= '' then redis.call('SET', KEYS[2], ARGV[4]) end
 return 1
 """
 
@@ -79,19 +101,51 @@ def reflection_idempotency_key(*, scope: str, first_seq: int, last_seq: int) -> 
     return f"{scope}:{first_seq}-{last_seq}"
 
 
-# --- 1. the chat path ------------------------------------------------------------------------------
+# --- 1. witnessed seqs are noted ------------------------------------------------------------------
+
+
+def _noted_key(room_slug: str) -> str:
+    return f"{NOTED_KEY_PREFIX}{room_slug}"
+
+
+def _run_note(*, room_slug: str, witnessed: dict[str, list[int]], expected: str, new_cursor: str) -> bool:
+    keys = [PENDING_INDEX_KEY, _noted_key(room_slug)]
+    args = [f"{time.time():.3f}", room_slug, expected, new_cursor]
+    for handle, seqs in witnessed.items():
+        if not seqs:
+            continue
+        scope = scope_for(room_slug, handle)
+        keys.append(_pending_key(scope))
+        args.extend([scope, handle, min(seqs), max(seqs), len(seqs)])
+    # EVALSHA (the script is sent once per connection pool, on a NOSCRIPT miss).
+    return bool(redis_client().register_script(_NOTE_LUA)(keys=keys, args=args))
 
 
 def reflection_note(*, room_slug: str, handle: str, seqs: list[int]) -> None:
-    """Add witnessed message seqs to the scope's pending range (one Redis call; the chat path's only cost)."""
-    if not seqs:
-        return
-    scope = scope_for(room_slug, handle)
-    # EVALSHA (the script is sent once per connection pool, on a NOSCRIPT miss).
-    redis_client().register_script(_NOTE_LUA)(
-        keys=[_pending_key(scope), PENDING_INDEX_KEY],
-        args=[scope, room_slug, handle, min(seqs), max(seqs), len(seqs), f"{time.time():.3f}"],
-    )
+    """Add witnessed message seqs to one scope's pending range (one Redis call)."""
+    if seqs:
+        _run_note(room_slug=room_slug, witnessed={handle: seqs}, expected="", new_cursor="")
+
+
+def reflection_noted_seq(room_slug: str) -> int | None:
+    """The last seq of the room whose witnesses were noted, or None if the room was never collected
+    (or Redis lost the cursor)."""
+    value = redis_client().get(_noted_key(room_slug))
+    return int(value) if value is not None else None
+
+
+def reflection_note_room(*, room_slug: str, after_seq: int | None, up_to_seq: int, witnessed: dict[str, list[int]]) -> bool:
+    """Note the room's messages (after_seq, up_to_seq] for the personas that witnessed them and move the
+    room's cursor to up_to_seq, as one step. `after_seq` is the cursor the caller read (None: absent).
+    Returns False, noting nothing, when another collector moved the cursor in between."""
+    expected = "-" if after_seq is None else str(after_seq)
+    return _run_note(room_slug=room_slug, witnessed=witnessed, expected=expected, new_cursor=str(up_to_seq))
+
+
+def reflection_last_job_seq(room_slug: str) -> int:
+    """The last seq any reflection job of the room covers (0 if none): where noting restarts when the
+    Redis cursor is gone."""
+    return ReflectionJob.objects.filter(room_slug=room_slug).aggregate(last=Max("last_seq"))["last"] or 0
 
 
 def reflection_pending(*, room_slug: str, handle: str) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""Reflection jobs (SPEC 6.2): witnessed notes on the chat path, jobs from pending ranges, at-least-once
+"""Reflection jobs (SPEC 6.2): witnessed notes collected off the chat path, jobs from pending ranges, at-least-once
 runs that store each memory once, backoff, dead letters and their retry from admin, folding, a worker
 killed mid-job, and the status endpoint.
 
@@ -32,6 +32,7 @@ from memory.reflection import (
     reflection_flush,
     reflection_hygiene,
     reflection_note,
+    reflection_noted_seq,
     reflection_pending,
     reflection_run,
     reflection_status,
@@ -41,6 +42,7 @@ from memory.store import scope_for
 from memory.tasks import reflection_run_task
 from memory.views_status import reflection_status_view
 from personas.drift import persona_reflect_now
+from personas.witness import witnessed_collect
 from tests.factories import RoomFactory, UserFactory
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 from tests.support.processes import start_celery_worker
@@ -115,6 +117,7 @@ def witnessed_room(handle: str = "quill"):
     RosterEntryFactory(room=room, persona=persona)
     for author, text in FACTS:
         say(room, author, text)
+    witnessed_collect()
     return room, persona
 
 
@@ -131,7 +134,16 @@ def job_memories(job: ReflectionJob) -> list[MemoryItem]:
     return list(MemoryItem.objects.filter(source_job=job))
 
 
-# --- the chat path: witnessed notes ------------------------------------------------------------------
+# --- witnessed notes, collected off the chat path --------------------------------------------------
+
+
+def test_the_chat_path_itself_notes_nothing():
+    room = RoomFactory()
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="quill"))
+    say(room, "alice", "I love speedruns.")
+
+    assert reflection_pending(room_slug=room.slug, handle="quill") is None
+    assert reflection_noted_seq(room.slug) is None
 
 
 def test_it_notes_each_message_for_the_personas_on_the_roster():
@@ -141,7 +153,40 @@ def test_it_notes_each_message_for_the_personas_on_the_roster():
 
     assert pending is not None
     assert (pending["first_seq"], pending["last_seq"], pending["count"]) == (1, 3, 3)
-    assert not ReflectionJob.objects.exists()  # the chat path makes no job and sends no task
+    assert reflection_noted_seq(room.slug) == 3
+    assert not ReflectionJob.objects.exists()  # noting makes no job and sends no task
+
+
+def test_collecting_again_notes_only_what_is_new():
+    room, persona = witnessed_room()
+    witnessed_collect()  # nothing new: the cursor holds
+    say(room, "dave", "I think the boss music slaps.")
+    witnessed_collect()
+
+    pending = reflection_pending(room_slug=room.slug, handle=persona.handle)
+    assert (pending["first_seq"], pending["last_seq"], pending["count"]) == (1, 4, 4)
+
+
+def test_a_collector_that_lost_the_race_notes_nothing():
+    room, persona = witnessed_room()
+    say(room, "dave", "I think the boss music slaps.")
+
+    # A second collector read the cursor (3) but the first one moved it before it could note.
+    assert reflection.reflection_note_room(room_slug=room.slug, after_seq=3, up_to_seq=4, witnessed={persona.handle: [4]})
+    assert not reflection.reflection_note_room(room_slug=room.slug, after_seq=3, up_to_seq=4, witnessed={persona.handle: [4]})
+
+    assert reflection_pending(room_slug=room.slug, handle=persona.handle)["count"] == 4
+
+
+def test_a_lost_cursor_restarts_after_the_last_job_not_from_the_beginning(sent):
+    room, persona = witnessed_room()
+    flushed_job(room, persona)  # seqs 1-3 are a job now
+    redis_lib.Redis.from_url(os.environ["REDIS_URL"]).delete(f"chatter:reflection:noted:{room.slug}")  # Redis restarted empty
+    say(room, "dave", "I think the boss music slaps.")
+    witnessed_collect()
+
+    pending = reflection_pending(room_slug=room.slug, handle=persona.handle)
+    assert (pending["first_seq"], pending["last_seq"], pending["count"]) == (4, 4, 1)
 
 
 def test_it_does_not_note_what_happened_before_a_persona_joined_the_room():
@@ -149,6 +194,7 @@ def test_it_does_not_note_what_happened_before_a_persona_joined_the_room():
     late = PersonaFactory(handle="late")
     RosterEntryFactory(room=room, persona=late)
     say(room, "dave", "I think the boss music slaps.")
+    witnessed_collect()
 
     assert reflection_pending(room_slug=room.slug, handle=early.handle)["count"] == 4
     late_pending = reflection_pending(room_slug=room.slug, handle=late.handle)
@@ -159,6 +205,7 @@ def test_it_does_not_note_messages_for_a_persona_sitting_out_the_room():
     room = RoomFactory()
     RosterEntryFactory(room=room, persona=PersonaFactory(handle="benched"), enabled=False)
     say(room, "alice", "I love speedruns.")
+    witnessed_collect()
 
     assert reflection_pending(room_slug=room.slug, handle="benched") is None
 
