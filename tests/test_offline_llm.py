@@ -310,6 +310,34 @@ def test_it_writes_a_scribe_update_that_keeps_the_document_and_adds_each_turn():
     assert "nina says: “that clip was clean”" in updated and "HypeOwl says: “POG”" in updated
 
 
+def test_it_condenses_the_oldest_turns_to_stay_within_the_answer_budget():
+    from chatter_site.lib.llm import prompt_block
+    from chatter_site.lib.offline_llm.scribe import compose_scribe_document
+    from scribe.prompts import answer_check
+
+    document = "# Boss night\n\n" + "\n\n".join(f"viewer{n} says: “turn number {n} was wild”" for n in range(80)) + "\n"
+    turns = [{"seq": 999, "author": "nina", "text": "the newest turn"}]
+    user = prompt_block(name="scribe-document", data=document) + "\n" + prompt_block(name="scribe-turns", data=turns)
+
+    updated = compose_scribe_document([{"role": "user", "content": user}], max_words=600)
+
+    lines = [line for line in updated.split("\n") if line]
+    assert lines[0] == "# Boss night"
+    assert lines[1].startswith("(… ") and lines[1].endswith(" earlier turns condensed)")
+    assert lines[-1] == "nina says: “the newest turn”"
+    assert len(updated.split()) <= 0.75 * 600
+    assert answer_check(answer=updated, previous=document, title="Boss night").content is not None  # the scribe keeps it
+
+
+def test_it_cuts_an_answer_at_max_tokens_without_joining_its_lines():
+    from chatter_site.lib.offline_llm.server import chat_completion
+
+    answer = chat_completion({"messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}, "# Title\n\nfirst line\nsecond")
+
+    assert answer["choices"][0]["message"]["content"] == "# Title\n\nfirst line"
+    assert answer["choices"][0]["finish_reason"] == "length"
+
+
 def test_it_answers_an_ordinary_chat_request_with_a_line_not_a_document():
     from chatter_site.lib.offline_llm.scribe import compose_scribe_document
 

@@ -6,6 +6,7 @@ import base64
 import json
 import os
 import random
+import re
 import signal
 import struct
 import threading
@@ -65,7 +66,10 @@ def chat_completion(body: dict[str, Any], content: str) -> dict[str, Any]:
     max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
     json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
     if isinstance(max_tokens, int) and max_tokens > 0 and not json_mode and len(content.split()) > max_tokens:
-        content = " ".join(content.split()[:max_tokens])
+        # Cut after the last allowed word, keeping the line breaks before it (a real model's cut-off
+        # answer keeps its layout too).
+        last_word = list(re.finditer(r"\S+", content))[max_tokens - 1]
+        content = content[: last_word.end()]
         finish_reason = "length"
     prompt_tokens = sum(len(message_text(m).split()) for m in messages if isinstance(m, dict))
     completion_tokens = len(content.split())
@@ -257,7 +261,9 @@ class OfflineLLMHandler(BaseHTTPRequestHandler):
             if json_mode:
                 content = json.dumps(compose_json(body["messages"]))
             else:
-                content = compose_scribe_document(body["messages"]) or compose_chat_line(body["messages"])
+                max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
+                budget = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
+                content = compose_scribe_document(body["messages"], max_words=budget) or compose_chat_line(body["messages"])
         if faults.junk == "empty":
             content = ""
         self.send_json(200, chat_completion(body, content))
