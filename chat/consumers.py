@@ -1,8 +1,10 @@
 """The room WebSocket of SPEC 4.3: `/ws/rooms/<slug>/`."""
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -16,6 +18,7 @@ from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
 from chat.selectors import message_payload, messages_after, room_get
 from chat.services import human_draft, message_ingest
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,8 @@ logger = logging.getLogger(__name__)
 NO_CHANNEL_LAYER = "viewer sockets are fed by chat.hub"
 # Repeated invalid frames are abuse, not mistakes: past this many the socket is closed.
 MAX_INVALID_FRAMES = 20
+# A resume page waits at most this long for the client to read the previous ones.
+RESUME_DRAIN_SECONDS = 10.0
 
 
 class RoomConsumer(AsyncJsonWebsocketConsumer):
@@ -114,6 +119,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 page = await database_sync_to_async(_messages_after_room)(self.room.pk, cursor)
                 if not page:
                     break
+                await self._wait_for_client_to_read()
                 await self.send_json({"type": "messages", "items": page})
                 cursor = page[-1]["seq"]
                 if len(page) < settings.CHAT_HISTORY_PAGE:
@@ -126,6 +132,16 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 self.sent_seq = fresh[-1]["seq"]
         finally:
             self.resuming = False
+
+    async def _wait_for_client_to_read(self) -> None:
+        """Pace a long resume to the client's reading, so catching up is not taken for a stalled
+        client by the send bound of chatter_site.lib.wsguard (which would close the socket again)."""
+        backlog = self.scope.get(SEND_BACKLOG_SCOPE_KEY)
+        if backlog is None:
+            return
+        deadline = time.monotonic() + RESUME_DRAIN_SECONDS
+        while backlog() > settings.CHAT_WS_SEND_BUFFER_BYTES // 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
 
     # --- outbound, called by the hub ------------------------------------------------------------
     async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None:

@@ -11,11 +11,15 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from chat.routing import websocket_urlpatterns as chat_websockets  # noqa: E402
+from chatter_site.lib.wsguard import WebSocketGuard  # noqa: E402
 from scribe.routing import websocket_urlpatterns as scribe_websockets  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(chat_websockets + scribe_websockets))),
+        # The guard is outermost: a flood of refused origins still counts against its address.
+        "websocket": WebSocketGuard(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(chat_websockets + scribe_websockets)))
+        ),
     }
 )

@@ -19,6 +19,7 @@ from chatter_site.lib.env import (
     env_header,
     env_int,
     env_list,
+    env_networks,
     env_secret_key,
     env_str,
     env_url,
@@ -203,7 +204,19 @@ CELERY_BEAT_SCHEDULE = {
 CHAT_MAX_MESSAGE_LENGTH = 500
 CHAT_MAX_FRAME_BYTES = env_int("CHATTER_WS_MAX_FRAME_BYTES", 16 * 1024, minimum=1024)
 # Daphne itself closes the socket (1009) above this: frames that large are abuse, not mistakes.
+# autobahn applies it to the frames the server sends as well: keep it above the largest of those
+# (a resume page, a broadcast batch of CHATTER_BROADCAST_QUEUE_LIMIT messages, a scribe document).
 CHAT_TRANSPORT_MAX_BYTES = env_int("CHATTER_WS_TRANSPORT_MAX_BYTES", 4 * 1024 * 1024, minimum=64 * 1024)
+# chatter_site.lib.wsguard, in front of every WebSocket: a socket whose unsent output passes this many
+# bytes (a viewer that stopped reading) is closed (4408) and resumes by seq when it reconnects; one
+# address may hold this many sockets across all Daphne processes (counted in Redis; 0 = no limit;
+# beyond it the socket is closed with 4429). Loopback is exempt by default (benchmarks, a local
+# proxy); behind a proxy or load balancer list it in CHATTER_TRUSTED_PROXIES so its clients are
+# counted by their X-Forwarded-For address instead of all as the proxy.
+CHAT_WS_SEND_BUFFER_BYTES = env_int("CHATTER_WS_SEND_BUFFER_BYTES", 1024 * 1024, minimum=64 * 1024)
+CHAT_WS_MAX_PER_IP = env_int("CHATTER_WS_MAX_PER_IP", 20, minimum=0)
+CHAT_WS_LIMIT_EXEMPT = env_networks("CHATTER_WS_LIMIT_EXEMPT", "127.0.0.0/8,::1")
+TRUSTED_PROXIES = env_networks("CHATTER_TRUSTED_PROXIES", "")
 CHAT_RATE_LIMIT_COUNT = env_int("CHATTER_RATE_LIMIT_COUNT", 5, minimum=1)
 CHAT_RATE_LIMIT_WINDOW = env_int("CHATTER_RATE_LIMIT_WINDOW", 10, minimum=1)
 CHAT_CONVERSATION_IDLE_MINUTES = env_int("CHATTER_CONVERSATION_IDLE_MINUTES", 30, minimum=1)

@@ -113,3 +113,16 @@ def env_header(name: str, default: str | None) -> tuple[str, str] | None:
     if not sep or not header or not value or not all(ch.isalnum() or ch == "-" for ch in header):
         raise ImproperlyConfigured(f"{name} must look like 'X-Forwarded-Proto: https' (or 'off'), got {raw!r}")
     return "HTTP_" + header.upper().replace("-", "_"), value
+
+
+def env_networks(name: str, default: str = "") -> list:
+    """Comma-separated IP addresses or CIDR networks (`10.0.0.0/8,::1`) as ipaddress networks."""
+    import ipaddress
+
+    networks = []
+    for item in env_list(name, default):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list IP addresses or networks, got {item!r}") from None
+    return networks

@@ -57,11 +57,14 @@ class ManagedProcess:
         self._log.close()
 
 
-def start_daphne(env: dict[str, str], log_dir: Path, *, port: int | None = None) -> tuple[ManagedProcess, str]:
+def start_daphne(
+    env: dict[str, str], log_dir: Path, *, port: int | None = None, args: tuple[str, ...] = ()
+) -> tuple[ManagedProcess, str]:
+    """`args` go to Daphne before the application (e.g. `--websocket-max-message-size`, as runchatter)."""
     port = port or free_port()
     process = ManagedProcess(
         f"daphne-{port}",
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "chatter_site.asgi:application"],
+        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), *args, "chatter_site.asgi:application"],
         env,
         log_dir,
     )
