@@ -19,6 +19,7 @@ from chat.selectors import message_payload, messages_after, room_get
 from chat.services import human_draft, message_ingest
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
+from chatter_site.lib.untrusted_json import json_loads_untrusted
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +29,38 @@ NO_CHANNEL_LAYER = "viewer sockets are fed by chat.hub"
 MAX_INVALID_FRAMES = 20
 # A resume page waits at most this long for the client to read the previous ones.
 RESUME_DRAIN_SECONDS = 10.0
+
+
+def client_frame_validate(content: Any) -> SendFrame | ResumeFrame | PingFrame:
+    """A decoded client frame checked against the schema; ChatterError("invalid") otherwise."""
+    try:
+        return client_frame_adapter.validate_python(content)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
+        raise ChatterError("invalid", f"{where}: {first.get('msg', 'invalid')}") from None
+
+
+def client_frame_parse(*, text_data: str | None, bytes_data: bytes | None, max_bytes: int) -> SendFrame | ResumeFrame | PingFrame:
+    """One inbound WebSocket frame, as the client sent it, into a validated frame.
+
+    Raises ChatterError `too_large` or `invalid` for anything else, and nothing but ChatterError:
+    the socket answers the refusal and stays open.
+    """
+    if text_data is not None:
+        # surrogatepass: a lone surrogate cannot come from a real socket, but must not crash the size check.
+        size = len(text_data.encode("utf-8", "surrogatepass"))
+    else:
+        size = len(bytes_data or b"")
+    if size > max_bytes:
+        raise ChatterError("too_large", f"frame of {size} bytes exceeds {max_bytes}")
+    if text_data is None:
+        raise ChatterError("invalid", "frames must be JSON text")
+    try:
+        content = json_loads_untrusted(text_data)
+    except ValueError:
+        raise ChatterError("invalid", "frame is not valid JSON") from None
+    return client_frame_validate(content)
 
 
 class RoomConsumer(AsyncJsonWebsocketConsumer):
@@ -64,28 +97,22 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     # --- inbound ------------------------------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs) -> None:
-        size = len(text_data.encode()) if text_data is not None else len(bytes_data or b"")
-        if size > settings.CHAT_MAX_FRAME_BYTES:
-            await self._refuse(ChatterError("too_large", f"frame of {size} bytes exceeds {settings.CHAT_MAX_FRAME_BYTES}"))
-            return
-        if text_data is None:
-            await self._refuse(ChatterError("invalid", "frames must be JSON text"))
-            return
         try:
-            content = json.loads(text_data)
-        except ValueError:
-            await self._refuse(ChatterError("invalid", "frame is not valid JSON"))
+            frame = client_frame_parse(text_data=text_data, bytes_data=bytes_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES)
+        except ChatterError as error:
+            await self._refuse(error)
             return
-        await self.receive_json(content)
+        await self._handle(frame)
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         try:
-            frame = client_frame_adapter.validate_python(content)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
-            await self._refuse(ChatterError("invalid", f"{where}: {first.get('msg', 'invalid')}"))
+            frame = client_frame_validate(content)
+        except ChatterError as error:
+            await self._refuse(error)
             return
+        await self._handle(frame)
+
+    async def _handle(self, frame: SendFrame | ResumeFrame | PingFrame) -> None:
         try:
             if isinstance(frame, SendFrame):
                 await self._send_message(frame)

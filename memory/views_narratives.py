@@ -29,7 +29,8 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
 
 
 def _narrative_response(*, subject_type: SubjectType, subject_key: str) -> HttpResponse:
-    if len(subject_key) > SUBJECT_KEY_MAX or not narrative_subject_exists(subject_type=subject_type, subject_key=subject_key):
+    # NUL can arrive from the URL (%00); PostgreSQL refuses to compare text with it (a 500).
+    if len(subject_key) > SUBJECT_KEY_MAX or "\x00" in subject_key or not narrative_subject_exists(subject_type=subject_type, subject_key=subject_key):
         return _error(404, "not_found", f"no such {subject_type}: {subject_key}")
     read: NarrativeRead = narrative_read(subject_type=subject_type, subject_key=subject_key)
     if read.status == "ready":

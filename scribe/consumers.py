@@ -6,13 +6,13 @@ plus `html`, the rendered content). Client to server: `{"type": "ping"}` only.
 """
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.untrusted_json import json_loads_untrusted
 from scribe.events import CHANNEL_LAYER_ALIAS, document_group
 from scribe.selectors import document_get, document_payload
 
@@ -51,7 +51,7 @@ class ScribeConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(ChatterError("invalid", "frames are small JSON text"))
             return
         try:
-            content = json.loads(text_data)
+            content = json_loads_untrusted(text_data)
         except ValueError:
             await self._refuse(ChatterError("invalid", "frame is not valid JSON"))
             return

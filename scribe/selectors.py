@@ -29,7 +29,11 @@ def user_can_edit_scribe(*, user) -> bool:
 # --- documents --------------------------------------------------------------------------------------
 def document_get(*, key: int | str) -> ScribeDocument:
     """By id (an integer or a string of digits) or by slug."""
-    lookup = {"pk": int(key)} if str(key).isdigit() else {"slug": str(key)}
+    text = str(key)
+    if "\x00" in text:  # from a URL; PostgreSQL refuses to compare text with NUL in it
+        raise ChatterError("not_found", f"no scribe document {key!r}")
+    # isascii: "²" and other Unicode digits pass isdigit() but not int().
+    lookup = {"pk": int(text)} if text.isascii() and text.isdigit() else {"slug": text}
     document = ScribeDocument.objects.select_related("room").filter(**lookup).first()
     if document is None:
         raise ChatterError("not_found", f"no scribe document {key!r}")

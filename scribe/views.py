@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.untrusted_json import json_loads_untrusted
 from scribe import forms, selectors, services
 from scribe.models import ScribeDocument
 from scribe.rendering import render_markdown
@@ -47,7 +47,7 @@ def _json_body(request: HttpRequest) -> dict[str, Any]:
     if len(request.body) > MAX_JSON_BYTES:
         raise ChatterError("too_large", f"request body over {MAX_JSON_BYTES} bytes")
     try:
-        data = json.loads(request.body or b"{}")
+        data = json_loads_untrusted(request.body or b"{}")
     except ValueError:
         raise ChatterError("invalid", "the body must be a JSON object") from None
     if not isinstance(data, dict):
@@ -65,6 +65,9 @@ def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *, de
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
         raise ChatterError("invalid", f"{name}: must be {names}")
+    if isinstance(value, str) and "\x00" in value:
+        # As Django's forms do: PostgreSQL cannot store or compare text with NUL in it (a 500).
+        raise ChatterError("invalid", f"{name}: must not contain NUL characters")
     return value
 
 

@@ -1,0 +1,55 @@
+"""Every error under /api/ in the one documented shape: `{"error": {"code": ..., "detail": ...}}`.
+
+The API views answer ChatterError that way themselves; what they never see is answered by Django
+before or around them: an unknown path (404), a wrong method (405 from require_GET/require_POST),
+a failed CSRF check (403), a bad Host header or an oversized body (400), a crash (500). Those come
+as HTML or an empty body; this middleware turns them into the same JSON a client already parses.
+It sits first in MIDDLEWARE so it sees every response, including other middleware's refusals.
+"""
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.deprecation import MiddlewareMixin
+
+API_PREFIX = "/api/"
+CODE_BY_STATUS = {
+    400: "invalid",
+    401: "auth_required",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
+KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Cache-Control", "Vary")
+
+
+def _detail(request: HttpRequest, response: HttpResponse) -> str:
+    status = response.status_code
+    if status == 404:
+        return f"no API at {request.path}"
+    if status == 405:
+        return f"{request.method} is not allowed here; allowed: {response.get('Allow', 'none')}"
+    if status == 403:
+        return "forbidden (a POST from a browser needs the CSRF token)"
+    if status >= 500:
+        return "the server failed; the error is logged"
+    return (response.reason_phrase or "error").lower()
+
+
+class ApiErrorMiddleware(MiddlewareMixin):
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if response.status_code < 400 or not request.path.startswith(API_PREFIX):
+            return response
+        if response.get("Content-Type", "").startswith("application/json"):
+            return response  # the view's own error, already in shape
+        status = response.status_code
+        code = CODE_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid")
+        replaced = JsonResponse({"error": {"code": code, "detail": _detail(request, response)}}, status=status)
+        for header in KEPT_HEADERS:
+            if header in response:
+                replaced[header] = response[header]
+        return replaced
