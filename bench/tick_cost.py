@@ -161,9 +161,15 @@ def world_delete(prefix: str, user_prefix: str) -> None:
 # (i) tick cost
 # --------------------------------------------------------------------------------------------
 def full_tick(rooms: list, rng: random.Random) -> int:
+    """One tick of every room, each as personas.tasks.cast_tick_task does it (the room read included)."""
+    from chat.models import Room
     from personas.services import cast_tick
 
-    return sum(len(cast_tick(room=room, rng=rng)) for room in rooms)
+    decisions = 0
+    for room in rooms:
+        live = Room.objects.filter(pk=room.pk, is_live=True).select_related("cast").first()
+        decisions += len(cast_tick(room=live, rng=rng))
+    return decisions
 
 
 def measure_ticks(rooms: list, ticks: int, warmup: int) -> dict[str, Any]:
@@ -318,6 +324,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"), help="FLUSHED at start")
     parser.add_argument("--skip-migrate", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the bench's rooms, personas and users")
+    parser.add_argument("--profile", action="store_true", help="profile the measured ticks (cProfile) and print the top 25, then stop")
     args = parser.parse_args(argv)
     if not (1 <= args.rooms <= MAX_ROOMS and 1 <= args.personas <= MAX_PERSONAS and 1 <= args.ticks <= MAX_TICKS
             and 10 <= args.messages <= MAX_MESSAGES and 1 <= args.rate <= 1000 and 0 <= args.warmup <= 20 and 0 <= args.history <= 30):
@@ -355,6 +362,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"creating {args.rooms} rooms x {args.personas} personas (prefix {prefix}) ...", flush=True)
         rooms = world_create(prefix, args.rooms, args.personas, args.history)
         users = users_create(user_prefix, 2 * args.messages)
+        if args.profile:
+            import cProfile
+            import pstats
+
+            profiler = cProfile.Profile()
+            profiler.runcall(measure_ticks, rooms, args.ticks, args.warmup)
+            pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
+            return 0
         print(f"timing {args.ticks} full ticks ...", flush=True)
         ticks = measure_ticks(rooms, args.ticks, args.warmup)
         print(f"chat path: {args.messages} messages without, then with, ticks ({args.tick_runner}) ...", flush=True)

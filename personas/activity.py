@@ -2,6 +2,7 @@
 policy reasons. Every process (beat-driven ticks, workers, admin) sees the same numbers."""
 from __future__ import annotations
 
+import json
 import time
 
 from chatter_site.lib.redis import redis_client
@@ -50,18 +51,32 @@ def posts_stats(*, room_slug: str, handle: str, now: float | None = None) -> tup
     return int(count), since
 
 
+# KEYS: each persona's posts key. ARGV: now. Returns per key: posts in the last minute, last post time
+# (as a string, '' if none). One round trip and one command for a whole cast.
+_POSTS_STATS_LUA = """
+local out = {}
+local since = tonumber(ARGV[1]) - 60
+for i, key in ipairs(KEYS) do
+  out[2 * i - 1] = redis.call('ZCOUNT', key, since, '+inf')
+  local last = redis.call('ZREVRANGE', key, 0, 0, 'WITHSCORES')
+  out[2 * i] = last[2] or ''
+end
+return out
+"""
+
+
 def posts_stats_many(*, room_slug: str, handles: list[str], now: float | None = None) -> dict[str, tuple[int, float | None]]:
-    """posts_stats for a whole cast in one Redis round trip (a tick asks for every persona)."""
+    """posts_stats for a whole cast in one Redis command (a tick asks for every persona)."""
     now = now or time.time()
-    pipe = redis_client().pipeline(transaction=False)
-    for handle in handles:
-        pipe.zcount(_posts_key(room_slug, handle), now - 60, "+inf")
-        pipe.zrevrange(_posts_key(room_slug, handle), 0, 0, withscores=True)
-    replies = pipe.execute()
+    if not handles:
+        return {}
+    replies = redis_client().register_script(_POSTS_STATS_LUA)(
+        keys=[_posts_key(room_slug, handle) for handle in handles], args=[repr(now)]
+    )
     stats = {}
     for index, handle in enumerate(handles):
         count, last = replies[2 * index], replies[2 * index + 1]
-        stats[handle] = (int(count), now - last[0][1] if last else None)
+        stats[handle] = (int(count), now - float(last) if last else None)
     return stats
 
 
@@ -69,17 +84,40 @@ def recent_lines(*, room_slug: str, handle: str) -> list[str]:
     return [line.decode() for line in redis_client().lrange(_lines_key(room_slug, handle), 0, 9)]
 
 
+# KEYS: the room's in-flight set. ARGV: limit, now, stale before, ttl, then decision ids in order of
+# preference. Drops lost generations, then claims as many of the ids as there are free slots, as one
+# step (two ticks of one room can never both take the last slot). Returns the number claimed: the
+# first that many ids hold a slot.
+_INFLIGHT_CLAIM_LUA = """
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local claimed = 0
+for i = 5, #ARGV do
+  if claimed >= free then break end
+  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
+  claimed = claimed + 1
+end
+if claimed > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+return claimed
+"""
+
+
+def inflight_claim_many(*, room_slug: str, decision_ids: list[str], limit: int, now: float | None = None) -> int:
+    """Take up to len(decision_ids) of the room's generation slots, in order; returns how many were taken."""
+    if not decision_ids:
+        return 0
+    now = now or time.time()
+    return int(
+        redis_client().register_script(_INFLIGHT_CLAIM_LUA)(
+            keys=[_inflight_key(room_slug)],
+            args=[limit, repr(now), repr(now - INFLIGHT_STALE_SECONDS), INFLIGHT_STALE_SECONDS * 2, *decision_ids],
+        )
+    )
+
+
 def inflight_claim(*, room_slug: str, decision_id: str, limit: int, now: float | None = None) -> bool:
     """Take one of the room's generation slots, or refuse when all are taken."""
-    now = now or time.time()
-    key = _inflight_key(room_slug)
-    client = redis_client()
-    client.zremrangebyscore(key, "-inf", now - INFLIGHT_STALE_SECONDS)
-    if client.zcard(key) >= limit:
-        return False
-    client.zadd(key, {decision_id: now})
-    client.expire(key, INFLIGHT_STALE_SECONDS * 2)
-    return True
+    return inflight_claim_many(room_slug=room_slug, decision_ids=[decision_id], limit=limit, now=now) == 1
 
 
 def inflight_release(*, room_slug: str, decision_id: str) -> None:
@@ -90,15 +128,27 @@ def reasons_count(*, handle: str, reasons: list[str], outcome: str) -> None:
     reasons_count_many(decisions=[(handle, reasons, outcome)])
 
 
+# ARGV: TTL, then a JSON list of [handle, [field, ...]]. Each field of a handle's hash is incremented
+# by one. The whole tick's counts are one command: packing thousands of HINCRBYs cost the tick more
+# than deciding did.
+_REASONS_LUA = """
+local ttl = tonumber(ARGV[1])
+for _, item in ipairs(cjson.decode(ARGV[2])) do
+  local key = 'chatter:persona:reasons:' .. item[1]
+  for _, field in ipairs(item[2]) do redis.call('HINCRBY', key, field, 1) end
+  redis.call('EXPIRE', key, ttl)
+end
+return 1
+"""
+
+
 def reasons_count_many(*, decisions: list[tuple[str, list[str], str]]) -> None:
-    """Count policy reasons for many decisions (handle, reasons, outcome) in one round trip."""
-    pipe = redis_client().pipeline(transaction=False)
-    for handle, reasons, outcome in decisions:
-        for reason in reasons:
-            pipe.hincrby(reasons_key(handle), reason, 1)
-        pipe.hincrby(reasons_key(handle), f"outcome:{outcome}", 1)
-        pipe.expire(reasons_key(handle), REASONS_TTL_SECONDS)
-    pipe.execute()
+    """Count policy reasons for many decisions (handle, reasons, outcome) in one Redis command."""
+    if not decisions:
+        return
+    payload = json.dumps([[handle, [*reasons, f"outcome:{outcome}"]] for handle, reasons, outcome in decisions])
+    # The script builds the keys itself (reasons_key's format): it is how one call covers a whole cast.
+    redis_client().register_script(_REASONS_LUA)(keys=[], args=[REASONS_TTL_SECONDS, payload])
 
 
 def reasons_read(*, handle: str) -> dict[str, int]:

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
+
+from django.db import connection
 
 from chat.events import firehose_key
 from chat.models import Room
@@ -22,6 +25,87 @@ class CastMember:
     bot_affinity: float
     mention_reaction: float
     max_posts_per_minute: int
+
+
+@dataclass(frozen=True)
+class TickMember:
+    """What the fast-loop tick needs of a cast member: its knobs (overrides and drift applied) and what
+    a running trend can match. Read as plain rows every tick (no model instances, no prompt text), so
+    a moderator's change holds from the next tick whichever way it was written."""
+
+    persona_id: int
+    handle: str
+    liked: frozenset[str]  # loved topics (lower case) and emotes
+    chattiness: float
+    hype_sensitivity: float
+    bot_affinity: float
+    max_posts_per_minute: int
+
+
+def _knob(override: float | None, base: float) -> float:
+    return override if override is not None else base
+
+
+def _knobs(
+    *, chattiness: float, hype: float, bot_affinity: float, max_ppm: int,
+    overrides: tuple[float | None, float | None, float | None, int | None], drift: tuple[float, float, float],
+) -> dict[str, Any]:
+    """A member's effective knobs: per-room overrides win over the persona's, then drift moves them."""
+    o_chattiness, o_hype, o_bot_affinity, o_max_ppm = overrides
+    d_chattiness, d_hype, d_bot_affinity = drift
+    return {
+        "chattiness": _unit(_knob(o_chattiness, chattiness) + d_chattiness),
+        "hype_sensitivity": max(0.0, _knob(o_hype, hype) + d_hype),
+        "bot_affinity": _unit(_knob(o_bot_affinity, bot_affinity) + d_bot_affinity),
+        "max_posts_per_minute": int(_knob(o_max_ppm, max_ppm)),
+    }
+
+
+def _tick_sql() -> str:
+    roster, persona, drift = RosterEntry._meta.db_table, Persona._meta.db_table, DriftState._meta.db_table
+    return (
+        "SELECT r.persona_id, p.handle, CAST(p.loved_topics AS TEXT), CAST(p.emotes AS TEXT),"
+        " p.chattiness, p.hype_sensitivity, p.bot_affinity, p.max_posts_per_minute,"
+        " r.chattiness, r.hype_sensitivity, r.bot_affinity, r.max_posts_per_minute,"
+        " d.chattiness_delta, d.hype_delta, d.bot_affinity_delta"
+        f" FROM {roster} r JOIN {persona} p ON p.id = r.persona_id LEFT JOIN {drift} d ON d.persona_id = p.id"
+        " WHERE r.room_id = %s AND r.enabled = %s AND p.enabled = %s ORDER BY p.handle"
+    )
+
+
+def tick_cast(*, room: Room) -> list[TickMember]:
+    """The room's enabled cast for one tick, in handle order.
+
+    One hand-written query of plain rows, on purpose: this runs for every live room every second, and
+    the ORM's query building and JSON decoding were most of a tick's CPU. The JSON lists come as text
+    and are decoded once per distinct value (`_liked`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_tick_sql(), [room.pk, True, True])
+        rows = cursor.fetchall()
+    members = []
+    for (persona_id, handle, loved_raw, emotes_raw, chattiness, hype, bot_affinity, max_ppm,
+         o_chattiness, o_hype, o_bot_affinity, o_max_ppm, d_chattiness, d_hype, d_bot_affinity) in rows:
+        members.append(
+            TickMember(
+                persona_id=persona_id,
+                handle=handle,
+                liked=_liked(loved_raw, emotes_raw),
+                **_knobs(
+                    chattiness=chattiness, hype=hype, bot_affinity=bot_affinity, max_ppm=max_ppm,
+                    overrides=(o_chattiness, o_hype, o_bot_affinity, o_max_ppm),
+                    drift=(d_chattiness or 0.0, d_hype or 0.0, d_bot_affinity or 0.0),
+                ),
+            )
+        )
+    return members
+
+
+@lru_cache(maxsize=8192)
+def _liked(loved_raw: str | None, emotes_raw: str | None) -> frozenset[str]:
+    """Loved topics (lower case) and emotes from their JSON text; the same text decodes once per process."""
+    loved = json.loads(loved_raw) if loved_raw else []
+    emotes = json.loads(emotes_raw) if emotes_raw else []
+    return frozenset(str(topic).lower() for topic in loved) | frozenset(str(emote) for emote in emotes)
 
 
 def _member(entry: RosterEntry) -> CastMember:
@@ -44,11 +128,13 @@ def _member(entry: RosterEntry) -> CastMember:
             temperature=persona.temperature,
             mood=drift.mood,
         ),
-        chattiness=_unit((entry.chattiness if entry.chattiness is not None else persona.chattiness) + drift.chattiness_delta),
-        hype_sensitivity=max(0.0, (entry.hype_sensitivity if entry.hype_sensitivity is not None else persona.hype_sensitivity) + drift.hype_delta),
-        bot_affinity=_unit((entry.bot_affinity if entry.bot_affinity is not None else persona.bot_affinity) + drift.bot_affinity_delta),
         mention_reaction=persona.mention_reaction,
-        max_posts_per_minute=entry.max_posts_per_minute if entry.max_posts_per_minute is not None else persona.max_posts_per_minute,
+        **_knobs(
+            chattiness=persona.chattiness, hype=persona.hype_sensitivity, bot_affinity=persona.bot_affinity,
+            max_ppm=persona.max_posts_per_minute,
+            overrides=(entry.chattiness, entry.hype_sensitivity, entry.bot_affinity, entry.max_posts_per_minute),
+            drift=(drift.chattiness_delta, drift.hype_delta, drift.bot_affinity_delta),
+        ),
     )
 
 
@@ -75,6 +161,10 @@ def cast_member(*, room: Room, persona_id: int) -> CastMember | None:
 
 
 def room_cast_settings(*, room: Room) -> RoomCast:
+    """The room's cast knobs, or the defaults. No query when the room was read with
+    select_related("cast") (the tick task does)."""
+    if Room.cast.is_cached(room):  # select_related: read with the room, None if it has none
+        return getattr(room, "cast", None) or RoomCast(room=room)
     return RoomCast.objects.filter(room=room).first() or RoomCast(room=room)
 
 

@@ -5,7 +5,9 @@ import logging
 import random
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -21,7 +23,7 @@ from personas import activity, metrics
 from personas.policy import Decision, PolicyInput, decide
 from personas.presend import line_check
 from personas.prompting import system_prompt, user_prompt
-from personas.selectors import CastMember, cast_for_room, cast_member, chat_window, room_cast_settings
+from personas.selectors import CastMember, TickMember, cast_for_room, cast_member, chat_window, room_cast_settings, tick_cast
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +84,11 @@ def room_moment(*, window: list[dict[str, Any]], context: dict | None, trends: d
 
 
 def _policy_input(
-    *, member: CastMember, cast, moment: RoomMoment, now: float, own_posts: tuple[int, float | None]
+    *, member: TickMember, cast, moment: RoomMoment, now: float, own_posts: tuple[int, float | None]
 ) -> PolicyInput:
     posts, since = own_posts
     last_post_at = now - since if since is not None else 0.0
     fresh_after = max(now - EVENT_FRESH_SECONDS, last_post_at)
-    liked = {topic.lower() for topic in member.view.loved_topics} | set(member.view.emotes)
     return PolicyInput(
         chattiness=member.chattiness,
         hype_sensitivity=member.hype_sensitivity,
@@ -97,7 +98,7 @@ def _policy_input(
         bot_human_bias=cast.bot_human_bias,
         fresh_events=tuple((kind, confidence) for kind, confidence, at in moment.events if at > fresh_after),
         human_messages_recent=moment.humans_recent,
-        trend_match=not liked.isdisjoint(moment.running),
+        trend_match=not member.liked.isdisjoint(moment.running),
         own_posts_last_minute=posts,
         seconds_since_own_post=since,
         bot_share_recent=moment.bot_share,
@@ -113,7 +114,7 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
     rng = rng or random.Random()
     now = now or time.time()
     cast = room_cast_settings(room=room)
-    members = cast_for_room(room=room)
+    members = tick_cast(room=room)
     if not members:
         return []
     window = chat_window(room_slug=room.slug)
@@ -121,27 +122,35 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
     bot_posts_last_minute = sum(
         1 for item in window if item["origin"] == "bot" and now - _iso_to_ts(item["created_at"]) < 60
     )
-    outcomes = []
     own_posts = activity.posts_stats_many(room_slug=room.slug, handles=[member.handle for member in members], now=now)
     moment = room_moment(window=window, context=context, trends=trends, now=now)
+    decided: list[tuple[TickMember, Decision]] = []
+    wanting: list[int] = []  # indexes into `decided` of the members that want to post, in roster order
     for member in members:
-        inputs = _policy_input(member=member, cast=cast, moment=moment, now=now, own_posts=own_posts[member.handle])
-        decision = decide(inputs, rng)
-        decision_id = None
-        if decision.post and bot_posts_last_minute >= cast.max_bot_messages_per_minute:
-            decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_cap"])
+        decision = decide(_policy_input(member=member, cast=cast, moment=moment, now=now, own_posts=own_posts[member.handle]), rng)
         if decision.post:
-            decision_id = uuid.uuid4().hex
-            if activity.inflight_claim(room_slug=room.slug, decision_id=decision_id, limit=cast.max_inflight, now=now):
-                # Jitter, so a stream event does not make the whole cast speak in the same instant.
-                persona_generate_task.apply_async(
-                    kwargs={"persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id, "decided_at": now},
-                    countdown=rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
-                )
-                bot_posts_last_minute += 1
+            if bot_posts_last_minute + len(wanting) >= cast.max_bot_messages_per_minute:
+                decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_cap"])
             else:
-                decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_busy"])
-                decision_id = None
+                wanting.append(len(decided))
+        decided.append((member, decision))
+    # One Redis step claims the room's free generation slots for as many of them as it can.
+    decision_ids = {index: uuid.uuid4().hex for index in wanting}
+    claimed = set(wanting[: activity.inflight_claim_many(
+        room_slug=room.slug, decision_ids=list(decision_ids.values()), limit=cast.max_inflight, now=now
+    )])
+    outcomes = []
+    for index, (member, decision) in enumerate(decided):
+        decision_id = None
+        if index in claimed:
+            decision_id = decision_ids[index]
+            # Jitter, so a stream event does not make the whole cast speak in the same instant.
+            persona_generate_task.apply_async(
+                kwargs={"persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id, "decided_at": now},
+                countdown=rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
+            )
+        elif decision.post:
+            decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_busy"])
         outcomes.append(TickOutcome(handle=member.handle, decision=decision, decision_id=decision_id))
     _record_decisions([(outcome.handle, outcome.decision) for outcome in outcomes])
     return outcomes
@@ -151,11 +160,20 @@ def _record_decision(handle: str, decision: Decision) -> None:
     _record_decisions([(handle, decision)])
 
 
+@lru_cache(maxsize=65536)
+def _decision_counter(handle: str, outcome: str):
+    """The labelled child of the decisions counter (looking it up per decision cost more than counting)."""
+    return metrics.DECISIONS.labels(persona=handle, outcome=outcome)
+
+
 def _record_decisions(decisions: list[tuple[str, Decision]]) -> None:
-    for handle, decision in decisions:
-        metrics.DECISIONS.labels(persona=handle, outcome=decision.outcome).inc()
-        for reason in decision.reasons:
-            metrics.REASONS.labels(reason=reason.split(":")[0]).inc()
+    # Prometheus: one increment per distinct label set, not one per decision and reason.
+    per_persona = Counter((handle, decision.outcome) for handle, decision in decisions)
+    per_reason = Counter(reason.split(":")[0] for _, decision in decisions for reason in decision.reasons)
+    for key, count in per_persona.items():
+        _decision_counter(*key).inc(count)
+    for reason, count in per_reason.items():
+        metrics.REASONS.labels(reason=reason).inc(count)
     activity.reasons_count_many(
         decisions=[(handle, decision.reasons, decision.outcome) for handle, decision in decisions]
     )
