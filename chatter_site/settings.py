@@ -176,9 +176,9 @@ CELERY_TASK_ROUTES = {
     "personas.tasks.cast_tick_task": {"queue": "default"},
     "personas.tasks.persona_mentions_task": {"queue": "default"},
     "personas.tasks.drift_reflect_all_task": {"queue": "default"},
+    "personas.tasks.witnessed_collect_task": {"queue": "default"},
     "memory.tasks.reflection_flush_task": {"queue": "default"},
     "memory.tasks.reflection_sweep_task": {"queue": "default"},
-    "personas.tasks.witnessed_collect_task": {"queue": "default"},
     "memory.tasks.memories_fade_task": {"queue": "default"},
     "personas.tasks.*": {"queue": "llm"},
     "memory.tasks.*": {"queue": "reflection"},
@@ -273,6 +273,9 @@ if CONVERSATION_MEMORY_BEAT:
 NARRATIVE_REFRESH_INTERVAL = env_float("CHATTER_NARRATIVE_REFRESH_INTERVAL", 7 * 86400.0, minimum=3600.0)
 CELERY_BEAT_SCHEDULE["memory-narratives-refresh"] = _beat("memory.tasks.narratives_refresh_active_task", NARRATIVE_REFRESH_INTERVAL)
 REFLECTION_SWEEP_SECONDS = env_float("CHATTER_REFLECTION_SWEEP_SECONDS", 30.0, minimum=1.0)
+# Witnessed messages are noted for reflection by this beat, off the chat path (personas/witness.py).
+REFLECTION_WITNESS_SECONDS = env_float("CHATTER_REFLECTION_WITNESS_SECONDS", 2.0, minimum=1.0)
+CELERY_BEAT_SCHEDULE["personas-witnessed-collect"] = _beat("personas.tasks.witnessed_collect_task", REFLECTION_WITNESS_SECONDS)
 CELERY_BEAT_SCHEDULE["memory-reflection-flush"] = _beat("memory.tasks.reflection_flush_task", REFLECTION_FLUSH_SECONDS)
 CELERY_BEAT_SCHEDULE["memory-reflection-sweep"] = _beat("memory.tasks.reflection_sweep_task", REFLECTION_SWEEP_SECONDS)
 CELERY_BEAT_SCHEDULE["personas-drift"] = _beat("personas.tasks.drift_reflect_all_task", DRIFT_INTERVAL_SECONDS)
@@ -285,9 +288,6 @@ os.environ.setdefault("MEM0_DIR", str(MEMORY_DIR))
 SCRIBE_BATCH_MAX_TURNS = env_int("CHATTER_SCRIBE_BATCH_MAX_TURNS", 200, minimum=1, maximum=2000)
 # The per-document lock's TTL; renewed while an update runs, so a dead worker frees it this fast.
 SCRIBE_LOCK_TTL_SECONDS = env_float("CHATTER_SCRIBE_LOCK_TTL", 30.0, minimum=1.0)
-# Witnessed messages are noted for reflection by this beat, off the chat path (personas/witness.py).
-REFLECTION_WITNESS_SECONDS = env_float("CHATTER_REFLECTION_WITNESS_SECONDS", 2.0, minimum=1.0)
-CELERY_BEAT_SCHEDULE["personas-witnessed-collect"] = _beat("personas.tasks.witnessed_collect_task", REFLECTION_WITNESS_SECONDS)
 SCRIBE_LLM_TIMEOUT = env_float("CHATTER_SCRIBE_LLM_TIMEOUT", 60.0, minimum=1.0)
 SCRIBE_LLM_MAX_TOKENS = env_int("CHATTER_SCRIBE_LLM_MAX_TOKENS", 4096, minimum=256)
 SCRIBE_MAX_DOCUMENT_CHARS = env_int("CHATTER_SCRIBE_MAX_DOCUMENT_CHARS", 60000, minimum=1000)
