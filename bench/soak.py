@@ -549,6 +549,7 @@ class Soak:
         self.healthz: list[tuple[float, int | None]] = []
         self.t0 = 0.0
         self.warm_until = 0.0
+        self.warmup_seconds = 0.0
         self.document_id = 0
         self.handles: list[str] = []
         self.env: dict[str, str] = {}
@@ -869,7 +870,8 @@ class Soak:
             await asyncio.sleep(0.2)
         log(f"{sum(c.baseline is not None for c in everyone)} of {len(everyone)} clients connected")
         self.t0 = time.time()
-        self.warm_until = self.t0 + min(a.warmup, a.minutes * 60 * 0.3)
+        self.warmup_seconds = min(a.warmup, a.minutes * 60 * 0.3)
+        self.warm_until = self.t0 + self.warmup_seconds
         stop_load, stop_sampling = asyncio.Event(), asyncio.Event()
         sampler = asyncio.create_task(self.sampler(stop_sampling))
         typists = [asyncio.create_task(self.typist(h, n, stop_load)) for n, h in enumerate(self.humans)]
@@ -975,10 +977,13 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
     refused = {cid: code for h in soak.humans for cid, code in h.refused.items()}
     vanished = [cid for cid in typed if cid not in persisted_cids and cid not in refused]
     refused_codes = collections.Counter(code for cid, code in refused.items() if cid not in persisted_cids)
-    latencies = [
-        soak.ledger.all_seen[seq] - h.typed[cid]
+    typed_latency = sorted(
+        (h.typed[cid], soak.ledger.all_seen[seq] - h.typed[cid])
         for h in soak.humans for cid, (seq, _at) in h.acked.items() if seq in soak.ledger.all_seen
-    ]
+    )
+    latencies = [latency for _t, latency in typed_latency]
+    in_drills = [(d.started - 2, d.settled or soak.load_ended) for d in soak.drills]
+    steady = [latency for t, latency in typed_latency if t >= soak.warm_until and not any(a <= t < b for a, b in in_drills)]
 
     lines.append("")
     lines.append(f"== soak: {soak.soak_seconds / 60:.1f} min of load, {len(soak.viewers)} viewers + {len(soak.humans)} humans, "
@@ -998,7 +1003,8 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
         ("seqs given up on by a client (room.js's 3 strikes)", f"{sum(len(c.gave_up) for c in everyone)}"),
         ("reconnects / resumes / resumes on a gap", f"{sum(sum(c.closes.values()) for c in everyone)} / {sum(c.resumes for c in everyone)} / {sum(c.gap_resumes for c in everyone)}"),
         ("socket closes by reason", ", ".join(f"{k} {v}" for k, v in sorted(sum((c.closes for c in everyone), collections.Counter()).items())) or "none"),
-        ("human typed -> on every client, p50 / p95 / p99 / max", " / ".join(f"{percentile(latencies, p) * 1000:.0f}" for p in (50, 95, 99, 100)) + " ms"),
+        ("human typed -> on every client, p50 / p95 / p99 / max, whole run", " / ".join(f"{percentile(latencies, p) * 1000:.0f}" for p in (50, 95, 99, 100)) + " ms"),
+        ("  the same outside the drills", " / ".join(f"{percentile(steady, p) * 1000:.0f}" for p in (50, 95, 99, 100)) + " ms"),
     ]
     lines += table(rows_out)
     if missing_by_seq:
@@ -1029,9 +1035,11 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
     lines.append(f"RSS per process, first sample after warm-up vs last (MB){'' if judged else ' - run too short to judge'}")
     mem_rows = []
     for key, series in sorted(soak.rss.items()):
-        after = [(t, v) for t, v in series if t >= soak.warm_until]
+        # A process started mid-run (restarted by a drill) warms up too: its baseline is its own.
+        baseline_at = max(soak.warm_until, series[0][0] + soak.warmup_seconds)
+        after = [(t, v) for t, v in series if t >= baseline_at]
         if len(after) < 2:
-            mem_rows.append((key, f"{series[-1][1]:.0f} (exited or started late; {len(series)} samples)"))
+            mem_rows.append((key, f"{series[-1][1]:7.1f}  (exited or started late: {len(series)} samples, not judged)"))
             continue
         first, last = after[0][1], after[-1][1]
         growth = (last - first) / first * 100 if first else 0.0
@@ -1071,7 +1079,7 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
     if soak.drills:
         lines.append("")
         lines.append("fault drills (recovery times from the end of the fault)")
-        header = ("fault", "lost", "dups", "refused", "chat", "personas", "scribe", "notes")
+        header = ("fault", "lost", "dups", "refused", "typed->all p50/p99", "chat", "personas", "scribe", "notes")
         body = []
         for drill in soak.drills:
             window = (drill.started - 2, drill.settled or soak.load_ended)
@@ -1079,6 +1087,7 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
             lost += sum(1 for cid in vanished if window[0] <= typed[cid][1] < window[1])
             dups = sum(1 for row in duplicate_cids if window[0] <= typed.get(row["client_id"], (None, 0))[1] < window[1])
             refusals = collections.Counter(code for cid, code in refused.items() if window[0] <= typed[cid][1] < window[1])
+            during = [latency for typed_at, latency in typed_latency if drill.started <= typed_at < drill.ended]
             notes = list(drill.notes)
             if drill.worker_back is not None:
                 notes.append(f"worker back after {drill.worker_back:.1f}s")
@@ -1087,6 +1096,7 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
                 notes.append(f"/healthz while down: {', '.join(healthz)}")
             body.append((
                 drill.name, str(lost), str(dups), ", ".join(f"{k} {v}" for k, v in refusals.items()) or "0",
+                f"{percentile(during, 50) * 1000:.0f} / {percentile(during, 99) * 1000:.0f} ms" if during else "-",
                 fmt_s(drill.chat_recovered), fmt_s(drill.bots_recovered), fmt_s(drill.scribe_recovered), "; ".join(notes),
             ))
             if lost:
