@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import math
@@ -1130,6 +1131,9 @@ def _parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quiet-load", type=float, default=0.3, help="cores busy that count as quiet for --wait-quiet")
     parser.add_argument("--gc-probe", action=argparse.BooleanOptionalAction, default=True,
                         help="log the Daphnes' garbage-collector pauses (a sitecustomize on their PYTHONPATH)")
+    parser.add_argument("--ticking", type=int, default=0, metavar="PERSONAS",
+                        help="also run each gateway scenario while a separate process ticks this many personas (10 rooms, "
+                             "generation stubbed; bench/tick_cost.py --loop-seconds) and compare p99 (issue: within 10 %%)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON at the end")
     args = parser.parse_args(argv)
     daphnes = [int(x) for x in str(args.daphnes).split(",") if x.strip()]
@@ -1157,6 +1161,35 @@ def _parse_args(argv=None) -> argparse.Namespace:
     args.wait_quiet = min(max(args.wait_quiet, 0.0), 600.0)
     args.sweep_rates = sorted(float(x) for x in args.sweep_rates.split(",") if x.strip())[:10]
     return args
+
+
+@contextlib.contextmanager
+def personas_ticking(args, env: dict[str, str], log_dir: Path):
+    """A separate process ticking `args.ticking` personas once a second (as the Celery tick tasks do)."""
+    rooms = 10
+    log = open(log_dir / "ticking.log", "w+")
+    child = subprocess.Popen(
+        [sys.executable, str(ROOT / "bench" / "tick_cost.py"), "--rooms", str(rooms),
+         "--personas", str(max(1, args.ticking // rooms)), "--loop-seconds", str(MAX_SECONDS * 3),
+         "--database-url", args.database_url, "--redis-url", args.redis_url, "--skip-migrate"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while "ticking" not in (log_dir / "ticking.log").read_text():
+            if child.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the ticking process did not start:\n{(log_dir / 'ticking.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+        print(f"  {args.ticking} personas ticking once a second in pid {child.pid}", flush=True)
+        yield child
+    finally:
+        if child.poll() is None:
+            os.killpg(child.pid, signal.SIGINT)  # KeyboardInterrupt: tick_cost deletes its world in `finally`
+            try:
+                child.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(child.pid, signal.SIGKILL)
+        log.close()
 
 
 def main(argv=None) -> int:
@@ -1219,6 +1252,13 @@ def main(argv=None) -> int:
         for daphnes in args.daphnes:
             results.append(run_scenario(args, kind="gateway", viewers=args.viewers, rate=args.rate, seconds=args.seconds,
                                         daphnes=daphnes, env=env, log_dir=log_dir))
+            if args.ticking:
+                with personas_ticking(args, env, log_dir):
+                    run = run_scenario(args, kind="gateway", viewers=args.viewers, rate=args.rate, seconds=args.seconds,
+                                       daphnes=daphnes, env=env, log_dir=log_dir)
+                run["kind"] = "gateway+ticks"
+                run["scenario"] += f" + {args.ticking} personas ticking"
+                results.append(run)
         baseline_runs: list[dict[str, Any]] = []
         if args.baseline:
             baseline_runs.append(run_scenario(args, kind="baseline", viewers=args.baseline_viewers, rate=args.baseline_rate,
@@ -1251,6 +1291,12 @@ def main(argv=None) -> int:
 
     print("\n== summary ==")
     print(_table(results))
+    for quiet, busy in zip([r for r in results if r["kind"] == "gateway"], [r for r in results if r["kind"] == "gateway+ticks"]):
+        if "latency_ms" in quiet and "latency_ms" in busy:
+            change = 100 * (busy["latency_ms"]["p99"] - quiet["latency_ms"]["p99"]) / quiet["latency_ms"]["p99"]
+            print(f"\ngateway p99 with {args.ticking} personas ticking: {busy['latency_ms']['p99']} ms vs "
+                  f"{quiet['latency_ms']['p99']} ms without ({change:+.1f} %; target within 10 %: "
+                  f"{'met' if change <= 10 else 'MISSED'})")
     best_gateway = max((r for r in results if r["kind"] == "gateway" and r.get("met_target")),
                        key=lambda r: r["deliveries_per_s"], default=None)
     best_baseline = max((r for r in results if r["kind"] == "baseline" and r.get("met_target")),

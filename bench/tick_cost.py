@@ -239,6 +239,23 @@ def _tick_loop(room_ids: list[int], stop, count) -> None:
         connection.close()
 
 
+def tick_loop_paced(rooms: list, seconds: float, interval: float) -> int:
+    """Load mode: one full tick every `interval` seconds for `seconds`, like beat and the tick tasks."""
+    rng = random.Random(7)
+    cpu: list[float] = []
+    print("ticking", flush=True)
+    deadline = time.monotonic() + seconds
+    next_at = time.monotonic()
+    while time.monotonic() < deadline:
+        began = time.process_time()
+        full_tick(rooms, rng)
+        cpu.append(time.process_time() - began)
+        next_at += interval
+        time.sleep(max(0.0, next_at - time.monotonic()))
+    print(f"ticked {len(cpu)} times, CPU per full tick p50 {1000 * percentile(cpu, 50):.1f} ms", flush=True)
+    return 0
+
+
 def measure_chat_path(rooms: list, users_a: list, users_b: list, rate: float, runner: str) -> dict[str, Any]:
     from django.db import connections
 
@@ -325,6 +342,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--skip-migrate", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the bench's rooms, personas and users")
     parser.add_argument("--profile", action="store_true", help="profile the measured ticks (cProfile) and print the top 25, then stop")
+    parser.add_argument("--loop-seconds", type=float, default=0.0,
+                        help="load mode: create the world, print 'ticking', run one full tick per --loop-interval for this "
+                             "long (as beat does), print the CPU per tick, clean up (Redis not flushed). For gateway_fanout --ticking")
+    parser.add_argument("--loop-interval", type=float, default=1.0, help="seconds between full ticks in --loop-seconds mode")
     args = parser.parse_args(argv)
     if not (1 <= args.rooms <= MAX_ROOMS and 1 <= args.personas <= MAX_PERSONAS and 1 <= args.ticks <= MAX_TICKS
             and 10 <= args.messages <= MAX_MESSAGES and 1 <= args.rate <= 1000 and 0 <= args.warmup <= 20 and 0 <= args.history <= 30):
@@ -346,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = [round(x, 2) for x in os.getloadavg()]
     import redis
 
-    redis.Redis.from_url(args.redis_url).flushdb()
+    if not args.loop_seconds:
+        redis.Redis.from_url(args.redis_url).flushdb()
     ensure_database(args.database_url)
     import django
 
@@ -361,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(f"creating {args.rooms} rooms x {args.personas} personas (prefix {prefix}) ...", flush=True)
         rooms = world_create(prefix, args.rooms, args.personas, args.history)
+        if args.loop_seconds:
+            return tick_loop_paced(rooms, min(args.loop_seconds, 600.0), max(args.loop_interval, 0.1))
         users = users_create(user_prefix, 2 * args.messages)
         if args.profile:
             import cProfile
