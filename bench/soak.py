@@ -65,7 +65,7 @@ S3_ACCESS_KEY = "soak-access-key"
 S3_SECRET_KEY = "soak-secret-key"
 S3_REGION = "us-east-1"
 ROOM = "demo"
-PG_BIN = Path(os.environ.get("CHATTER_PG_BIN", "/usr/lib/postgresql/15/bin"))
+PG_BIN_ENV = "CHATTER_PG_BIN"  # the directory of initdb and pg_ctl, when not the newest Debian one
 QUEUES = ("default", "llm", "reflection", "scribe")
 PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport keeps each priority step in its own list
 SAMPLE_QUEUES_EVERY = 2.0
@@ -101,6 +101,19 @@ def percentile(values: list[float], pct: float) -> float:
 
 
 # --- the system's own services ---------------------------------------------------------------------
+def postgres_bin_dir() -> Path:
+    """$CHATTER_PG_BIN, else the newest /usr/lib/postgresql/<version>/bin, else initdb's directory on PATH."""
+    if os.environ.get(PG_BIN_ENV):
+        return Path(os.environ[PG_BIN_ENV])
+    debian = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0)
+    if debian:
+        return debian[-1].parent
+    on_path = shutil.which("initdb")
+    if on_path:
+        return Path(on_path).parent
+    raise RuntimeError(f"no initdb found: install PostgreSQL's server binaries or set {PG_BIN_ENV}")
+
+
 def as_postgres_user(argv: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root; the machine's `postgres` account runs the throwaway cluster."""
     return ["runuser", "-u", "postgres", "--", *argv] if os.geteuid() == 0 else argv
@@ -110,6 +123,7 @@ class PostgresCluster:
     """A throwaway cluster: initdb into a temp dir, pg_ctl on a free port, trust auth, loopback only."""
 
     def __init__(self) -> None:
+        self.bin_dir = postgres_bin_dir()
         self.dir = Path(tempfile.mkdtemp(prefix="soak-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.dir, "postgres", "postgres")
@@ -120,7 +134,7 @@ class PostgresCluster:
         self.started = False
 
     def _run(self, *argv: str, timeout: float = 60) -> None:
-        done = subprocess.run(as_postgres_user([str(PG_BIN / argv[0]), *argv[1:]]), capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(as_postgres_user([str(self.bin_dir / argv[0]), *argv[1:]]), capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
             raise RuntimeError(f"{argv[0]} failed: {done.stdout[-1500:]}{done.stderr[-1500:]}")
 
