@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from bench.soak import Ledger, RoomClient
+from bench._room_clients import Ledger, RoomClient
 from tests.support.processes import ROOT
 
 SHORT_SOAK = [
