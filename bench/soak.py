@@ -67,9 +67,8 @@ S3_REGION = "us-east-1"
 ROOM = "demo"
 QUEUES = ("default", "llm", "reflection", "scribe")
 PRIORITY_SEP = "\x06\x16"  # kombu's Redis transport keeps each priority step in its own list
-SAMPLE_QUEUES_EVERY = 2.0
+SAMPLE_EVERY = 2.0  # queue depths, and the room's last seq with the scribe's version and cursor
 SAMPLE_RSS_EVERY = 10.0
-SAMPLE_DB_EVERY = 2.0
 # Thresholds of the invariants.
 RSS_GROWTH_LIMIT_PCT = 25.0
 RSS_GROWTH_LIMIT_MB = 25.0
@@ -350,7 +349,7 @@ class Soak:
                 next_rss = now + SAMPLE_RSS_EVERY
                 await asyncio.to_thread(self.sample_rss)
             try:
-                await asyncio.wait_for(stop.wait(), timeout=SAMPLE_QUEUES_EVERY)
+                await asyncio.wait_for(stop.wait(), timeout=SAMPLE_EVERY)
             except asyncio.TimeoutError:
                 pass
 
@@ -659,7 +658,7 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
 
     # Queues.
     lines.append("")
-    lines.append(f"celery queues (Redis list lengths every {SAMPLE_QUEUES_EVERY:g}s, {len(soak.queue_samples)} samples, {soak.queue_errors} while Redis was down)")
+    lines.append(f"celery queues (Redis list lengths every {SAMPLE_EVERY:g}s, {len(soak.queue_samples)} samples, {soak.queue_errors} while Redis was down)")
     queue_rows = []
     for queue in QUEUES:
         values = [sample[queue] for _t, sample in soak.queue_samples]
