@@ -204,7 +204,15 @@ def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
         per_kind[kind][2] += related
 
     # --- human mentions -> answered by that persona within 10 s
-    mention_total = mention_answered = 0
+    # A persona already at its max posts per minute may stay silent (SPEC 6.1: "unless it is muted or
+    # rate-limited"); those mentions are counted apart, and still count against the target.
+    from personas.models import RosterEntry
+
+    budget = {
+        entry.persona.handle.lower(): entry.max_posts_per_minute or entry.persona.max_posts_per_minute
+        for entry in RosterEntry.objects.filter(room=room).select_related("persona")
+    }
+    mention_total = mention_answered = mention_rate_limited = 0
     for message in humans:
         t = message.created_at.timestamp()
         if t > ended.timestamp() - MENTION_WINDOW:
@@ -213,6 +221,8 @@ def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
             if mention.lower() not in handle_set:
                 continue
             mention_total += 1
+            earlier = sum(1 for tb, m in bot_ts if m.author_name.lower() == mention.lower() and t - 60 < tb < t)
+            mention_rate_limited += earlier >= budget.get(mention.lower(), 0)
             if any(
                 m.author_name.lower() == mention.lower() and t <= tb <= t + MENTION_WINDOW
                 for tb, m in bot_ts
@@ -249,7 +259,7 @@ def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
         "messages": len(messages), "bots": len(bots), "humans": len(humans), "minutes": minutes,
         "events": len(judged), "events_any": sum(1 for _, a, _ in judged if a), "events_related": sum(1 for *_, r in judged if r),
         "per_kind": dict(per_kind),
-        "mentions": mention_total, "mentions_answered": mention_answered,
+        "mentions": mention_total, "mentions_answered": mention_answered, "mentions_rate_limited": mention_rate_limited,
         "chain": longest, "bot_run": longest_bot_run,
         "per_persona": {h: per_persona.get(h, 0) / minutes for h in handles},
         "bot_share": len(bots) / len(messages) if messages else 0.0, "bias": cast.bot_human_bias,
@@ -279,6 +289,7 @@ def report(r: dict[str, Any], *, slug: str, provider: str, load: list[float], ti
     print(f"  stream events → any bot line ≤5 s ({r['events_any']}/{r['events']:<3})           {pct(r['events_any'], r['events'])}     ≥ 90 %   {verdict(ev_ok)}")
     print(f"  stream events → related bot line ≤5 s ({r['events_related']}/{r['events']:<3})       {pct(r['events_related'], r['events'])}     ≥ 90 %   {verdict(rel_ok)}")
     print(f"  human @mentions answered by persona ≤10 s ({r['mentions_answered']}/{r['mentions']:<3})   {pct(r['mentions_answered'], r['mentions'])}     ≥ 90 %   {verdict(men_ok)}")
+    print(f"  (of them, to a persona at its max posts per minute)  {r['mentions_rate_limited']:>5}")
     print(f"  longest bot-only reply chain                         {r['chain']:>5}        ≤ 3      {verdict(ch_ok)}")
     print(f"  (longest run of consecutive bot messages, any)       {r['bot_run']:>5}")
     print(f"  bot share of all messages                          {100*r['bot_share']:5.1f} %     (bot_human_bias {r['bias']:.2f}: "

@@ -3,7 +3,8 @@ given its inputs and random source, so it can be tested statistically over many 
 
 probability = base chattiness × boosts (stream events, a human @mention, human messages, a trend
 wave it likes) × dampeners (its own recent posts, bot-only chatter, cooldown, anti-loop chain
-depth), with a hard cap at max posts per minute. Every factor applied is named in `reasons`.
+depth), with a hard cap at max posts per minute, of which the persona's own initiative may use all
+but MENTION_RESERVE (kept for answering humans). Every factor applied is named in `reasons`.
 """
 from __future__ import annotations
 
@@ -20,6 +21,14 @@ DEFAULT_EVENT_WEIGHT = 1.5
 CHAIN_GRACE = 2
 HARD_CHAIN_LIMIT = 8
 QUIET_CHAT_SECONDS = 8.0
+# Posts of each persona's per-minute budget the fast loop leaves free for answering humans who
+# @mention it (SPEC 6.1: a mention is answered within seconds unless the persona is rate-limited).
+MENTION_RESERVE = 1
+
+
+def tick_budget(max_posts_per_minute: int) -> int:
+    """Posts a minute the fast loop may spend on its own; the rest waits for @mentions."""
+    return max_posts_per_minute - MENTION_RESERVE if max_posts_per_minute > MENTION_RESERVE else max_posts_per_minute
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,8 @@ def posting_probability(inputs: PolicyInput) -> tuple[float, list[str]]:
     reasons: list[str] = []
     if inputs.own_posts_last_minute >= inputs.max_posts_per_minute:
         return 0.0, ["rate_cap"]
+    if not inputs.mentioned_by_human and inputs.own_posts_last_minute >= tick_budget(inputs.max_posts_per_minute):
+        return 0.0, ["mention_reserve"]
     min_gap = 60.0 / max(inputs.max_posts_per_minute, 1)
     if inputs.seconds_since_own_post is not None and inputs.seconds_since_own_post < min_gap * 0.5:
         return 0.0, ["cooldown"]

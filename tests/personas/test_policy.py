@@ -73,6 +73,17 @@ def test_it_never_posts_at_or_over_its_max_posts_per_minute():
     assert _rate(hyped) == 0.0
 
 
+def test_its_own_initiative_leaves_one_post_a_minute_for_answering_humans():
+    at_reserve = replace(BASE, fresh_events=(("clutch", 1.0),), own_posts_last_minute=3, seconds_since_own_post=30)
+    assert _rate(at_reserve) == 0.0
+    assert decide(at_reserve, random.Random(1)).reasons == ["mention_reserve"]
+    assert _rate(replace(at_reserve, mentioned_by_human=True)) > 0.85  # the reserved post answers a human
+
+
+def test_a_persona_allowed_one_post_a_minute_keeps_no_reserve():
+    assert _rate(replace(BASE, max_posts_per_minute=1, chattiness=0.5)) > 0.3
+
+
 def test_it_never_exceeds_max_posts_per_minute_over_a_simulated_hour():
     """Simulate one-second ticks with a hyped stream: the posts in any 60 s never exceed the cap."""
     rng = random.Random(3)
