@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -33,8 +34,10 @@ from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, Field
 
 from chat.models import Message
+from chat.safety import safety_check
 from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_json, prompt_block
 from chatter_site.lib.redis import redis_client
 from memory.models import ConversationMemory, MemoryItem, Narrative
@@ -199,6 +202,31 @@ def narrative_regeneration_enqueue(*, subject_type: SubjectType, subject_key: st
 NARRATIVE_MAX_CHARS = 3000
 
 
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+")
+
+
+def narrative_hygiene(text: str) -> str:
+    """The narrative without the sentences that must not outlive a model's answer.
+
+    A persona's narrative goes back into its prompt ("your story here so far") and both kinds are
+    shown on public pages, so a sentence with personal data, a link or an instruction to a model
+    (a model that obeyed an injection in the chat it summarised) is dropped, the rest kept.
+    """
+    paragraphs = []
+    for paragraph in (text or "").split("\n"):
+        kept = []
+        for sentence in _SENTENCE_END_RE.split(paragraph.strip()):
+            if not sentence or looks_like_instruction(sentence):
+                continue
+            verdict = safety_check(sentence, origin="bot", max_length=len(sentence) + 16)
+            flagged = {"pii_redacted", "link", "link_risky"} & set(verdict.flags)
+            if verdict.action == "drop" or flagged or any(r.startswith("link") for r in verdict.reasons):
+                continue
+            kept.append(verdict.text)
+        paragraphs.append(" ".join(kept))
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(paragraphs)).strip()
+
+
 class NarrativeDraft(BaseModel):
     # Cut, not refused, when the model runs long: the schema's limit is there to guide it.
     text: Annotated[
@@ -331,11 +359,14 @@ def narrative_regenerate_outcome(
             purpose="narrative",
             metadata={"subject": f"{subject_type}:{subject_key}"},
         )
+        text = narrative_hygiene(draft.text)
+        if not text:
+            raise ChatterError("invalid", "the narrative held nothing that may be kept (personal data, links, instructions)")
         row, _ = Narrative.objects.update_or_create(
             subject_type=subject_type,
             subject_key=subject_key,
             defaults={
-                "text": draft.text.strip(),
+                "text": text,
                 "source_count": sources.count,
                 "generated_at": timezone.now(),
                 "correlation_id": current_correlation_id() or "",

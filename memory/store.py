@@ -55,6 +55,7 @@ from chat.safety import safety_check
 from chat.selectors import blocked_rules
 from chat.trends import EMOTE_SET
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_config
 from chatter_site.lib.metrics import counter
 from chatter_site.lib.runtime import read_services
@@ -320,8 +321,9 @@ def memory_text_refusal(text: str) -> tuple[str, str]:
     """(clean text, "") when `text` may be stored, else ("", reason).
 
     Refused: empty, longer than MAX_TEXT_LENGTH, personal data (anything the chat gate would redact),
-    links, blocklisted terms, and spam (a character repeated 6+ times, emotes or symbols only, the
-    same words over and over).
+    links, blocklisted terms, spam (a character repeated 6+ times, emotes or symbols only, the
+    same words over and over), and instructions to a model, however encoded: a memory goes back
+    into the persona's prompt as "things you remember", so an injected order would outlive the chat.
     """
     text = " ".join((text or "").split())
     if not text:
@@ -337,6 +339,8 @@ def memory_text_refusal(text: str) -> tuple[str, str]:
         return "", "link"
     if "masked" in checked.flags:
         return "", "blocked"
+    if looks_like_instruction(text):
+        return "", "instruction"
     clean = checked.text
     if _REPEATED_CHARS.search(clean):
         return "", "spam:repeated_chars"

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from chat.models import Message
 from chat.safety import safety_check
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_json, prompt_block
 from memory.models import ReflectionJob
 from memory.reflection import reflection_request
@@ -47,7 +48,10 @@ MAX_REASON_CHARS = 200
 CHECKPOINT_RETRY_WINDOW = timedelta(days=1)
 EPSILON = 1e-9
 # A mood is a label the persona prompt shows the model: never let it carry an instruction.
-MOOD_STOPWORDS = frozenset("ignore disregard forget instruction instructions prompt prompts system reveal jailbreak rules".split())
+MOOD_STOPWORDS = frozenset(
+    "ignore disregard forget instruction instructions prompt prompts system reveal jailbreak rules obey override"
+    " admin developer unfiltered dan mode".split()
+)
 
 
 # --- "reflect now" ----------------------------------------------------------------------------------
@@ -90,7 +94,8 @@ class DriftAnswer(BaseModel):
 
 def _mood(value: str, *, fallback: str) -> str:
     words = re.sub(r"[^a-z -]+", " ", (value or "").lower()).split()
-    if MOOD_STOPWORDS & set(words):
+    # Checked on the raw value too: "1gn0re", "іgnore" or base64 would slip past the word list.
+    if MOOD_STOPWORDS & set(words) or looks_like_instruction(value or ""):
         return fallback
     mood = " ".join(words[:MAX_MOOD_WORDS])[:40].strip(" -")
     return mood or fallback

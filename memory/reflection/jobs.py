@@ -24,6 +24,7 @@ from chat.models import Message, Room
 from chat.safety import safety_check
 from chatter_site.lib.correlation import bind_correlation_id, new_correlation_id
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_json, prompt_block
 from chatter_site.lib.metrics import counter, histogram
 from chatter_site.lib.redis import redis_client
@@ -223,7 +224,7 @@ def _normalized(text: str) -> str:
 def _unsafe(text: str) -> bool:
     verdict = safety_check(text, origin="bot", max_length=MAX_DELTA_CHARS * 2)
     leaked = any(reason.startswith(("pii:", "link:")) for reason in verdict.reasons) or "link" in verdict.flags
-    return verdict.action == "drop" or leaked or bool(INJECTION_RE.search(text))
+    return verdict.action == "drop" or leaked or bool(INJECTION_RE.search(text)) or looks_like_instruction(text)
 
 
 def reflection_hygiene(

@@ -354,8 +354,10 @@ HEADERS = st.dictionaries(
 @pytest.fixture
 def api_world(db, llm_server):
     """A room, a scribe document and the three kinds of caller."""
+    from chat import selectors
     from scribe.services import document_start
 
+    selectors._room_cache.clear()  # "fuzzroom" is a new row in every test; the ingest path caches rooms by slug
     room = RoomFactory(slug="fuzzroom")
     staff = get_user_model().objects.create_user("fuzzstaff", password="correct-horse-battery", is_staff=True, is_superuser=True)
     viewer = UserFactory(username="fuzzviewer")
@@ -500,3 +502,24 @@ def test_pages_never_render_hostile_messages_or_names_as_markup(client, llm_serv
             if any(c in text for c in "<>") and len(text) > 3:
                 assert text not in html, (page, text)
     assert _script_tags(pages["room"].content.decode()) == _script_tags(clean_page)
+
+
+# --- the error shape for what Django answers before the API views ----------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_post_without_a_csrf_token_gets_the_documented_json_error(api_world) -> None:
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(get_user_model().objects.get(username="fuzzstaff"))
+    response = browser.post("/api/scribe/start", data=b'{"room": "fuzzroom", "title": "t"}', content_type="application/json")
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "forbidden"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wrong_method_keeps_its_allow_header_and_pages_keep_their_html(api_world) -> None:
+    wrong = Client().delete("/api/rooms")
+    assert wrong.status_code == 405 and wrong["Allow"] == "GET"
+    assert wrong.json()["error"]["code"] == "method_not_allowed"
+    page = Client().get("/no-such-page/")
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
