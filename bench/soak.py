@@ -706,7 +706,7 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
     lines += table([
         ("scribe document: version / cursor / room's final seq", f"{document.version} / {document.cursor_seq} / {soak.final_seq}"),
         ("scribe updates / turns folded twice (overlapping ranges)", f"{len(revisions)} / {overlaps}"),
-        ("scribe status / last error", f"{document.status} / {document.last_error[:80] or '-'}"),
+        ("scribe status now / last error it recorded", f"{document.status} / {document.last_error[:80] or '-'}"),
         ("reflection jobs by status", ", ".join(f"{k} {v}" for k, v in sorted(jobs.items())) or "none"),
         ("reflection jobs running past their lease", f"{stuck}"),
     ])
@@ -729,7 +729,9 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
             lost += sum(1 for cid in vanished if window[0] <= typed[cid][1] < window[1])
             dups = sum(1 for row in duplicate_cids if window[0] <= typed.get(row["client_id"], (None, 0))[1] < window[1])
             refusals = collections.Counter(code for cid, code in refused.items() if window[0] <= typed[cid][1] < window[1])
-            during = [latency for typed_at, latency in typed_latency if drill.started <= typed_at < drill.ended]
+            # An instant fault (the worker kill) counts the ten seconds after it.
+            during_end = max(drill.ended, drill.started + 10)
+            during = [latency for typed_at, latency in typed_latency if drill.started <= typed_at < during_end]
             notes = list(drill.notes)
             if drill.worker_back is not None:
                 notes.append(f"worker back after {drill.worker_back:.1f}s")
