@@ -4,8 +4,8 @@ leak of the prompt, not an instruction to the rest of the cast, not a repeat.
 The leak check assumes the model obeyed whatever chat asked: a line is refused when it carries a
 run of the system prompt, plainly or dressed up the ways chat asks for (base64, rot13, reversed,
 l33t, homoglyphs, zero-width padding, s p a c e d letters). What a persona is meant to say (its
-catchphrases, emotes and topics) and what it is meant to draw on (its memories and narrative,
-which passed memory hygiene) are not secrets and do not count.
+catchphrases, emotes and topics) is not a secret and does not count; its memories and narrative
+are not in the system prompt at all (they come with the chat, as data).
 """
 from __future__ import annotations
 
@@ -46,20 +46,9 @@ def _letters(text: str, *, leet: bool = False) -> str:
 
 
 def _secret_part(system_prompt: str) -> str:
-    """The system prompt without what the persona may say or draw on (see personas.prompting)."""
-    kept: list[str] = []
-    in_memories = False
-    for line in system_prompt.split("\n"):
-        if line.startswith("Things you remember:"):
-            in_memories = True
-            continue
-        if in_memories and line.startswith("- "):
-            continue
-        in_memories = False
-        if line.startswith("Your story here so far:"):
-            continue
-        kept.append(line)
-    secret = "\n".join(kept)
+    """The system prompt without what the persona may say (see personas.prompting: memories and
+    narrative are not in it)."""
+    secret = system_prompt
     card = _CARD_RE.search(secret)
     if card:
         try:

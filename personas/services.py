@@ -186,11 +186,11 @@ def line_compose(*, member: CastMember, room: Room, reply_to: dict[str, Any] | N
     query = " ".join(((context or {}).get("keywords") or [])[:5] + [item["text"] for item in window[-3:]])
     memories = persona_memories_top_k(room_slug=room.slug, handle=member.handle, query=query, k=settings.PERSONA_MEMORY_TOP_K)
     narrative = persona_narrative_cached(handle=member.handle)
-    system = system_prompt(member.view, narrative=narrative, memories=memories)
-    messages = [
-        {"role": "system", "content": system},
-        {"role": "user", "content": user_prompt(context=context, trends=trends, chat_window=window, reply_to=reply_to)},
-    ]
+    system = system_prompt(member.view)
+    user = user_prompt(
+        context=context, trends=trends, chat_window=window, reply_to=reply_to, narrative=narrative, memories=memories
+    )
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     raw = llm_chat(
         messages=messages,
         temperature=member.view.temperature,
@@ -211,6 +211,9 @@ def persona_generate(
         member = cast_member(room=room, persona_id=persona_id)
         if member is None:
             return _quiet("off_roster")  # disabled or removed since the tick: the change applies at once
+        posted = Message.objects.filter(author_key=f"bot:{member.handle}", client_id=f"decision-{decision_id}").first()
+        if posted is not None:
+            return posted  # a redelivered task: the line went out already; no second model call
         if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
             return _quiet("stale")
         try:

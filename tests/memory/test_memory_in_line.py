@@ -1,7 +1,8 @@
 """Memory reaches the line: what a persona remembers (Mem0 over a real Chroma server) and its cached
-narrative both land in the system message of the request that generates its next line."""
+narrative both reach the request that generates its next line, quoted as data in the user message."""
 from __future__ import annotations
 
+import json
 import time
 import uuid
 
@@ -54,7 +55,11 @@ def test_memory_reaches_the_line(chroma_server, llm_server):
     persona_generate(room=room, persona_id=persona.pk, decision_id=f"d-{time.time_ns()}", decided_at=time.time())
 
     assert len(llm_server.chat_requests) > asked_before, "the persona never asked the model for a line"
-    system = llm_server.chat_requests[-1].text_of("system")
-    assert RIVALRY in system
-    assert RUNNING_JOKE in system
-    assert narrative.text in system
+    # Memories and narrative are distilled from chat, so they come as quoted data in the user
+    # message, never in the system message (personas/prompting.py).
+    request = llm_server.chat_requests[-1]
+    user, system = request.text_of("user"), request.text_of("system")
+    assert json.dumps(RIVALRY, ensure_ascii=False)[1:-1] in user
+    assert json.dumps(RUNNING_JOKE, ensure_ascii=False)[1:-1] in user
+    assert json.dumps(narrative.text, ensure_ascii=False)[1:-1] in user
+    assert RIVALRY not in system and narrative.text not in system

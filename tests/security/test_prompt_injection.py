@@ -12,14 +12,15 @@ test server -> pre-send checks -> the chat gateway -> PostgreSQL, the Redis chan
 WebSocket viewer, the messages API), these hold:
 
 - chat text only ever reaches the model inside the user message, quoted as JSON in the <<chat>>
-  block, never in a system message;
+  block, never in a system message (nor do memories and narratives, which are distilled from chat);
 - viewers see nothing of the system prompt (however encoded), no personal data and no link;
 - an injection changes no persona setting; reflection stores no order, no personal data and no
   link as a memory; drift stays inside the anchors' bounds with a harmless mood, and a large
   change waits for a moderator.
 
 What is allowed to reach viewers from the prompt on purpose: the persona's catchphrases, emotes
-and topics, and short references to its memories and narrative (they passed memory hygiene).
+and topics; its memories and narrative are not in the system prompt (they passed memory hygiene
+and come with the chat, as data).
 """
 from __future__ import annotations
 
@@ -185,7 +186,8 @@ def test_an_obeyed_injection_stays_quoted_data_and_never_reaches_viewers(cast, l
         assert [m["role"] for m in request.messages] == ["system", "user"]
         for typed, kept in zip(attack.messages, persisted):
             assert kept in _chat_texts(user)  # quoted, inside the chat block of the user message
-            assert kept not in system and _quoted(kept) not in system
+            if len(kept) >= 8:  # shorter ones ("hi", once the gate stripped the hidden tag characters) prove nothing
+                assert kept not in system and _quoted(kept) not in system
         for typed in attack.messages:
             if len(typed) > 12:
                 assert typed not in system
@@ -303,6 +305,17 @@ def test_reflection_on_injected_chat_stores_no_order_no_personal_data_and_no_lin
                 assert len(order) < 20 or order not in _letters(text), (attack.id, text)
     assert _persona_snapshot(persona) == persona_before
     assert _drift_snapshot(persona) == drift_before
+
+    # What was remembered comes back with the next line as quoted data, never in the system message.
+    llm_server.set_mode(obey="pii")
+    _generate(room, persona)
+    request = llm_server.chat_requests[-1]
+    system, user = request.text_of("system"), request.text_of("user")
+    assert "<<memories>>" in user
+    for attack in ATTACKS:
+        for typed in attack.messages:
+            fragment = _letters(typed)[:30]
+            assert len(fragment) < 12 or fragment not in _letters(system), attack.id
 
 
 def test_an_obeyed_narrative_keeps_no_order_no_personal_data_and_no_link(cast, llm_server, chroma_server):
