@@ -24,7 +24,7 @@ For a long fuzz run, raise the example counts with CHATTER_FUZZ_EXAMPLES (exampl
 targets; the database, HTTP and WebSocket targets run a tenth of it, never fewer than by default):
 
     CHATTER_FUZZ_EXAMPLES=20000 DATABASE_URL=postgres://postgres@127.0.0.1:5432/fuzz \
-        REDIS_URL=redis://127.0.0.1:6379/11 python -m pytest tests/security/test_fuzz.py -p no:randomly
+        REDIS_URL=redis://127.0.0.1:6379/11 python -m pytest tests/security/test_fuzz.py
 
 Every bug this found is kept as an explicit @example (or a plain regression test) next to the
 property that found it.
