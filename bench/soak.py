@@ -672,7 +672,11 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
     lines.append("")
     span = soak.load_ended - soak.warm_until
     judged = span >= RSS_JUDGED_AFTER_SECONDS
-    lines.append(f"RSS per process, first sample after warm-up vs last (MB){'' if judged else ' - run too short to judge'}")
+    drills_over = soak.drills[-1].settled if soak.drills and soak.drills[-1].settled else None
+    lines.append(
+        f"RSS per process (MB): first sample after warm-up -> {'when the drills were over -> ' if drills_over else ''}last"
+        f"{'' if judged else ' - run too short to judge'}"
+    )
     mem_rows = []
     for key, series in sorted(soak.rss.items()):
         # A process started mid-run (restarted by a drill) warms up too: its baseline is its own.
@@ -690,7 +694,13 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
         elif judged and covered >= 0.6 * span and growth > RSS_GROWTH_LIMIT_PCT and last - first > RSS_GROWTH_LIMIT_MB:
             mark = "  <- grew"
             failed.append(f"RSS of {key} grew {growth:.0f}% ({first:.0f} -> {last:.0f} MB)")
-        mem_rows.append((key, f"{first:7.1f} -> {last:7.1f}  ({growth:+.1f}%, over {covered / 60:.1f} min, peak {max(v for _t, v in after):.1f}){mark}"))
+        middle = ""
+        if drills_over and after[0][0] < drills_over < after[-1][0]:
+            middle = f" -> {min(after, key=lambda sample: abs(sample[0] - drills_over))[1]:7.1f}"
+        mem_rows.append((
+            key,
+            f"{first:7.1f}{middle} -> {last:7.1f}  ({growth:+.1f}%, over {covered / 60:.1f} min, peak {max(v for _t, v in after):.1f}){mark}",
+        ))
     lines += table(mem_rows)
 
     # Scribe and reflection.
