@@ -120,6 +120,11 @@ def inflight_claim(*, room_slug: str, decision_id: str, limit: int, now: float |
     return inflight_claim_many(room_slug=room_slug, decision_ids=[decision_id], limit=limit, now=now) == 1
 
 
+def event_lead_claim(*, room_slug: str, event_key: str) -> bool:
+    """True for the first caller per room and stream event (kept a minute): who may lead the reaction."""
+    return bool(redis_client().set(f"chatter:persona:event-lead:{room_slug}:{event_key}", 1, nx=True, ex=60))
+
+
 def inflight_release(*, room_slug: str, decision_id: str) -> None:
     redis_client().zrem(_inflight_key(room_slug), decision_id)
 

@@ -28,6 +28,7 @@ from personas.selectors import CastMember, TickMember, cast_for_room, cast_membe
 logger = logging.getLogger(__name__)
 
 EVENT_FRESH_SECONDS = 6.0
+EVENT_LEAD_SECONDS = 3.0  # a stream event nobody reacted to within this long gets a lead reaction
 HUMAN_RECENT_SECONDS = 15.0
 WINDOW_FOR_SHARES = 20
 
@@ -49,7 +50,7 @@ def _iso_to_ts(value: str) -> float:
 class RoomMoment:
     """What every persona in a room sees on one tick, worked out once per tick, not per persona."""
 
-    events: tuple[tuple[str, float, float], ...]  # (kind, confidence, at)
+    events: tuple[tuple[str, float, float, str], ...]  # (kind, confidence, at, evidence)
     humans_recent: int
     bot_share: float
     bot_chain: int
@@ -59,13 +60,14 @@ class RoomMoment:
 
 def room_moment(*, window: list[dict[str, Any]], context: dict | None, trends: dict | None, now: float) -> RoomMoment:
     events = tuple(
-        (event["kind"], float(event["confidence"]), _iso_to_ts(event["at"])) for event in (context or {}).get("events", [])
+        (event["kind"], float(event["confidence"]), _iso_to_ts(event["at"]), str(event.get("evidence") or ""))
+        for event in (context or {}).get("events", [])
     )
     stamped = [(item["origin"], _iso_to_ts(item["created_at"])) for item in window]
     recent = stamped[-WINDOW_FOR_SHARES:]
     # Bots reacting to bots: the run of bot lines since the last human line or stream event
     # (lines answering the stream are not a bot-to-bot spiral).
-    last_event_at = max((at for _, _, at in events), default=0.0)
+    last_event_at = max((at for _, _, at, _ in events), default=0.0)
     chain = 0
     for origin, at in reversed(stamped):
         if origin != "bot" or at <= last_event_at:
@@ -83,12 +85,23 @@ def room_moment(*, window: list[dict[str, Any]], context: dict | None, trends: d
     )
 
 
+def _fresh_events(*, moment: RoomMoment, now: float, since_own_post: float | None) -> list[tuple[str, float, float, str]]:
+    """The stream events a persona has not had a chance to react to: recent, and after its last post."""
+    last_post_at = now - since_own_post if since_own_post is not None else 0.0
+    fresh_after = max(now - EVENT_FRESH_SECONDS, last_post_at)
+    return [event for event in moment.events if event[2] > fresh_after]
+
+
+def _reacting_to(*, moment: RoomMoment, now: float, since_own_post: float | None) -> dict[str, str] | None:
+    """The moment a posting persona reacts to (the latest fresh event), for its prompt; None if none."""
+    fresh = _fresh_events(moment=moment, now=now, since_own_post=since_own_post)
+    return {"kind": fresh[-1][0], "evidence": fresh[-1][3][:200]} if fresh else None
+
+
 def _policy_input(
     *, member: TickMember, cast, moment: RoomMoment, now: float, own_posts: tuple[int, float | None]
 ) -> PolicyInput:
     posts, since = own_posts
-    last_post_at = now - since if since is not None else 0.0
-    fresh_after = max(now - EVENT_FRESH_SECONDS, last_post_at)
     return PolicyInput(
         chattiness=member.chattiness,
         hype_sensitivity=member.hype_sensitivity,
@@ -96,7 +109,7 @@ def _policy_input(
         max_posts_per_minute=member.max_posts_per_minute,
         hype_multiplier=cast.hype_multiplier,
         bot_human_bias=cast.bot_human_bias,
-        fresh_events=tuple((kind, confidence) for kind, confidence, at in moment.events if at > fresh_after),
+        fresh_events=tuple((kind, confidence) for kind, confidence, _, _ in _fresh_events(moment=moment, now=now, since_own_post=since)),
         human_messages_recent=moment.humans_recent,
         trend_match=not member.liked.isdisjoint(moment.running),
         own_posts_last_minute=posts,
@@ -134,26 +147,64 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
             else:
                 wanting.append(len(decided))
         decided.append((member, decision))
-    # One Redis step claims the room's free generation slots for as many of them as it can.
-    decision_ids = {index: uuid.uuid4().hex for index in wanting}
-    claimed = set(wanting[: activity.inflight_claim_many(
-        room_slug=room.slug, decision_ids=list(decision_ids.values()), limit=cast.max_inflight, now=now
+    lead = _lead_event(room=room, moment=moment, now=now, decided=decided, rng=rng,
+                       room_full=bot_posts_last_minute + len(wanting) >= cast.max_bot_messages_per_minute)
+    decision_ids = {index: uuid.uuid4().hex for index in [*wanting, *([lead] if lead is not None else [])]}
+    claimed: set[int] = set()
+    # The lead of a reaction may exceed the room's generation cap by one, like an answer to a human.
+    if lead is not None and activity.inflight_claim(
+        room_slug=room.slug, decision_id=decision_ids[lead], limit=cast.max_inflight + 1, now=now
+    ):
+        claimed.add(lead)
+    # One Redis step claims the room's free generation slots for as many of the others as it can.
+    claimed |= set(wanting[: activity.inflight_claim_many(
+        room_slug=room.slug, decision_ids=[decision_ids[index] for index in wanting], limit=cast.max_inflight, now=now
     )])
     outcomes = []
     for index, (member, decision) in enumerate(decided):
         decision_id = None
         if index in claimed:
             decision_id = decision_ids[index]
-            # Jitter, so a stream event does not make the whole cast speak in the same instant.
+            moment_now = _reacting_to(moment=moment, now=now, since_own_post=own_posts[member.handle][1])
             persona_generate_task.apply_async(
-                kwargs={"persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id, "decided_at": now},
-                countdown=rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
+                kwargs={
+                    "persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id, "decided_at": now,
+                    "moment": moment_now,
+                },
+                # Jitter, so a stream event does not make the whole cast speak in the same instant; the
+                # lead of a reaction goes at once (it is alone by construction).
+                countdown=0.0 if "event_lead" in decision.reasons else rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
             )
         elif decision.post:
             decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_busy"])
         outcomes.append(TickOutcome(handle=member.handle, decision=decision, decision_id=decision_id))
     _record_decisions([(outcome.handle, outcome.decision) for outcome in outcomes])
     return outcomes
+
+
+def _lead_event(
+    *, room: Room, moment: RoomMoment, now: float, decided: list[tuple[TickMember, Decision]], rng: random.Random,
+    room_full: bool,
+) -> int | None:
+    """A notable moment on stream gets at least one reaction: when the newest event is fresh and no
+    persona chose to react to it on its own, the most hype-sensitive persona free to post (weighted
+    draw; never one at its rate cap, in cooldown or stopped by the anti-loop) leads, once per event
+    (claimed in Redis, so later ticks and other workers do not add a second lead). Returns the index
+    in `decided` of the lead, whose decision it turns into a post, or None."""
+    fresh = [event for event in moment.events if now - event[2] <= EVENT_LEAD_SECONDS]
+    if not fresh or room_full:
+        return None
+    kind, _, at, _ = fresh[-1]
+    reacting = any(decision.post and f"event:{kind}" in decision.reasons for _, decision in decided)
+    candidates = [index for index, (_, decision) in enumerate(decided) if not decision.post and decision.probability > 0]
+    if not (reacting or candidates):
+        return None
+    if not activity.event_lead_claim(room_slug=room.slug, event_key=f"{kind}@{at:.3f}") or reacting:
+        return None  # already led, or the cast is on it by itself (the claim marks it as covered)
+    index = max(candidates, key=lambda i: (decided[i][0].hype_sensitivity + 0.01) * rng.random())
+    member, decision = decided[index]
+    decided[index] = (member, Decision(post=True, probability=decision.probability, reasons=[*decision.reasons, "event_lead"]))
+    return index
 
 
 def _record_decision(handle: str, decision: Decision) -> None:
@@ -179,7 +230,9 @@ def _record_decisions(decisions: list[tuple[str, Decision]]) -> None:
     )
 
 
-def line_compose(*, member: CastMember, room: Room, reply_to: dict[str, Any] | None = None) -> tuple[str | None, str]:
+def line_compose(
+    *, member: CastMember, room: Room, reply_to: dict[str, Any] | None = None, moment: dict[str, str] | None = None
+) -> tuple[str | None, str]:
     """Ask the LLM for one line as this persona now. Returns (line or None, why)."""
     window = chat_window(room_slug=room.slug)
     context, trends = context_latest(room=room), trends_latest(room=room)
@@ -188,7 +241,8 @@ def line_compose(*, member: CastMember, room: Room, reply_to: dict[str, Any] | N
     narrative = persona_narrative_cached(handle=member.handle)
     system = system_prompt(member.view)
     user = user_prompt(
-        context=context, trends=trends, chat_window=window, reply_to=reply_to, narrative=narrative, memories=memories
+        context=context, trends=trends, chat_window=window, reply_to=reply_to, narrative=narrative, memories=memories,
+        moment=moment,
     )
     messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
     raw = llm_chat(
@@ -204,7 +258,8 @@ def line_compose(*, member: CastMember, room: Room, reply_to: dict[str, Any] | N
 
 
 def persona_generate(
-    *, room: Room, persona_id: int, decision_id: str, decided_at: float, reply_to: dict[str, Any] | None = None
+    *, room: Room, persona_id: int, decision_id: str, decided_at: float, reply_to: dict[str, Any] | None = None,
+    moment: dict[str, str] | None = None,
 ) -> Message | None:
     """Generate and post one line for a decision. Quiet (None) on any failure: never breaks the room."""
     try:
@@ -217,7 +272,7 @@ def persona_generate(
         if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
             return _quiet("stale")
         try:
-            line, why = line_compose(member=member, room=room, reply_to=reply_to)
+            line, why = line_compose(member=member, room=room, reply_to=reply_to, moment=moment)
         except ChatterError as error:
             logger.warning("persona=%s room=%s quiet: llm %s", member.handle, room.slug, error.message)
             return _quiet("llm_error")

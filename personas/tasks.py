@@ -29,14 +29,17 @@ def cast_tick_task(room_id: int) -> int:
 
 @shared_task(ignore_result=True, acks_late=True)
 def persona_generate_task(
-    persona_id: int, room_id: int, decision_id: str, decided_at: float, reply_to: dict[str, Any] | None = None
+    persona_id: int, room_id: int, decision_id: str, decided_at: float, reply_to: dict[str, Any] | None = None,
+    moment: dict[str, str] | None = None,
 ) -> str | None:
     from personas.services import persona_generate
 
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
         return None
-    message = persona_generate(room=room, persona_id=persona_id, decision_id=decision_id, decided_at=decided_at, reply_to=reply_to)
+    message = persona_generate(
+        room=room, persona_id=persona_id, decision_id=decision_id, decided_at=decided_at, reply_to=reply_to, moment=moment
+    )
     return str(message.id) if message else None
 
 

@@ -55,6 +55,19 @@ def test_it_sends_the_anchors_the_context_and_the_chat_as_quoted_data(cast, llm_
     assert INJECTION not in system  # chat text never lands in the system message
 
 
+def test_a_line_decided_on_a_stream_event_is_told_the_moment_and_names_it(cast, llm_server):
+    room, persona = cast
+    message = _generate(room, persona, moment={"kind": "clutch", "evidence": "the boss is at one HP and the timer says clutch"})
+
+    (request,) = llm_server.chat_requests
+    moment = request.text_of("user").split("<<moment>>")[1].split("<</moment>>")[0]
+    assert '"kind": "clutch"' in moment and "one HP" in moment
+    assert "<<moment>>" not in request.text_of("system")
+    # The offline provider's reaction names what happened: a word of the evidence or of the stream's keywords.
+    vocabulary = {"boss", "timer", "says", "clutch", "fight", "low", "health"}
+    assert vocabulary & set(message.text.lower().replace("?", " ").split()), message.text
+
+
 def test_it_posts_one_short_line(cast, llm_server):
     room, persona = cast
     llm_server.set_mode(script=["first line of a long answer\nsecond line that must not be sent"])

@@ -46,3 +46,34 @@ def test_a_persona_disabled_by_a_moderator_is_out_from_the_next_tick(celery_work
     assert [outcome.handle for outcome in cast_tick(room=room, rng=random.Random(1))] == ["mutebot", "witness"]
     Persona.objects.filter(pk=persona.pk).update(enabled=False)
     assert [outcome.handle for outcome in cast_tick(room=room, rng=random.Random(2))] == ["witness"]
+
+
+def test_a_stream_event_nobody_reacts_to_gets_one_lead_reaction(celery_worker, llm_server):
+    from datetime import datetime, timezone
+
+    from chat.events import context_publish
+
+    room = RoomFactory()
+    for handle, hype in (("calmcat", 0.2), ("hypehawk", 2.5)):
+        RosterEntryFactory(room=room, persona=PersonaFactory(handle=handle, chattiness=0.0001, hype_sensitivity=hype))
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="mutedmole", chattiness=0.0))
+    at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    context_publish(
+        room_slug=room.slug,
+        context={
+            "room": room.slug, "seq": 1, "at": at, "window_seconds": 45, "transcript": "he lands the last hit on the dragon",
+            "segments": [], "keywords": ["dragon"], "topics": [],
+            "events": [{"kind": "clutch", "at": at, "confidence": 0.9, "evidence": "last hit on the dragon"}],
+        },
+    )
+
+    first = cast_tick(room=room, rng=random.Random(4))
+    again = cast_tick(room=room, rng=random.Random(5))
+
+    leads = [outcome.handle for outcome in first if "event_lead" in outcome.decision.reasons]
+    assert len(leads) == 1 and leads[0] != "mutedmole"  # a persona that never posts is never made to
+    assert not any("event_lead" in outcome.decision.reasons for outcome in again)  # once per event
+    line = wait_for(lambda: Message.objects.filter(room=room, origin="bot").first(), timeout=15, message="the lead line")
+    assert line.author_name == leads[0]
+    request = next(r for r in llm_server.chat_requests if "<<moment>>" in r.text_of("user"))
+    assert '"kind": "clutch"' in request.text_of("user")

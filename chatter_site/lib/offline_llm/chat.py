@@ -87,6 +87,8 @@ def compose_chat_line(messages: list[dict[str, Any]]) -> str:
     card = read_block(system, "persona-card")
     stream = read_block(user, "stream")
     reply_to = read_block(user, "reply-to")
+    moment = read_block(user, "moment")
+    moment = moment if isinstance(moment, dict) and moment.get("kind") in EVENT_LINES else None
     card = card if isinstance(card, dict) else None
     stream = stream if isinstance(stream, dict) else {}
     reply_to = reply_to if isinstance(reply_to, dict) else None
@@ -115,6 +117,11 @@ def compose_chat_line(messages: list[dict[str, Any]]) -> str:
         topic = viewer_keyword(their_text, prefer=loved + keywords, rng=rng)
         templates = REPLY_QUESTION_LINES if their_text.rstrip().endswith("?") else REPLY_LINES
         reaction = pick_line(rng, templates, topic)
+    elif moment is not None:
+        # The moment it was asked to react to: name what happened (a word of the evidence or the stream's keywords).
+        topic = viewer_keyword(str(moment.get("evidence") or ""), prefer=keywords, rng=rng) or (rng.choice(keywords) if keywords else None)
+        naming = tuple(t for t in EVENT_LINES[moment["kind"]] if "{t}" in t) if topic else EVENT_LINES[moment["kind"]]
+        reaction = pick_line(rng, naming, topic)
     elif hated_now and rng.random() < 0.5:
         reaction = pick_line(rng, HATED_LINES, rng.choice(hated_now))
     elif events and events[-1].get("kind") in EVENT_LINES and rng.random() < 0.85:
