@@ -95,7 +95,10 @@ def _fresh_events(*, moment: RoomMoment, now: float, since_own_post: float | Non
 def _reacting_to(*, moment: RoomMoment, now: float, since_own_post: float | None) -> dict[str, str] | None:
     """The moment a posting persona reacts to (the latest fresh event), for its prompt; None if none."""
     fresh = _fresh_events(moment=moment, now=now, since_own_post=since_own_post)
-    return {"kind": fresh[-1][0], "evidence": fresh[-1][3][:200]} if fresh else None
+    if not fresh:
+        return None
+    kind, _, _, evidence = max(fresh, key=lambda event: event[2])  # the context lists events in detection order
+    return {"kind": kind, "evidence": evidence[:200]}
 
 
 def _policy_input(
@@ -194,7 +197,7 @@ def _lead_event(
     fresh = [event for event in moment.events if now - event[2] <= EVENT_LEAD_SECONDS]
     if not fresh or room_full:
         return None
-    kind, _, at, _ = fresh[-1]
+    kind, _, at, _ = max(fresh, key=lambda event: event[2])
     reacting = any(decision.post and f"event:{kind}" in decision.reasons for _, decision in decided)
     candidates = [index for index, (_, decision) in enumerate(decided) if not decision.post and decision.probability > 0]
     if not (reacting or candidates):

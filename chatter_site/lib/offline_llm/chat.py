@@ -9,6 +9,7 @@ from typing import Any
 from chatter_site.lib.offline_llm.prompt import (
     as_terms,
     author_name,
+    moment_keyword,
     read_block,
     request_seed,
     safe_terms,
@@ -119,7 +120,7 @@ def compose_chat_line(messages: list[dict[str, Any]]) -> str:
         reaction = pick_line(rng, templates, topic)
     elif moment is not None:
         # The moment it was asked to react to: name what happened (a word of the evidence or the stream's keywords).
-        topic = viewer_keyword(str(moment.get("evidence") or ""), prefer=keywords, rng=rng) or (rng.choice(keywords) if keywords else None)
+        topic = moment_keyword(str(moment.get("evidence") or ""), prefer=keywords, rng=rng) or (rng.choice(keywords) if keywords else None)
         naming = tuple(t for t in EVENT_LINES[moment["kind"]] if "{t}" in t) if topic else EVENT_LINES[moment["kind"]]
         reaction = pick_line(rng, naming, topic)
     elif hated_now and rng.random() < 0.5:

@@ -88,6 +88,19 @@ def viewer_keyword(text: str, *, prefer: list[str], rng: random.Random) -> str |
     return rng.choice(longest)
 
 
+def moment_keyword(evidence: str, *, prefer: list[str], rng: random.Random) -> str | None:
+    """The word that names what happened in an event's evidence: one the stream's keywords share if any,
+    else one of its longest plain words (never a steering word, a contraction or a filler)."""
+    candidates = [
+        w for w in words_of(evidence) if len(w) >= 4 and w.isalpha() and w.lower() not in STOPWORDS | STEERING_WORDS
+    ]
+    preferred = [w for w in candidates if any(w.lower() in p.lower() for p in prefer)]
+    if preferred:
+        return rng.choice(preferred).lower()
+    longest = sorted({w.lower() for w in candidates}, key=lambda w: (-len(w), w))[:3]
+    return rng.choice(longest) if longest else None
+
+
 def safe_terms(terms: list[str]) -> list[str]:
     return [t for t in terms if not set(w.lower() for w in words_of(t)) & STEERING_WORDS]
 
