@@ -94,6 +94,7 @@ def worker_env(process_env, chroma_server_session) -> dict[str, str]:
         "CHATTER_VECTOR_STORE": chroma_server_session.url,
         "CHATTER_MEMORY_COLLECTION": f"reflection_{uuid.uuid4().hex[:8]}",
         "CHATTER_REFLECTION_BACKOFF_SECONDS": "0.5",
+        "CHATTER_REFLECTION_MAX_ATTEMPTS": "3",
     }
 
 
@@ -322,6 +323,7 @@ def test_a_job_that_fails_twice_then_succeeds_is_stored_once(sent, memory_servic
 
 def test_it_backs_off_exponentially_then_parks_the_job_in_the_dead_letters(sent, memory_services, settings):
     settings.REFLECTION_BACKOFF_SECONDS = 2.0
+    settings.REFLECTION_MAX_ATTEMPTS = 3
     room, persona = witnessed_room()
     job = flushed_job(room, persona)
     sent.clear()
@@ -539,7 +541,8 @@ def test_a_real_worker_retries_a_failing_job_and_stores_it_once(reflection_worke
     assert len({item.dedupe_key for item in stored}) == len(stored)
 
 
-def test_a_dead_letter_is_revived_by_the_admin_retry_action(reflection_worker, memory_services, client):
+def test_a_dead_letter_is_revived_by_the_admin_retry_action(reflection_worker, memory_services, client, settings):
+    settings.REFLECTION_MAX_ATTEMPTS = 3  # a job's attempts are fixed when it is made, here
     room, persona = witnessed_room()
     memory_services.set_mode(fail_status=500)
     job = flushed_job(room, persona)
