@@ -10,7 +10,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 from pydantic import ValidationError
+from redis.exceptions import RedisError
 
 from chat.hub import get_hub
 from chat.models import Room
@@ -122,6 +124,11 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 await self.send_json({"type": "pong"})
         except ChatterError as error:
             await self.send_json(error.as_frame())
+        except (DatabaseError, RedisError):
+            # PostgreSQL or Redis is down for a moment: say so and keep the socket. Nothing was
+            # persisted (the ingest is one transaction), and a resend with the same client_id is safe.
+            logger.warning("send failed: a backing service is unavailable room=%s", self.slug, exc_info=True)
+            await self.send_json(ChatterError("unavailable", "chat is briefly unavailable; try again").as_frame())
 
     async def _refuse(self, error: ChatterError) -> None:
         self.invalid_frames += 1

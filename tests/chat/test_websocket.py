@@ -130,6 +130,32 @@ async def test_it_sends_a_repeated_client_id_once(hub_cleanup):
     await communicator.disconnect()
 
 
+async def test_it_answers_unavailable_and_keeps_the_socket_when_redis_or_postgresql_is_down(hub_cleanup, monkeypatch):
+    import redis.exceptions
+    from django.db import OperationalError
+
+    import chat.services
+
+    room = await database_sync_to_async(RoomFactory)()
+    user = await database_sync_to_async(UserFactory)()
+    communicator, _ = await _connect(room, user)
+    real = chat.services.rate_limit_hit
+    for outage in (redis.exceptions.ConnectionError("Connection refused"), OperationalError("server closed the connection")):
+        def down(*args, _outage=outage, **kwargs):
+            raise _outage
+
+        monkeypatch.setattr(chat.services, "rate_limit_hit", down)  # the first backing-service call of a send
+        await communicator.send_json_to({"type": "send", "text": "during the outage", "client_id": "out-1"})
+        error = await communicator.receive_json_from(timeout=5)
+        assert error["type"] == "error" and error["code"] == "unavailable"
+    monkeypatch.setattr(chat.services, "rate_limit_hit", real)
+    await communicator.send_json_to({"type": "send", "text": "during the outage", "client_id": "out-1"})  # the resend
+    (item,) = await _collect(communicator, 1)
+    assert item["client_id"] == "out-1"
+    assert await database_sync_to_async(Message.objects.count)() == 1
+    await communicator.disconnect()
+
+
 async def test_it_answers_rate_limited_when_a_viewer_floods(hub_cleanup, settings):
     settings.CHAT_RATE_LIMIT_COUNT = 2
     room = await database_sync_to_async(RoomFactory)()
