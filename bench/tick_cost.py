@@ -162,13 +162,12 @@ def world_delete(prefix: str, user_prefix: str) -> None:
 # --------------------------------------------------------------------------------------------
 def full_tick(rooms: list, rng: random.Random) -> int:
     """One tick of every room, each as personas.tasks.cast_tick_task does it (the room read included)."""
-    from chat.models import Room
+    from personas.selectors import tick_room
     from personas.services import cast_tick
 
     decisions = 0
     for room in rooms:
-        live = Room.objects.filter(pk=room.pk, is_live=True).select_related("cast").first()
-        decisions += len(cast_tick(room=live, rng=rng))
+        decisions += len(cast_tick(room=tick_room(room_id=room.pk), rng=rng))
     return decisions
 
 

@@ -21,7 +21,9 @@ def cast_tick_all_task() -> int:
 def cast_tick_task(room_id: int) -> int:
     from personas.services import cast_tick
 
-    room = Room.objects.filter(pk=room_id, is_live=True).select_related("cast").first()
+    from personas.selectors import tick_room
+
+    room = tick_room(room_id=room_id)
     if room is None:
         return 0
     return sum(1 for outcome in cast_tick(room=room) if outcome.decision.post)
