@@ -27,8 +27,10 @@ from personas.selectors import CastMember, TickMember, cast_for_room, cast_membe
 
 logger = logging.getLogger(__name__)
 
-EVENT_FRESH_SECONDS = 6.0
-EVENT_LEAD_SECONDS = 3.0  # a stream event nobody reacted to within this long gets a lead reaction
+# Counted from when the words were said (the event's `at`): the event only reaches the room when the
+# line carrying it has been transcribed, often seconds later, so both windows leave room for that.
+EVENT_FRESH_SECONDS = 10.0
+EVENT_LEAD_SECONDS = 10.0  # a stream event nobody reacted to gets a lead reaction while this fresh (once)
 HUMAN_RECENT_SECONDS = 15.0
 WINDOW_FOR_SHARES = 20
 
