@@ -4,7 +4,7 @@ given its inputs and random source, so it can be tested statistically over many 
 probability = base chattiness × boosts (stream events, a human @mention, human messages, a trend
 wave it likes) × dampeners (its own recent posts, bot-only chatter, cooldown, anti-loop chain
 depth), with a hard cap at max posts per minute, of which the persona's own initiative may use all
-but MENTION_RESERVE (kept for answering humans). Every factor applied is named in `reasons`.
+but `mention_reserve` of them (kept for answering humans). Every factor applied is named in `reasons`.
 """
 from __future__ import annotations
 
@@ -21,14 +21,18 @@ DEFAULT_EVENT_WEIGHT = 1.5
 CHAIN_GRACE = 2
 HARD_CHAIN_LIMIT = 8
 QUIET_CHAT_SECONDS = 8.0
+
+
 # Posts of each persona's per-minute budget the fast loop leaves free for answering humans who
-# @mention it (SPEC 6.1: a mention is answered within seconds unless the persona is rate-limited).
-MENTION_RESERVE = 1
+# @mention it (SPEC 6.1: a mention is answered within seconds unless the persona is rate-limited):
+# a third of the budget, at least one, none for a persona allowed a single post a minute.
+def mention_reserve(max_posts_per_minute: int) -> int:
+    return max(1, max_posts_per_minute // 3) if max_posts_per_minute > 1 else 0
 
 
 def tick_budget(max_posts_per_minute: int) -> int:
     """Posts a minute the fast loop may spend on its own; the rest waits for @mentions."""
-    return max_posts_per_minute - MENTION_RESERVE if max_posts_per_minute > MENTION_RESERVE else max_posts_per_minute
+    return max_posts_per_minute - mention_reserve(max_posts_per_minute)
 
 
 # slots, not frozen: a tick builds one per persona (1,000 a second for a large cast) and a frozen

@@ -73,6 +73,12 @@ def test_it_never_posts_at_or_over_its_max_posts_per_minute():
     assert _rate(hyped) == 0.0
 
 
+def test_its_own_initiative_leaves_a_third_of_its_budget_for_answering_humans():
+    busy = replace(BASE, max_posts_per_minute=6, fresh_events=(("clutch", 1.0),), own_posts_last_minute=4, seconds_since_own_post=30)
+    assert _rate(busy) == 0.0
+    assert _rate(replace(busy, mentioned_by_human=True)) > 0.85
+
+
 def test_its_own_initiative_leaves_one_post_a_minute_for_answering_humans():
     at_reserve = replace(BASE, fresh_events=(("clutch", 1.0),), own_posts_last_minute=3, seconds_since_own_post=30)
     assert _rate(at_reserve) == 0.0
