@@ -22,6 +22,7 @@ GAP_MAX_STRIKES = 3
 PING_INTERVAL = 20.0
 SILENCE_LIMIT = 50.0
 ACK_TIMEOUT = 10.0
+UNAVAILABLE_RETRY_SECONDS = 2.0  # room.js sends again this long after an `unavailable` error
 
 
 @dataclass
@@ -220,6 +221,7 @@ class Human(RoomClient):
         self.typed: dict[str, float] = {}  # client_id -> when typed (time.time())
         self.acked: dict[str, tuple[int, float]] = {}  # client_id -> (seq, when it came back)
         self.refused: dict[str, str] = {}  # client_id -> error code
+        self.retry_after = 0.0  # after an `unavailable` error, nothing is sent before this (monotonic)
         self.errors: collections.Counter[str] = collections.Counter()
         self.counter = 0
 
@@ -230,7 +232,7 @@ class Human(RoomClient):
         self.pending[client_id] = Outgoing(text=text, first_sent=now)
 
     async def pump(self) -> None:
-        if self.in_flight is not None or self.ws is None:
+        if self.in_flight is not None or self.ws is None or time.monotonic() < self.retry_after:
             return
         client_id = next((cid for cid, out in self.pending.items() if not out.sent), None)
         if client_id is None:
@@ -261,6 +263,14 @@ class Human(RoomClient):
         elif kind == "error":
             code = str(frame.get("code"))
             self.errors[code] += 1
+            if code == "unavailable" and self.in_flight is not None:
+                # As room.js: nothing was stored, the same client_id goes again a little later.
+                out = self.pending.get(self.in_flight)
+                if out is not None:
+                    out.sent = False
+                self.in_flight = None
+                self.retry_after = time.monotonic() + UNAVAILABLE_RETRY_SECONDS
+                return
             if self.in_flight is not None:
                 self.refused[self.in_flight] = code
                 self.pending.pop(self.in_flight, None)

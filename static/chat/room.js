@@ -627,6 +627,16 @@
 
   function onError(frame) {
     var detail = typeof frame.detail === "string" && frame.detail ? frame.detail : "something went wrong";
+    if (frame.code === "unavailable" && inFlight !== null) {
+      // Nothing was stored; the same client_id is safe to send again once the server is back.
+      var waiting = pending.get(inFlight);
+      if (waiting) waiting.sent = false;
+      inFlight = null;
+      clearTimeout(ackTimer);
+      setTimeout(pumpOutbox, 2000);
+      showNotice("Chat is briefly unavailable; your message will be sent again.", "error", frame.code);
+      return;
+    }
     if (inFlight !== null) {
       var refused = pending.get(inFlight);
       pending.delete(inFlight);
