@@ -113,6 +113,16 @@ def _chat_texts(user_content: str) -> list[str]:
 # --- the cast -------------------------------------------------------------------------------------
 
 
+@pytest.fixture(autouse=True)
+def mentions_answered_here(monkeypatch) -> None:
+    """Attacks that @mention the persona would queue answers for the session's Celery worker, which
+    would then write to the database while this module's test tears it down (a TRUNCATE deadlock
+    was seen). Lines are generated here, by the test, through the same path."""
+    from personas.tasks import persona_mentions_task
+
+    monkeypatch.setattr(persona_mentions_task, "delay", lambda *args, **kwargs: None)
+
+
 @pytest.fixture
 def cast(llm_server, settings):
     settings.CHAT_RATE_LIMIT_COUNT = 10_000  # the attacker may type as fast as the corpus needs
