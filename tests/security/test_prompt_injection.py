@@ -114,13 +114,15 @@ def _chat_texts(user_content: str) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
-def mentions_answered_here(monkeypatch) -> None:
-    """Attacks that @mention the persona would queue answers for the session's Celery worker, which
-    would then write to the database while this module's test tears it down (a TRUNCATE deadlock
-    was seen). Lines are generated here, by the test, through the same path."""
+def nothing_queued_for_the_session_worker(monkeypatch) -> None:
+    """Mention answers and narrative regenerations (a generation's cache miss queues one) would run
+    in the session's Celery worker, against the database, while this module's test tears it down:
+    TRUNCATE deadlocks were seen. Lines and narratives are made here, by the tests, on the same path."""
+    from memory.tasks_batch import narrative_regenerate_task
     from personas.tasks import persona_mentions_task
 
     monkeypatch.setattr(persona_mentions_task, "delay", lambda *args, **kwargs: None)
+    monkeypatch.setattr(narrative_regenerate_task, "apply_async", lambda *args, **kwargs: None)
 
 
 @pytest.fixture
