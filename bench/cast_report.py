@@ -41,7 +41,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -57,7 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._child import Child  # noqa: E402
+from bench._child import Child, free_port  # noqa: E402
 
 MAX_MINUTES = 10.0
 EVENT_WINDOW = 5.0
@@ -94,12 +93,6 @@ MENTION_LINES = [
     "@{h} rate this music out of ten",
     "@{h} is this the best moment of the stream?",
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def ensure_database(url: str) -> None:

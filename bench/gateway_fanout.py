@@ -30,7 +30,6 @@ import multiprocessing as mp
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,6 +44,8 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench._child import free_port  # noqa: E402
 
 LATENCY_TARGET = 0.250
 MAX_SECONDS = 120
@@ -160,12 +161,6 @@ def cpu_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Processes
 # --------------------------------------------------------------------------------------------
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 # Loaded into the benchmarked Daphnes as sitecustomize (PYTHONPATH): logs every GC pause >= 2 ms.
 GC_PROBE = """
 import gc, sys, time

@@ -32,7 +32,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -41,6 +40,8 @@ import time
 import urllib.request
 import uuid
 from pathlib import Path
+
+from bench._child import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 MEM0_PUBLISHED_P95_S = 0.200  # Mem0 search p95, LOCOMO (Chhikara et al., arXiv 2504.19413, table 2)
@@ -54,12 +55,6 @@ WORDS = (
 
 
 # --- processes ----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Child:
