@@ -238,6 +238,8 @@ STREAMCTX_WINDOW_SECONDS = env_int("CHATTER_STREAMCTX_WINDOW", 45, minimum=20, m
 STREAMCTX_CADENCE_SECONDS = env_float("CHATTER_STREAMCTX_CADENCE", 2.0, minimum=0.2)
 STREAMCTX_HISTORY = env_int("CHATTER_STREAMCTX_HISTORY", 1000, minimum=10)
 STREAMCTX_DEMO_SCRIPT = BASE_DIR / "streamctx" / "scripts" / "demo.txt"
+# How runchatter (which imports no app) asks whether a stream source has the demo room.
+CHATTER_STREAM_OWNER_READER = "streamctx.services.stream_source_owner"
 
 # --- Personas (the fast loop) -----------------------------------------------------------------
 PERSONA_TICK_SECONDS = env_float("CHATTER_PERSONA_TICK_SECONDS", 1.0, minimum=1.0)

@@ -29,6 +29,7 @@ from streamctx.services import (
     stream_context_next_seq,
     stream_context_publish,
     stream_source_claim,
+    stream_source_claim_if_free,
     stream_source_release,
 )
 from streamctx.types import DetectedEvent, TimedSegment
@@ -46,6 +47,10 @@ DEFAULT_REPEAT_SECONDS = 3.0
 OUTAGE_ERRORS = (RedisError, DatabaseError)
 REPEAT_SECONDS = {"chat_spike": 20.0, "scene_change": 10.0}
 _END = object()
+# Why a session stopped because another source has the room (see run_stream_context's exit code).
+TAKEN_OVER = "taken over"
+ROOM_BUSY = "room has another source"
+YIELDED_REASONS = (TAKEN_OVER, ROOM_BUSY)
 
 
 def new_source_id(kind: str) -> str:
@@ -137,13 +142,21 @@ class StreamContextSession:
         self.stop_reason: str | None = None
         self._last_publish: float | None = None
 
-    def run(self, segments: Iterable[TimedSegment], *, max_seconds: float | None = None, stop: threading.Event | None = None) -> str:
+    def run(
+        self, segments: Iterable[TimedSegment], *, max_seconds: float | None = None, stop: threading.Event | None = None,
+        take_over: bool = True,
+    ) -> str:
         """Play `segments` (blocking iterator, paced by its source) until it ends, we are taken over,
-        `stop` is set or `max_seconds` pass. Returns why it stopped."""
+        `stop` is set or `max_seconds` pass. Returns why it stopped. With take_over=False a room
+        that already has a source is left alone (ROOM_BUSY) and nothing is played."""
         stop = stop or threading.Event()
-        previous = stream_source_claim(room_slug=self.room.slug, source_id=self.source_id)
-        if previous and previous != self.source_id:
-            logger.info("room=%s taken over from source %s", self.room.slug, previous)
+        if not take_over:
+            if not stream_source_claim_if_free(room_slug=self.room.slug, source_id=self.source_id):
+                return self._stopped(ROOM_BUSY)
+        else:
+            previous = stream_source_claim(room_slug=self.room.slug, source_id=self.source_id)
+            if previous and previous != self.source_id:
+                logger.info("room=%s taken over from source %s", self.room.slug, previous)
         inbox: queue.Queue = queue.Queue(maxsize=1000)
         feeder = threading.Thread(target=_feed, args=(segments, inbox, stop), name="streamctx-source", daemon=True)
         feeder.start()
@@ -180,13 +193,13 @@ class StreamContextSession:
                     )
                     if notable or speech_due:
                         if not self._publish("event" if notable else "speech"):
-                            return self._stopped("taken over")
+                            return self._stopped(TAKEN_OVER)
                         next_tick = time.monotonic() + self.cadence
                 if time.monotonic() >= next_tick:
                     spike = self._chat_spike(self.clock())
                     self.builder.add_event(spike)
                     if not self._publish("event" if spike else "cadence"):
-                        return self._stopped("taken over")
+                        return self._stopped(TAKEN_OVER)
                     next_tick = time.monotonic() + self.cadence
                 if source_done:
                     self._publish("final")
@@ -231,7 +244,7 @@ class StreamContextSession:
 
     def _stopped(self, reason: str) -> str:
         self.stop_reason = reason
-        if reason == "taken over":
+        if reason == TAKEN_OVER:
             logger.warning("room=%s source=%s stopped: another source took the room over", self.room.slug, self.source_id)
         else:
             logger.info("room=%s source=%s stopped: %s after %d contexts", self.room.slug, self.source_id, reason, self.published)

@@ -1,6 +1,8 @@
 """The scripted stream source: a timed transcript file played back in real time.
 
-Format, one line per utterance (blank lines and `#` comments ignored):
+Format, one line per utterance (blank lines and `#` comments ignored); a time is plain seconds,
+`MM:SS` or `HH:MM:SS`, each with optional decimals:
+    6.5 plain seconds
     00:04 Okay, he is at low health, this is it chat
     01:02:03 an hour in
     00:12-00:15 an explicit end time
@@ -16,13 +18,22 @@ from pathlib import Path
 from chatter_site.lib.errors import ChatterError
 from streamctx.types import TimedSegment
 
-_LINE = re.compile(r"^\[?(?P<start>\d{1,2}(?::\d{2}){1,2}(?:\.\d+)?)(?:\s*-\s*(?P<end>\d{1,2}(?::\d{2}){1,2}(?:\.\d+)?))?\]?\s+(?P<text>\S.*)$")
+_STAMP = r"\d+(?::\d{2}){0,2}(?:\.\d+)?"
+_LINE = re.compile(rf"^\[?(?P<start>{_STAMP})(?:\s*-\s*(?P<end>{_STAMP}))?\]?\s+(?P<text>\S.*)$")
+FORMAT_HINT = "'<time> text' where the time is seconds (6.5), MM:SS or HH:MM:SS"
 WORDS_PER_SECOND = 2.6  # a brisk streamer; used when a line gives no end time
 
 
-def _seconds(stamp: str) -> float:
+def script_time_parse(stamp: str) -> float:
+    """Seconds from `6.5`, `MM:SS(.f)` or `HH:MM:SS(.f)`; ValueError for anything else."""
+    parts = stamp.strip().split(":")
+    if not 1 <= len(parts) <= 3 or not re.fullmatch(_STAMP, stamp.strip()):
+        raise ValueError(f"not a script time: {stamp!r}")
+    *whole, last = parts
+    if whole and float(last) >= 60 or any(int(part) >= 60 for part in whole[1:]):
+        raise ValueError(f"minutes and seconds run 00-59 in {stamp!r}")
     total = 0.0
-    for part in stamp.split(":"):
+    for part in parts:
         total = total * 60 + float(part)
     return total
 
@@ -46,9 +57,15 @@ def _parse_timed_text(raw: str, path: Path) -> list[TimedSegment]:
             continue
         match = _LINE.match(line)
         if match is None:
-            raise ChatterError("invalid", f"{path}:{number}: expected 'MM:SS text', got {line[:60]!r}")
-        end = _seconds(match["end"]) if match["end"] else None
-        rows.append((_seconds(match["start"]), end, match["text"].strip()))
+            raise ChatterError("invalid", f"{path}:{number}: expected {FORMAT_HINT}, got {line[:60]!r}")
+        try:
+            start = script_time_parse(match["start"])
+            end = script_time_parse(match["end"]) if match["end"] else None
+        except ValueError as exc:
+            raise ChatterError("invalid", f"{path}:{number}: {exc}") from None
+        if end is not None and end <= start:
+            raise ChatterError("invalid", f"{path}:{number}: the end time {match['end']} is not after the start {match['start']}")
+        rows.append((start, end, match["text"].strip()))
     rows.sort(key=lambda row: row[0])
     segments = []
     for index, (start, end, text) in enumerate(rows):

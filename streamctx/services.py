@@ -31,6 +31,11 @@ def stream_source_claim(*, room_slug: str, source_id: str) -> str | None:
     return previous.decode() if previous else None
 
 
+def stream_source_claim_if_free(*, room_slug: str, source_id: str) -> bool:
+    """Claim the room only when no source has it (runchatter's demo source never takes a room)."""
+    return bool(redis_client().set(_owner_key(room_slug), source_id, ex=OWNER_TTL_SECONDS, nx=True))
+
+
 def stream_source_owner(*, room_slug: str) -> str | None:
     owner = redis_client().get(_owner_key(room_slug))
     return owner.decode() if owner else None

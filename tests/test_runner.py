@@ -231,6 +231,41 @@ def test_it_lets_other_commands_find_the_embedded_redis(chatter: RunningChatter)
     assert result.stdout.strip().splitlines()[-1] == services["redis_url"]
 
 
+# Words of streamctx/scripts/demo.txt that the user's script below never says.
+DEMO_WORDS = {"speedrun", "boss", "parry", "fireball", "cavern", "ledge", "hammer", "clip"}
+
+
+def test_it_lets_a_users_own_script_keep_the_demo_room_for_its_whole_run(chatter: RunningChatter, tmp_path: Path) -> None:
+    def transcript() -> str:
+        status, body = http_get(chatter.base_url + "/api/rooms/demo/context")
+        return json.loads(body)["transcript"] if status == 200 else ""
+
+    wait_for(transcript, timeout=20, message="the demo stream playing first")
+    script = tmp_path / "mine.txt"
+    script.write_text("0 the zebra marathon begins now\n3.5 the zebra takes the lead\n00:07 zebra wins the marathon\n")
+    user_source = subprocess.Popen(
+        [sys.executable, "manage.py", "run_stream_context", "--room", "demo", "--script", str(script)],
+        cwd=ROOT, env=chatter.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        wait_for(lambda: "zebra" in transcript(), timeout=30, interval=0.2, message="the user's script on the room")
+        seen: list[str] = []
+        # Sample the room's context for as long as the user's script plays: it must stay theirs.
+        wait_for(lambda: seen.append(transcript()) or user_source.poll() is not None, timeout=60, interval=0.25)
+        output, _ = user_source.communicate(timeout=10)
+    finally:
+        if user_source.poll() is None:
+            user_source.kill()
+    assert user_source.returncode == 0, output
+    assert "stopped: source ended" in output
+    assert seen and all("zebra" in text and not DEMO_WORDS & set(text.lower().split()) for text in seen), seen
+    assert "zebra wins the marathon" in transcript()
+    log = chatter.log_path.read_text()
+    assert "the demo stream yielded room 'demo' to another stream source" in log, chatter.log_tail()
+    assert "restarting stream" not in log, chatter.log_tail()
+    assert "plays again once the room has had no source for 60s" in log
+
+
 def worker_pids(running: RunningChatter) -> list[int]:
     """The Celery worker's main process: the runner's child whose command line is `celery ... worker`."""
     found = []

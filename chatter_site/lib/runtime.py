@@ -11,6 +11,9 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 SERVICES_FILE = "services.json"
+# run_stream_context's exit status when it stopped because another source has the room: runchatter
+# does not restart such a demo source (a user's own stream keeps the room).
+EXIT_SOURCE_YIELDED = 3
 
 
 def var_dir() -> Path:

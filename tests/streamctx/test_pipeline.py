@@ -1,15 +1,18 @@
 """The scripted source driving the whole stream-context pipeline against real Redis and PostgreSQL."""
 from __future__ import annotations
 
+import io
 import threading
 
 import pytest
+from django.core.management import call_command
 
 from chat.selectors import context_latest
 from streamctx.models import StreamContextRecord
-from streamctx.pipeline import StreamContextSession, new_source_id, paced
+from chatter_site.lib.runtime import EXIT_SOURCE_YIELDED
+from streamctx.pipeline import ROOM_BUSY, StreamContextSession, new_source_id, paced
 from streamctx.scripted import script_load, script_playback
-from streamctx.services import stream_source_owner
+from streamctx.services import stream_source_claim, stream_source_owner
 from tests.factories import RoomFactory
 from tests.support.waiting import wait_for
 
@@ -73,6 +76,34 @@ def test_it_stops_the_older_source_when_another_takes_the_room_over(tmp_path):
     finally:
         stop.set()
         thread.join(timeout=5)
+
+
+def test_it_leaves_a_busy_room_alone_when_told_to_play_only_if_free(tmp_path):
+    room = RoomFactory()
+    owner = stream_source_claim(room_slug=room.slug, source_id="script-users-own")
+    assert owner is None
+    demo = _session(room)
+
+    reason = demo.run(paced(script_playback(_script(tmp_path), loop=True), speed=8.0), max_seconds=5, take_over=False)
+
+    assert reason == ROOM_BUSY
+    assert stream_source_owner(room_slug=room.slug) == "script-users-own"
+    assert not StreamContextRecord.objects.filter(room=room, source_id=demo.source_id).exists()
+
+
+def test_it_exits_with_the_yield_status_when_the_room_has_another_source(tmp_path):
+    room = RoomFactory()
+    stream_source_claim(room_slug=room.slug, source_id="script-users-own")
+    script = tmp_path / "demo.txt"
+    script.write_text(SCRIPT)
+    out = io.StringIO()
+
+    with pytest.raises(SystemExit) as exited:
+        call_command("run_stream_context", room=room.slug, script=script, if_free=True, stdout=out)
+
+    assert exited.value.code == EXIT_SOURCE_YIELDED
+    assert f"stopped: {ROOM_BUSY}" in out.getvalue()
+    assert stream_source_owner(room_slug=room.slug) == "script-users-own"
 
 
 def test_it_keeps_a_bounded_history(tmp_path, settings):

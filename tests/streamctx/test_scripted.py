@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from chatter_site.lib.errors import ChatterError
-from streamctx.scripted import script_load, script_playback
+from streamctx.scripted import script_load, script_playback, script_time_parse
 
 
 def test_it_reads_timed_lines_and_estimates_their_end(tmp_path):
@@ -48,3 +48,38 @@ def test_it_loops_with_growing_stream_time(tmp_path):
     starts = [next(playback).start for _ in range(4)]
     assert starts[:2] == [0.0, 2.0]
     assert starts[2] > starts[1] and starts[3] > starts[2]
+
+
+@pytest.mark.parametrize(
+    "stamp, seconds",
+    [("6", 6.0), ("6.5", 6.5), ("75", 75.0), ("01:02", 62.0), ("1:02.5", 62.5), ("01:02:03", 3723.0), ("0:00:07.25", 7.25)],
+)
+def test_it_parses_seconds_minutes_and_hours(stamp, seconds):
+    assert script_time_parse(stamp) == seconds
+
+
+@pytest.mark.parametrize("stamp", ["", "1:2", "01:60", "01:61:00", "1:02:03:04", "-5", "6s", "1.5:00"])
+def test_it_refuses_a_time_that_is_not_one(stamp):
+    with pytest.raises(ValueError):
+        script_time_parse(stamp)
+
+
+def test_it_reads_a_script_in_plain_seconds_and_mixed_forms(tmp_path):
+    script = tmp_path / "mine.txt"
+    script.write_text("0 hello chat\n6.0 we start the boss now\n00:09.5 halfway\n12-14.5 explicit end in seconds\n")
+    segments = script_load(script)
+    assert [(segment.start, segment.text) for segment in segments] == [
+        (0.0, "hello chat"), (6.0, "we start the boss now"), (9.5, "halfway"), (12.0, "explicit end in seconds"),
+    ]
+    assert segments[-1].end == 14.5
+
+
+@pytest.mark.parametrize(
+    "content, says", [("01:75 too many seconds\n", "00-59"), ("10-8 ends before it starts\n", "not after the start")]
+)
+def test_it_names_the_bad_time_and_its_line(tmp_path, content, says):
+    script = tmp_path / "bad.txt"
+    script.write_text("00:00 fine\n" + content)
+    with pytest.raises(ChatterError) as refused:
+        script_load(script)
+    assert "bad.txt:2" in refused.value.message and says in refused.value.message

@@ -34,6 +34,7 @@ from chatter_site.lib.runner.embedded import (
     redis_answers,
     redis_executable,
 )
+from chatter_site.lib.runner.demo_stream import RESUME_IDLE_SECONDS, DemoStreamWatch, exited_by_yielding
 from chatter_site.lib.runtime import clear_services, read_services, write_services
 
 HEALTH_TIMEOUT = 30.0
@@ -102,6 +103,9 @@ class Runner:
         self.claimed_runtime_dir = False
         self.failed = False
         self.base_url = f"http://{browser_host(options.host)}:{options.port}"
+        self.demo = DemoStreamWatch(
+            owner_of=lambda: import_string(settings.CHATTER_STREAM_OWNER_READER)(room_slug=DEMO_ROOM_SLUG)
+        )
 
     # -- lifecycle --
 
@@ -389,7 +393,7 @@ class Runner:
                 "stream",
                 [
                     python, "manage.py", "run_stream_context", "--room", DEMO_ROOM_SLUG,
-                    "--script", str(settings.STREAMCTX_DEMO_SCRIPT), "--loop",
+                    "--script", str(settings.STREAMCTX_DEMO_SCRIPT), "--loop", "--if-free",
                 ],
             )
 
@@ -405,7 +409,9 @@ class Runner:
         last = "no answer yet"
         while time.monotonic() < deadline:
             dead = self.first_exited_child()
-            if dead is not None:
+            if dead is not None and self.yielded(dead):
+                self.demo_yield(dead)
+            elif dead is not None:
                 raise ChatterError("unavailable", self.died_message(dead))
             status, body = health_status(url)
             if status == 200:
@@ -423,12 +429,43 @@ class Runner:
     def supervise(self) -> int:
         while not self.stop.requested:
             dead = self.first_exited_child()
-            if dead is not None and not self.restart(dead):
+            if dead is not None and self.yielded(dead):
+                self.demo_yield(dead)
+            elif dead is not None and not self.restart(dead):
                 self.console.error(f"runchatter: {self.died_message(dead)}")
                 self.failed = True
                 return 1
+            if self.demo.yielded:
+                self.demo_resume_when_idle()
             time.sleep(POLL_INTERVAL)
         return 0
+
+    def yielded(self, child: Child) -> bool:
+        return exited_by_yielding(name=child.name, returncode=child.proc.returncode)
+
+    def demo_yield(self, child: Child) -> None:
+        """The demo stream stopped for another source on the demo room: not a crash, no restart."""
+        if child.reader is not None:
+            child.reader.join(timeout=2)
+        self.children.remove(child)
+        self.demo.on_yield()
+        self.console.say(
+            f"runchatter: the demo stream yielded room '{DEMO_ROOM_SLUG}' to another stream source; it plays again "
+            f"once the room has had no source for {RESUME_IDLE_SECONDS:.0f}s"
+        )
+
+    def demo_resume_when_idle(self) -> None:
+        try:
+            due = self.demo.due()
+        except Exception as exc:  # Redis briefly away: asked again at the next poll
+            self.console.error(f"runchatter: cannot read the demo room's stream source ({exc!r})")
+            return
+        if due:
+            self.console.say(
+                f"runchatter: room '{DEMO_ROOM_SLUG}' has had no stream source for {RESUME_IDLE_SECONDS:.0f}s; "
+                "the demo stream plays again"
+            )
+            self.spawn("stream", self.commands["stream"])
 
     def restart(self, child: Child) -> bool:
         """Start a dead app process again (see RESTARTABLE). False when it must not be restarted."""
