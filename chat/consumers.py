@@ -5,6 +5,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import deque
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from chat.hub import get_hub
+from chat.metrics import RESUME_HELD_DROPPED, RESUMES_REFUSED, RESUMES_WAITING
 from chat.models import Room
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
 from chat.selectors import message_payload, messages_after, room_get
@@ -29,8 +31,8 @@ logger = logging.getLogger(__name__)
 NO_CHANNEL_LAYER = "viewer sockets are fed by chat.hub"
 # Repeated invalid frames are abuse, not mistakes: past this many the socket is closed.
 MAX_INVALID_FRAMES = 20
-# A resume page waits at most this long for the client to read the previous ones.
-RESUME_DRAIN_SECONDS = 10.0
+# A resume's rate per socket is counted over this window (CHAT_WS_RESUMES_PER_MINUTE).
+RESUME_RATE_WINDOW_SECONDS = 60.0
 
 
 def client_frame_validate(content: Any) -> SendFrame | ResumeFrame | PingFrame:
@@ -74,6 +76,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.sent_seq = 0
         self.resuming = False
         self.held: list[dict[str, Any]] = []
+        self.resume_times: deque[float] = deque()
         self.invalid_frames = 0
         try:
             self.room = await database_sync_to_async(room_get)(slug=self.slug)
@@ -144,12 +147,29 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await database_sync_to_async(_ingest_from_user)(user.pk, self.slug, frame)
         # The message comes back through the hub like everyone else's; that is the sender's ack.
 
+    def _resume_admit(self) -> None:
+        """Refuse a resume past CHAT_WS_RESUMES_PER_MINUTE on this socket: each one pages history."""
+        now = time.monotonic()
+        while self.resume_times and self.resume_times[0] <= now - RESUME_RATE_WINDOW_SECONDS:
+            self.resume_times.popleft()
+        if len(self.resume_times) >= settings.CHAT_WS_RESUMES_PER_MINUTE:
+            RESUMES_REFUSED.inc()
+            retry = self.resume_times[0] + RESUME_RATE_WINDOW_SECONDS - now
+            raise ChatterError("rate_limited", f"too many resumes; try again in {max(retry, 0.1):.1f}s")
+        self.resume_times.append(now)
+
     async def _resume(self, after_seq: int) -> None:
-        """Send every persisted message after `after_seq` before any newer live message."""
+        """Send persisted messages after `after_seq` before any newer live message.
+
+        Bounded on a slow reader in a busy room: at most CHAT_WS_RESUME_MAX_PAGES pages, and at most
+        CHAT_WS_RESUME_HELD_MAX live messages held meanwhile (the rest are dropped). Either way the
+        client sees a seq gap and resumes again from what it has, so nothing is lost.
+        """
+        self._resume_admit()
         self.resuming = True
         try:
             cursor = after_seq
-            while True:
+            for _ in range(settings.CHAT_WS_RESUME_MAX_PAGES):
                 page = await database_sync_to_async(_messages_after_room)(self.room.pk, cursor)
                 if not page:
                     break
@@ -166,6 +186,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
                 self.sent_seq = fresh[-1]["seq"]
         finally:
             self.resuming = False
+            self.held = []
 
     async def _wait_for_client_to_read(self) -> None:
         """Pace a long resume to the client's reading, so catching up is not taken for a stalled
@@ -173,13 +194,24 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         backlog = self.scope.get(SEND_BACKLOG_SCOPE_KEY)
         if backlog is None:
             return
-        deadline = time.monotonic() + RESUME_DRAIN_SECONDS
-        while backlog() > settings.CHAT_WS_SEND_BUFFER_BYTES // 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
+        deadline = time.monotonic() + settings.CHAT_WS_RESUME_DRAIN_SECONDS
+        if backlog() <= settings.CHAT_WS_SEND_BUFFER_BYTES // 2:
+            return
+        RESUMES_WAITING.inc()
+        try:
+            while backlog() > settings.CHAT_WS_SEND_BUFFER_BYTES // 2 and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
+        finally:
+            RESUMES_WAITING.dec()
 
     # --- outbound, called by the hub ------------------------------------------------------------
     async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None:
         if self.resuming:
+            room_left = settings.CHAT_WS_RESUME_HELD_MAX - len(self.held)
+            if room_left < len(items):
+                # Beyond the cap the client resumes again by seq instead of this process holding it.
+                RESUME_HELD_DROPPED.inc(len(items) - max(room_left, 0))
+                items = items[: max(room_left, 0)]
             self.held.extend(items)
             return
         if items[-1]["seq"] <= self.sent_seq:

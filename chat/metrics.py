@@ -11,3 +11,8 @@ BROADCAST_DROPPED = counter("chatter_broadcast_dropped_total", "Bot messages she
 BROADCAST_GAP_FILLS = counter("chatter_broadcast_gap_fills_total", "Times a hub fetched missing seqs from the database")
 BROADCAST_FAILURES = counter("chatter_broadcast_failures_total", "Publishes to the channel layer or firehose that failed")
 CONNECTED_CLIENTS = gauge("chatter_connected_clients", "Open viewer WebSockets")
+RESUME_HELD_DROPPED = counter(
+    "chatter_ws_resume_held_dropped_total", "Live messages not held for a socket during a resume (cap reached)"
+)
+RESUMES_REFUSED = counter("chatter_ws_resumes_refused_total", "resume frames refused by the per-socket rate")
+RESUMES_WAITING = gauge("chatter_ws_resumes_waiting", "Resumes paused until their client reads what it was sent")

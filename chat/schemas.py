@@ -107,7 +107,8 @@ class SendFrame(_Schema):
 
 class ResumeFrame(_Schema):
     type: Literal["resume"]
-    after_seq: Annotated[int, Field(ge=0)]
+    # Bounded to a BIGINT: beyond it SQLite raises OverflowError instead of an `invalid` frame.
+    after_seq: Annotated[int, Field(ge=0, le=2**63 - 1)]
 
 
 class PingFrame(_Schema):

@@ -216,6 +216,13 @@ CHAT_TRANSPORT_MAX_BYTES = env_int("CHATTER_WS_TRANSPORT_MAX_BYTES", 4 * 1024 * 
 # counted by their X-Forwarded-For address instead of all as the proxy.
 CHAT_WS_SEND_BUFFER_BYTES = env_int("CHATTER_WS_SEND_BUFFER_BYTES", 1024 * 1024, minimum=64 * 1024)
 CHAT_WS_MAX_PER_IP = env_int("CHATTER_WS_MAX_PER_IP", 20, minimum=0)
+# A resume is bounded so a slow reader in a busy room cannot grow a Daphne process: live messages
+# held while it pages (beyond: dropped, the client resumes again by seq), pages per resume, resumes
+# per socket per minute, and how long one page waits for the client to read the previous ones.
+CHAT_WS_RESUME_HELD_MAX = env_int("CHATTER_WS_RESUME_HELD_MAX", 1000, minimum=1)
+CHAT_WS_RESUME_MAX_PAGES = env_int("CHATTER_WS_RESUME_MAX_PAGES", 25, minimum=1)
+CHAT_WS_RESUMES_PER_MINUTE = env_int("CHATTER_WS_RESUMES_PER_MINUTE", 30, minimum=1)
+CHAT_WS_RESUME_DRAIN_SECONDS = env_float("CHATTER_WS_RESUME_DRAIN_SECONDS", 10.0, minimum=0.1)
 CHAT_WS_LIMIT_EXEMPT = env_networks("CHATTER_WS_LIMIT_EXEMPT", "127.0.0.0/8,::1")
 TRUSTED_PROXIES = env_networks("CHATTER_TRUSTED_PROXIES", "")
 CHAT_RATE_LIMIT_COUNT = env_int("CHATTER_RATE_LIMIT_COUNT", 5, minimum=1)

@@ -30,6 +30,7 @@ SEND_BUFFER_BYTES = 256 * 1024
 # Daphne's default; autobahn applies it to frames the server sends too, so it stays above those.
 TRANSPORT_MAX_BYTES = 1024 * 1024
 CHAT_FRAME_BYTES = 16 * 1024  # CHATTER_WS_MAX_FRAME_BYTES's default
+RESUME_HELD_MAX = 50
 
 live = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio, pytest.mark.slow]
 
@@ -48,6 +49,10 @@ def guarded_daphne(test_database_url, tmp_path_factory):
         CHATTER_WS_LIMIT_EXEMPT="",
         CHATTER_WS_SEND_BUFFER_BYTES=str(SEND_BUFFER_BYTES),
         CHATTER_WS_TRANSPORT_MAX_BYTES=str(TRANSPORT_MAX_BYTES),
+        CHATTER_WS_RESUME_HELD_MAX=str(RESUME_HELD_MAX),
+        CHATTER_WS_RESUME_MAX_PAGES="100",
+        # The slow reader below waits for the test's signal, not for the page's patience to run out.
+        CHATTER_WS_RESUME_DRAIN_SECONDS="120",
     )
     process, base = start_daphne(
         env, tmp_path_factory.mktemp("guarded-logs"), args=("--websocket-max-message-size", str(TRANSPORT_MAX_BYTES))
@@ -271,3 +276,83 @@ async def test_it_closes_a_client_that_stops_reading_while_others_keep_receiving
     # 30 MB went out to the room; the stalled client may cost its 256 KiB bound plus the kernel's
     # buffers, not the 30 MB (measured: +0.8 MB; with the bound off, +27 MB).
     assert figures["rss_growth"] < 8 * 1024 * 1024, figures
+
+
+# --- a resume to a slow reader in a busy room -------------------------------------------------------
+def _history(room, *, count: int, text_bytes: int) -> None:
+    """`count` persisted bot messages in one go (ingesting them one by one would take the test's time)."""
+    from chat.models import Conversation, Message, Room
+
+    conversation = Conversation.objects.create(room=room, first_seq=1, last_seq=count, message_count=count)
+    Message.objects.bulk_create(
+        Message(
+            room=room, conversation=conversation, seq=seq, origin="bot", author_key="bot:history",
+            author_name="history", author_color="#33aaff", text=f"{seq} " + "h" * text_bytes,
+        )
+        for seq in range(1, count + 1)
+    )
+    Room.objects.filter(pk=room.pk).update(last_seq=count)
+
+
+def _live_messages(room, count: int) -> None:
+    from chat.services import draft_parse, message_ingest
+    from tests.factories import bot_draft
+
+    for n in range(count):
+        message_ingest(draft=draft_parse(bot_draft(room=room, text=f"live {n}")))
+
+
+async def _wait_metric(base: str, name: str, at_least: float, timeout: float = 60) -> float:
+    deadline = time.monotonic() + timeout
+    while (value := await asyncio.to_thread(_metric, base, name)) < at_least:
+        assert time.monotonic() < deadline, f"{name} stayed at {value}, expected {at_least}"
+        await asyncio.sleep(0.2)
+    return value
+
+
+async def _messages_until_pong(socket_) -> list[dict]:
+    items: list[dict] = []
+    async with asyncio.timeout(60):
+        while (frame := json.loads(await socket_.recv()))["type"] != "pong":
+            if frame["type"] == "messages":
+                items.extend(frame["items"])
+    return items
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.slow
+async def test_it_caps_what_a_resume_holds_for_a_slow_reader_and_the_reader_still_gets_everything(guarded_daphne):
+    _, base = guarded_daphne
+    # 8 MB of history: more than the kernel's socket buffers absorb (tcp_wmem's 4 MB maximum), so
+    # the resume has to wait for the reader.
+    history, live = 12000, 4 * RESUME_HELD_MAX
+    room = await database_sync_to_async(RoomFactory)()
+    await database_sync_to_async(_history)(room, count=history, text_bytes=480)
+    dropped_before = _metric(base, "chatter_ws_resume_held_dropped_total")
+    host, port = base.removeprefix("http://").split(":")
+    raw = socket.socket()
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # a slow reader: the server's output backs up
+    raw.connect((host, int(port)))
+    slow = await websockets.connect(_ws(base, f"/ws/rooms/{room.slug}/"), origin=base, sock=raw, max_size=2**24, max_queue=1, open_timeout=10)
+    assert json.loads(await asyncio.wait_for(slow.recv(), 10))["type"] == "hello"
+    await slow.send(json.dumps({"type": "resume", "after_seq": 0}))
+    await slow.send(json.dumps({"type": "ping"}))  # answered once the resume is done
+    # The resume is paused on the unread pages; the room meanwhile gets four times what may be held.
+    await _wait_metric(base, "chatter_ws_resumes_waiting", 1)
+    await database_sync_to_async(_live_messages)(room, live)
+    await _wait_metric(base, "chatter_ws_resume_held_dropped_total", dropped_before + live - RESUME_HELD_MAX)
+
+    # What the process held is bounded by the cap (the rest was counted as dropped, above); the
+    # reader still gets everything: pages are read from the database until the end, and a seq gap
+    # left by the dropped ones is filled by resuming from what it has, as the room page does.
+    items = await _messages_until_pong(slow)
+    have = {item["seq"] for item in items}
+    assert [item["seq"] for item in items][:history] == list(range(1, history + 1))
+    if len(have) < history + live:
+        contiguous = next(seq for seq in range(1, history + live + 2) if seq not in have) - 1
+        await slow.send(json.dumps({"type": "resume", "after_seq": contiguous}))
+        await slow.send(json.dumps({"type": "ping"}))
+        have |= {item["seq"] for item in await _messages_until_pong(slow)}
+    assert have == set(range(1, history + live + 1))
+    await slow.close()
