@@ -82,6 +82,8 @@ class Message(models.Model):
 
     class Meta:
         ordering = ["room", "seq"]
+        # A persona's page and narrative read its lines by author: without it, a full scan per URL.
+        indexes = [models.Index(fields=["author_key", "-created_at"], name="chat_message_author_recent")]
         constraints = [
             models.UniqueConstraint(fields=["room", "seq"], name="chat_message_seq_unique_per_room"),
             models.UniqueConstraint(

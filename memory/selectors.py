@@ -19,7 +19,7 @@ from chat.models import Message
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.metrics import counter, histogram
 from memory.models import MemoryItem
-from memory.narratives import narrative_cached, narrative_subject_exists
+from memory.narratives import narrative_cached, persona_known
 from memory.store import MemoryHit, SearchBusy, SearchTimeout, memory_search
 
 log = logging.getLogger("chatter.memory")
@@ -121,10 +121,10 @@ HEX_COLOR = re.compile(r"#[0-9a-fA-F]{6}")  # it lands in a style attribute: not
 
 def persona_profile_get(*, handle: str, lines: int = PERSONA_PAGE_LINES) -> PersonaProfile | None:
     """None for a handle that never spoke and has no memories."""
+    if not persona_known(handle=handle):
+        return None
     authored = Message.objects.filter(author_key=f"bot:{handle}")
     recent = list(authored.select_related("room").order_by("-created_at")[:lines])
-    if not recent and not narrative_subject_exists(subject_type="persona", subject_key=handle):
-        return None
     latest = recent[0] if recent else None
     return PersonaProfile(
         handle=handle,

@@ -4,6 +4,10 @@ The APIs answer 200 with the narrative, 204 while it is being written (a regener
 once), 404 for an unknown subject, and 404 `not_enough_history` when there is too little to write
 from yet (so pages stop polling). The pages fetch the API themselves and poll with backoff.
 
+A viewer's narrative is an LLM profile of a person: only that viewer and staff may read it (or
+cause its regeneration). Anyone else gets the unknown-name 404, so the API tells nobody which
+accounts exist.
+
 The persona page is built from chat's messages (its name, colour and badges as chat showed them,
 and its recent lines) and the narrative: memory never imports personas.
 """
@@ -15,7 +19,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from memory.narratives import NarrativeRead, SubjectType, narrative_read, narrative_subject_exists
+from memory.narratives import NarrativeRead, SubjectType, narrative_read, narrative_subject_exists, persona_known
 from memory.selectors import persona_profile_get, viewer_activity_get
 
 RETRY_AFTER_SECONDS = 2
@@ -28,10 +32,20 @@ def _error(status: int, code: str, detail: str) -> JsonResponse:
     return response
 
 
+def _not_found(subject_type: SubjectType, subject_key: str) -> JsonResponse:
+    return _error(404, "not_found", f"no such {subject_type}: {subject_key}")
+
+
+def _subject_exists(subject_type: SubjectType, subject_key: str) -> bool:
+    if subject_type == "persona":
+        return persona_known(handle=subject_key)
+    return narrative_subject_exists(subject_type=subject_type, subject_key=subject_key)
+
+
 def _narrative_response(*, subject_type: SubjectType, subject_key: str) -> HttpResponse:
     # NUL can arrive from the URL (%00); PostgreSQL refuses to compare text with it (a 500).
-    if len(subject_key) > SUBJECT_KEY_MAX or "\x00" in subject_key or not narrative_subject_exists(subject_type=subject_type, subject_key=subject_key):
-        return _error(404, "not_found", f"no such {subject_type}: {subject_key}")
+    if len(subject_key) > SUBJECT_KEY_MAX or "\x00" in subject_key or not _subject_exists(subject_type, subject_key):
+        return _not_found(subject_type, subject_key)
     read: NarrativeRead = narrative_read(subject_type=subject_type, subject_key=subject_key)
     if read.status == "ready":
         response: HttpResponse = JsonResponse(
@@ -58,6 +72,9 @@ def api_persona_narrative(request: HttpRequest, handle: str) -> HttpResponse:
 
 @require_GET
 def api_viewer_narrative(request: HttpRequest, username: str) -> HttpResponse:
+    user = request.user
+    if not user.is_authenticated or not (user.is_staff or user.get_username() == username):
+        return _not_found("viewer", username)
     return _narrative_response(subject_type="viewer", subject_key=username)
 
 

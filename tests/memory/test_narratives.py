@@ -249,7 +249,8 @@ def test_it_writes_a_viewer_narrative_from_what_chat_remembers_about_them(llm_se
 
     assert row is not None and row.source_count == 3
     prompt = llm_server.chat_requests[-1]
-    assert f"@{viewer.username}, a regular viewer" in prompt.text_of("system")
+    assert viewer.username not in prompt.text_of("system")  # a name is data, not instructions
+    assert f'"name": "{viewer.username}"' in prompt.text_of("user")
     assert f"(about {viewer.username})" in prompt.text_of("user")
     assert "hello chat, round 1" in prompt.text_of("user")
 
@@ -282,6 +283,7 @@ def test_it_answers_200_with_the_narrative_once_written(client, llm_server):
     viewer_lines(user=viewer, count=1)
     remember(count=3, about=viewer.username)
     row = narrative_regenerate(subject_type="viewer", subject_key=viewer.username)
+    client.force_login(viewer)
 
     response = client.get(f"/api/viewers/{viewer.username}/narrative")
 

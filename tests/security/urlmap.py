@@ -15,6 +15,7 @@ PUBLIC = "public"
 SIGNED_IN = "signed-in"
 STAFF = "staff"  # staff, or a user holding the matching model permission
 LOOPBACK_OR_TOKEN = "loopback-or-token"
+OWNER_OR_STAFF = "owner-or-staff"  # a viewer's own data: anyone else gets the unknown-name 404
 
 CLASSIFICATION: dict[str, str] = {
     # chat
@@ -46,7 +47,7 @@ CLASSIFICATION: dict[str, str] = {
     "scribe-restore": STAFF,
     # memory
     "memory-api-persona-narrative": PUBLIC,
-    "memory-api-viewer-narrative": PUBLIC,
+    "memory-api-viewer-narrative": OWNER_OR_STAFF,
     "memory-persona": PUBLIC,
     "memory-profile": SIGNED_IN,
     "memory-reflection-status": STAFF,
