@@ -19,8 +19,8 @@ from chat.hub import get_hub
 from chat.metrics import RESUME_HELD_DROPPED, RESUMES_REFUSED, RESUMES_WAITING
 from chat.models import Room
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
-from chat.selectors import message_payload, messages_after, room_get
-from chat.services import human_draft, message_ingest
+from chat.ingest import ingest_queue
+from chat.selectors import messages_after, room_get
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
 from chatter_site.lib.untrusted_json import json_loads_untrusted
@@ -118,6 +118,8 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         await self._handle(frame)
 
     async def _handle(self, frame: SendFrame | ResumeFrame | PingFrame) -> None:
+        # A refused send names its client_id, so a client with several sends in flight knows which.
+        about = {"client_id": frame.client_id} if isinstance(frame, SendFrame) else {}
         try:
             if isinstance(frame, SendFrame):
                 await self._send_message(frame)
@@ -126,12 +128,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             elif isinstance(frame, PingFrame):
                 await self.send_json({"type": "pong"})
         except ChatterError as error:
-            await self.send_json(error.as_frame())
+            await self.send_json(error.as_frame() | about)
         except (DatabaseError, RedisError):
             # PostgreSQL or Redis is down for a moment: say so and keep the socket. Nothing was
-            # persisted (the ingest is one transaction), and a resend with the same client_id is safe.
+            # persisted (a batch is one transaction), and a resend with the same client_id is safe.
             logger.warning("send failed: a backing service is unavailable room=%s", self.slug, exc_info=True)
-            await self.send_json(ChatterError("unavailable", "chat is briefly unavailable; try again").as_frame())
+            await self.send_json(ChatterError("unavailable", "chat is briefly unavailable; try again").as_frame() | about)
 
     async def _refuse(self, error: ChatterError) -> None:
         self.invalid_frames += 1
@@ -143,9 +145,10 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             raise ChatterError("auth_required", "sign in to chat")
-        # Permissions are re-checked per event: a user deactivated mid-session stops posting.
-        await database_sync_to_async(_ingest_from_user)(user.pk, self.slug, frame)
-        # The message comes back through the hub like everyone else's; that is the sender's ack.
+        # Group-committed with the room's other sends in this process, off Channels' sync thread;
+        # the batch re-checks that the user is still active. The message comes back through the
+        # hub like everyone else's: that is the sender's ack.
+        await ingest_queue().send(user=user, room_slug=self.slug, frame=frame)
 
     def _resume_admit(self) -> None:
         """Refuse a resume past CHAT_WS_RESUMES_PER_MINUTE on this socket: each one pages history."""
@@ -236,15 +239,3 @@ def _messages_after_room(room_id: int, after_seq: int) -> list[dict[str, Any]]:
     room = Room.objects.get(pk=room_id)
     return messages_after(room=room, after_seq=after_seq, limit=settings.CHAT_HISTORY_PAGE)
 
-
-def _ingest_from_user(user_id: int, room_slug: str, frame: SendFrame) -> dict[str, Any]:
-    from django.contrib.auth import get_user_model
-
-    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
-    if user is None:
-        raise ChatterError("auth_required", "your account is not active")
-    draft = human_draft(
-        user=user, room_slug=room_slug, text=frame.text, client_id=frame.client_id, reply_to=frame.reply_to
-    )
-    message = message_ingest(draft=draft, user=user)
-    return message_payload(message, room_slug=room_slug)

@@ -5,6 +5,10 @@ MESSAGES_INGESTED = counter("chatter_messages_ingested_total", "Messages persist
 MESSAGES_REFUSED = counter("chatter_messages_refused_total", "Messages refused by the gateway", ("code",))
 SAFETY_ACTIONS = counter("chatter_safety_actions_total", "Safety gate actions", ("action", "reason"))
 INGEST_SECONDS = histogram("chatter_ingest_seconds", "Time to validate, sanitise and persist one message")
+INGEST_BATCH_SIZE = histogram(
+    "chatter_ingest_batch_size", "People's sends group-committed together (chat.ingest)",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
+)
 BROADCAST_MESSAGES = counter("chatter_broadcast_messages_total", "Messages written to viewer sockets (per viewer)")
 BROADCAST_FRAMES = counter("chatter_broadcast_frames_total", "messages frames written to viewer sockets")
 BROADCAST_DROPPED = counter("chatter_broadcast_dropped_total", "Bot messages shed from a live queue under backpressure")

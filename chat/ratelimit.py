@@ -40,3 +40,41 @@ def slow_mode_hit(*, room_slug: str, user_key: str, seconds: int) -> float:
         return 0.0
     ttl = client.pttl(key)
     return max(ttl, 0) / 1000
+
+
+# One person's send: slow mode, then the sliding window, and only an admitted send spends either.
+_SEND_ADMIT = """
+local now = tonumber(ARGV[1])
+local window = tonumber(ARGV[2])
+local limit = tonumber(ARGV[3])
+local slow = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return {'rate_limited', tostring(oldest[2] + window - now)}
+end
+if slow > 0 then
+  local ttl = redis.call('PTTL', KEYS[2])
+  if ttl > 0 then
+    return {'slow_mode', tostring(ttl / 1000)}
+  end
+  redis.call('SET', KEYS[2], '1', 'EX', slow)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], math.ceil(window * 1000))
+return {'ok', '0'}
+"""
+
+
+def sends_admit(*, room_slug: str, user_keys: list[str], limit: int, window_seconds: float, slow_seconds: int) -> list[tuple[str, float]]:
+    """The rate limit and slow mode of many sends in ONE Redis round trip (a pipeline of one script
+    per send, run in order, so two sends of one person in the batch count twice). Per send:
+    ("ok", 0) or ("rate_limited" | "slow_mode", seconds to wait)."""
+    pipe = redis_client().pipeline(transaction=False)
+    now = time.time()
+    for user_key in user_keys:
+        pipe.eval(
+            _SEND_ADMIT, 2, f"chatter:rl:send:{user_key}", f"chatter:slow:{room_slug}:{user_key}",
+            now, window_seconds, limit, uuid.uuid4().hex, slow_seconds,
+        )
+    return [(verdict.decode(), float(wait)) for verdict, wait in pipe.execute()]

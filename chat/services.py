@@ -92,23 +92,23 @@ def _next_seq(*, room_id: int) -> int:
         return cursor.fetchone()[0]
 
 
-def _conversation_for(*, room_id: int, seq: int, now) -> int:
-    """The id of the room's open conversation, extended by this message, or of a new one when the
-    last went idle. Caller holds the room lock."""
+def _conversation_for(*, room_id: int, seq: int, now, count: int = 1) -> int:
+    """The id of the room's open conversation, extended by the `count` messages ending at `seq`, or
+    of a new one when the last went idle. Caller holds the room lock."""
     cutoff = now - timezone.timedelta(minutes=settings.CHAT_CONVERSATION_IDLE_MINUTES)
     table = Conversation._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} SET last_message_at = %s, last_seq = %s, message_count = message_count + 1 "
+            f"UPDATE {table} SET last_message_at = %s, last_seq = %s, message_count = message_count + %s "
             f"WHERE room_id = %s AND ended_at IS NULL AND last_message_at >= %s RETURNING id",
-            [_sql_time(now), seq, room_id, _sql_time(cutoff)],
+            [_sql_time(now), seq, count, room_id, _sql_time(cutoff)],
         )
         row = cursor.fetchone()
     if row is not None:
         return row[0]
     Conversation.objects.filter(room_id=room_id, ended_at__isnull=True).update(ended_at=F("last_message_at"))
     conversation = Conversation.objects.create(
-        room_id=room_id, started_at=now, last_message_at=now, first_seq=seq, last_seq=seq, message_count=1
+        room_id=room_id, started_at=now, last_message_at=now, first_seq=seq - count + 1, last_seq=seq, message_count=count
     )
     return conversation.pk
 

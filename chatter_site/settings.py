@@ -227,6 +227,9 @@ CHAT_WS_LIMIT_EXEMPT = env_networks("CHATTER_WS_LIMIT_EXEMPT", "127.0.0.0/8,::1"
 TRUSTED_PROXIES = env_networks("CHATTER_TRUSTED_PROXIES", "")
 CHAT_RATE_LIMIT_COUNT = env_int("CHATTER_RATE_LIMIT_COUNT", 5, minimum=1)
 CHAT_RATE_LIMIT_WINDOW = env_int("CHATTER_RATE_LIMIT_WINDOW", 10, minimum=1)
+# People's sends are group-committed per room (chat.ingest) on a pool of this many threads per
+# Daphne, one batch per room at a time: more threads only help a process serving several busy rooms.
+CHAT_INGEST_THREADS = env_int("CHATTER_INGEST_THREADS", 4, minimum=1)
 CHAT_CONVERSATION_IDLE_MINUTES = env_int("CHATTER_CONVERSATION_IDLE_MINUTES", 30, minimum=1)
 CHAT_ALLOWED_LINK_DOMAINS = env_list(
     "CHATTER_ALLOWED_LINK_DOMAINS", "twitch.tv,youtube.com,youtu.be,wikipedia.org,github.com"

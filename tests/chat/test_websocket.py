@@ -134,24 +134,28 @@ async def test_it_answers_unavailable_and_keeps_the_socket_when_redis_or_postgre
     import redis.exceptions
     from django.db import OperationalError
 
-    import chat.services
+    import chat.ingest
 
     room = await database_sync_to_async(RoomFactory)()
     user = await database_sync_to_async(UserFactory)()
     communicator, _ = await _connect(room, user)
-    real = chat.services.rate_limit_hit
-    for outage in (redis.exceptions.ConnectionError("Connection refused"), OperationalError("server closed the connection")):
+    # Redis fails at the batch's limit checks; PostgreSQL inside its transaction, after the limits.
+    for name, outage in (
+        ("sends_admit", redis.exceptions.ConnectionError("Connection refused")),
+        ("_lock_room", OperationalError("server closed the connection")),
+    ):
         def down(*args, _outage=outage, **kwargs):
             raise _outage
 
-        monkeypatch.setattr(chat.services, "rate_limit_hit", down)  # the first backing-service call of a send
-        await communicator.send_json_to({"type": "send", "text": "during the outage", "client_id": "out-1"})
-        error = await communicator.receive_json_from(timeout=5)
-        assert error["type"] == "error" and error["code"] == "unavailable"
-    monkeypatch.setattr(chat.services, "rate_limit_hit", real)
+        with monkeypatch.context() as patch:
+            patch.setattr(chat.ingest, name, down)
+            await communicator.send_json_to({"type": "send", "text": "during the outage", "client_id": "out-1"})
+            error = await communicator.receive_json_from(timeout=5)
+        assert error == {"type": "error", "code": "unavailable", "detail": error["detail"], "client_id": "out-1"}
+        assert await database_sync_to_async(Message.objects.count)() == 0
     await communicator.send_json_to({"type": "send", "text": "during the outage", "client_id": "out-1"})  # the resend
     (item,) = await _collect(communicator, 1)
-    assert item["client_id"] == "out-1"
+    assert item["client_id"] == "out-1" and item["seq"] == 1
     assert await database_sync_to_async(Message.objects.count)() == 1
     await communicator.disconnect()
 

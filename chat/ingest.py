@@ -1,0 +1,350 @@
+"""People's sends, group-committed per room: the WebSocket path of chat.ingest (issue 12).
+
+A socket's `send` does not run a transaction of its own on Channels' one synchronous thread. It
+joins its room's queue in this process; one batch per room is in flight at a time, on a small
+thread pool of the gateway's own, and the next batch takes everything that queued meanwhile, so
+batches grow with the load (group commit). A batch costs about what one message used to:
+- one query for the senders still active and one for the client_ids already stored (a retry never
+  spends the rate limit);
+- one Redis round trip for every sender's rate limit and slow mode;
+- the safety gate, per message;
+- one transaction: the room row locked once, the client_ids checked again under the lock, one
+  multi-row INSERT, the room's seq and conversation moved once; on commit, one broadcast.
+Every guarantee of message_ingest holds: seqs stay gap-free (a rollback gives them all back), a
+client_id is stored once (checked under the room lock; a race with a batch of another room falls
+back to one message at a time), and a failing PostgreSQL or Redis refuses the whole batch with
+nothing stored (the consumer answers `unavailable`).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, close_old_connections, connection, transaction
+from django.utils import timezone
+
+from chat import metrics
+from chat.events import messages_publish
+from chat.models import Message, Room, SafetyAction
+from chat.ratelimit import sends_admit
+from chat.safety import safety_check
+from chat.schemas import MessageDraft, SendFrame
+from chat.selectors import blocked_rules, message_payload, room_get_cached
+from chat.services import MENTION_RE, _conversation_for, _record_safety, human_draft, message_ingest
+from chatter_site.lib.errors import ChatterError
+
+logger = logging.getLogger(__name__)
+
+# A batch waits for nothing: it takes what queued while the previous one ran, up to this many.
+MAX_BATCH = 500
+
+Outcome = dict[str, Any] | ChatterError
+
+
+@dataclass(eq=False)
+class _Item:
+    draft: MessageDraft
+    user_id: int
+    outcome: Outcome | None = None
+
+
+# --- the batch, synchronous (runs on the ingest pool) ---------------------------------------------
+def messages_ingest_human_batch(*, room_slug: str, drafts: list[MessageDraft], user_ids: list[int]) -> list[Outcome]:
+    """Ingest people's sends to one room as one group commit. Per draft, in order: the stored
+    message's payload (also for a client_id stored before) or the ChatterError that refused it.
+    Raises DatabaseError / RedisError when a backing service fails: then nothing was stored."""
+    started = time.perf_counter()
+    items = [_Item(draft=draft, user_id=user_id) for draft, user_id in zip(drafts, user_ids)]
+    room = room_get_cached(slug=room_slug)
+    _refuse_inactive(items)
+    _answer_stored(room=room, items=[item for item in items if item.outcome is None])
+    fresh = _first_per_client_id([item for item in items if item.outcome is None])
+    _enforce_limits(room=room, items=fresh)
+    admitted = _safety_gate(room=room, items=[item for item in fresh if item.outcome is None])
+    if admitted:
+        try:
+            _persist_batch(room=room, admitted=admitted)
+        except IntegrityError:
+            # A client_id stored by a batch of another room between our check and our insert: the
+            # transaction rolled back whole (no seq spent), so go one message at a time.
+            for item, _verdict in admitted:
+                item.outcome = _persist_one(item)
+    _copy_to_duplicates(items)
+    elapsed = time.perf_counter() - started
+    metrics.INGEST_BATCH_SIZE.observe(len(items))
+    for item in items:
+        metrics.INGEST_SECONDS.observe(elapsed)
+        if isinstance(item.outcome, ChatterError):
+            metrics.MESSAGES_REFUSED.labels(code=item.outcome.code).inc()
+    stored = sum(1 for item, _ in admitted if not isinstance(item.outcome, ChatterError))
+    metrics.MESSAGES_INGESTED.labels(origin=Message.Origin.HUMAN).inc(stored)
+    return [item.outcome for item in items]  # type: ignore[misc]
+
+
+def _refuse_inactive(items: list[_Item]) -> None:
+    """Permissions are re-checked per send: a user deactivated mid-session stops posting."""
+    active = set(
+        get_user_model().objects.filter(pk__in={item.user_id for item in items}, is_active=True).values_list("pk", flat=True)
+    )
+    for item in items:
+        if item.user_id not in active:
+            item.outcome = ChatterError("auth_required", "your account is not active")
+
+
+def _stored_for(items: list[_Item]) -> dict[tuple[str, str], Message]:
+    keys = {(item.draft.author_key, item.draft.client_id) for item in items}
+    if not keys:
+        return {}
+    by_author: dict[str, list[str]] = {}
+    for author_key, client_id in keys:
+        by_author.setdefault(author_key, []).append(client_id)
+    rows = Message.objects.none()
+    for author_key, client_ids in by_author.items():
+        rows = rows | Message.objects.filter(author_key=author_key, client_id__in=client_ids)
+    return {(row.author_key, row.client_id): row for row in rows.select_related("room")}
+
+
+def _answer_stored(*, room: Room, items: list[_Item]) -> None:
+    """The same client_id twice yields one message: a resend is answered with the stored one."""
+    stored = _stored_for(items)
+    for item in items:
+        message = stored.get((item.draft.author_key, item.draft.client_id))
+        if message is not None:
+            item.outcome = message_payload(message, room_slug=message.room.slug)
+
+
+def _first_per_client_id(items: list[_Item]) -> list[_Item]:
+    """One item per (author, client_id) goes on; its copies get its outcome (_copy_to_duplicates)."""
+    seen: set[tuple[str, str]] = set()
+    first = []
+    for item in items:
+        key = (item.draft.author_key, item.draft.client_id)
+        if key not in seen:
+            seen.add(key)
+            first.append(item)
+    return first
+
+
+def _copy_to_duplicates(items: list[_Item]) -> None:
+    outcomes = {}
+    for item in items:
+        if item.outcome is not None:
+            outcomes.setdefault((item.draft.author_key, item.draft.client_id), item.outcome)
+    for item in items:
+        if item.outcome is None:
+            item.outcome = outcomes[(item.draft.author_key, item.draft.client_id)]
+
+
+def _enforce_limits(*, room: Room, items: list[_Item]) -> None:
+    if not items:
+        return
+    verdicts = sends_admit(
+        room_slug=room.slug,
+        user_keys=[item.draft.author_key for item in items],
+        limit=settings.CHAT_RATE_LIMIT_COUNT,
+        window_seconds=settings.CHAT_RATE_LIMIT_WINDOW,
+        slow_seconds=room.slow_mode_seconds or 0,
+    )
+    for item, (verdict, wait) in zip(items, verdicts):
+        if verdict == "rate_limited":
+            item.outcome = ChatterError("rate_limited", f"slow down: try again in {wait:.1f}s")
+        elif verdict == "slow_mode":
+            item.outcome = ChatterError("slow_mode", f"slow mode is on: wait {wait:.0f}s between messages")
+
+
+def _safety_gate(*, room: Room, items: list[_Item]) -> list[tuple[_Item, Any]]:
+    admitted = []
+    rules = blocked_rules()
+    for item in items:
+        verdict = safety_check(
+            item.draft.text,
+            origin=item.draft.origin,
+            rules=rules,
+            allowed_domains=settings.CHAT_ALLOWED_LINK_DOMAINS,
+            max_length=settings.CHAT_MAX_MESSAGE_LENGTH,
+        )
+        if verdict.action == "drop":
+            _record_safety(room=room, draft=item.draft, action=SafetyAction.Action.DROP, reasons=verdict.reasons)
+            item.outcome = ChatterError("blocked", "message not sent: " + ", ".join(verdict.reasons))
+            continue
+        admitted.append((item, verdict))
+    return admitted
+
+
+def _lock_room(room_id: int) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_seq FROM {Room._meta.db_table} WHERE id = %s FOR UPDATE", [room_id])
+        return cursor.fetchone()[0]
+
+
+def _persist_batch(*, room: Room, admitted: list[tuple[_Item, Any]]) -> None:
+    """One transaction for the whole batch; outcomes are set only once it committed."""
+    now = timezone.now()
+    with transaction.atomic():
+        last_seq = _lock_room(room.pk)
+        # Under the room lock no batch of this room can store a client_id after this read.
+        stored = _stored_for([item for item, _ in admitted])
+        todo = []
+        for item, verdict in admitted:
+            message = stored.get((item.draft.author_key, item.draft.client_id))
+            if message is not None:
+                item.outcome = message_payload(message, room_slug=message.room.slug)
+            else:
+                todo.append((item, verdict))
+        if not todo:
+            return
+        first_seq = last_seq + 1
+        new_last = last_seq + len(todo)
+        conversation_id = _conversation_for(room_id=room.pk, seq=new_last, now=now, count=len(todo))
+        users = {user.pk: user for user in get_user_model().objects.filter(pk__in={item.user_id for item, _ in todo})}
+        messages = [
+            _message_row(room=room, item=item, verdict=verdict, seq=first_seq + n, now=now,
+                         conversation_id=conversation_id, user=users.get(item.user_id))
+            for n, (item, verdict) in enumerate(todo)
+        ]
+        Message.objects.bulk_create(messages)
+        Room.objects.filter(pk=room.pk).update(last_seq=new_last)
+        sanitised = [(item, verdict, message) for (item, verdict), message in zip(todo, messages) if verdict.action == "sanitise"]
+        if sanitised:
+            SafetyAction.objects.bulk_create([
+                SafetyAction(room=room, message=message, origin=item.draft.origin, author_key=item.draft.author_key,
+                             action=SafetyAction.Action.SANITISE, reasons=list(verdict.reasons),
+                             correlation_id=item.draft.correlation_id or "")
+                for item, verdict, message in sanitised
+            ])
+        payloads = [message_payload(message, room_slug=room.slug) for message in messages]
+        transaction.on_commit(lambda: messages_publish(room_slug=room.slug, messages=payloads))
+    for (item, _verdict), payload in zip(todo, payloads):
+        item.outcome = payload
+    for item, verdict, _message in sanitised:
+        for reason in verdict.reasons:
+            metrics.SAFETY_ACTIONS.labels(action=SafetyAction.Action.SANITISE, reason=reason.split(":")[0]).inc()
+
+
+def _message_row(*, room: Room, item: _Item, verdict, seq: int, now, conversation_id: int, user) -> Message:
+    draft = item.draft
+    return Message(
+        room_id=room.pk,
+        conversation_id=conversation_id,
+        seq=seq,
+        origin=draft.origin,
+        author_key=draft.author_key,
+        author_name=draft.author.name,
+        author_color=draft.author.color,
+        author_badges=list(draft.author.badges),
+        user=user,
+        text=verdict.text,
+        created_at=now,
+        mentions=sorted(set(MENTION_RE.findall(verdict.text))),
+        flags=list(verdict.flags),
+        reply_to=draft.reply_to,
+        client_id=draft.client_id,
+        correlation_id=draft.correlation_id or "",
+    )
+
+
+def _persist_one(item: _Item) -> Outcome:
+    """The one-message gateway, limits already spent by the batch (its IntegrityError handling
+    answers a client_id stored meanwhile with the stored message)."""
+    try:
+        user = get_user_model().objects.get(pk=item.user_id)
+        message = message_ingest(draft=item.draft, user=user, enforce_limits=False)
+    except ChatterError as error:
+        return error
+    return message_payload(message, room_slug=item.draft.room)
+
+
+def _run_batch(room_slug: str, drafts: list[MessageDraft], user_ids: list[int]) -> list[Outcome]:
+    # What database_sync_to_async does around each call: drop connections that broke or aged out,
+    # so a batch after a PostgreSQL restart reconnects instead of failing forever.
+    close_old_connections()
+    try:
+        return messages_ingest_human_batch(room_slug=room_slug, drafts=drafts, user_ids=user_ids)
+    finally:
+        close_old_connections()
+
+
+# --- the queue, asynchronous (runs on Daphne's event loop) ----------------------------------------
+_executor: ThreadPoolExecutor | None = None
+
+
+def _ingest_executor() -> ThreadPoolExecutor:
+    global _executor
+    if _executor is None:
+        _executor = ThreadPoolExecutor(max_workers=settings.CHAT_INGEST_THREADS, thread_name_prefix="chat-ingest")
+    return _executor
+
+
+@dataclass(eq=False)
+class _Waiting:
+    draft: MessageDraft
+    user_id: int
+    future: asyncio.Future
+
+
+class IngestQueue:
+    """Per process and event loop: each room's queued sends and whether its batch is running."""
+
+    def __init__(self) -> None:
+        self.queued: dict[str, list[_Waiting]] = {}
+        self.running: set[str] = set()
+
+    async def send(self, *, user, room_slug: str, frame: SendFrame) -> dict[str, Any]:
+        """Queue one person's send and wait for its batch: the stored message's payload, or raises
+        ChatterError (refused) / DatabaseError / RedisError (nothing stored)."""
+        draft = human_draft(user=user, room_slug=room_slug, text=frame.text, client_id=frame.client_id, reply_to=frame.reply_to)
+        loop = asyncio.get_running_loop()
+        waiting = _Waiting(draft=draft, user_id=user.pk, future=loop.create_future())
+        self.queued.setdefault(room_slug, []).append(waiting)
+        if room_slug not in self.running:
+            self.running.add(room_slug)
+            loop.create_task(self._drain(room_slug), name=f"ingest-{room_slug}")
+        outcome = await waiting.future
+        if isinstance(outcome, ChatterError):
+            raise outcome
+        return outcome
+
+    async def _drain(self, room_slug: str) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                queue = self.queued.pop(room_slug, None)
+                if not queue:
+                    return
+                batch = queue[:MAX_BATCH]
+                if len(queue) > MAX_BATCH:
+                    self.queued[room_slug] = queue[MAX_BATCH:]
+                try:
+                    outcomes = await loop.run_in_executor(
+                        _ingest_executor(), _run_batch, room_slug,
+                        [w.draft for w in batch], [w.user_id for w in batch],
+                    )
+                except Exception as exc:  # a backing service failed: every send of the batch is refused
+                    for waiting in batch:
+                        if not waiting.future.done():
+                            waiting.future.set_exception(exc)
+                    continue
+                for waiting, outcome in zip(batch, outcomes):
+                    if not waiting.future.done():
+                        waiting.future.set_result(outcome)
+        finally:
+            self.running.discard(room_slug)
+
+
+_queues: dict[int, IngestQueue] = {}
+
+
+def ingest_queue() -> IngestQueue:
+    """The queue of this process's running event loop (Daphne runs one; tests start several)."""
+    loop = asyncio.get_running_loop()
+    queue = _queues.get(id(loop))
+    if queue is None or getattr(queue, "_loop", None) is not loop:
+        queue = _queues[id(loop)] = IngestQueue()
+        queue._loop = loop  # type: ignore[attr-defined]
+    return queue
