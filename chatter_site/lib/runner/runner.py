@@ -23,6 +23,7 @@ from django.utils.module_loading import import_string
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.runner.children import Child, describe_exit, signal_group, start_child
 from chatter_site.lib.runner.console import Console, Output
+from chatter_site.lib.runner.haproxy import haproxy_command, haproxy_config, haproxy_executable
 from chatter_site.lib.runner.embedded import (
     adopt_redis_url,
     browser_host,
@@ -53,7 +54,8 @@ DEMO_ROOM_SLUG = "demo"
 # dies is started again, like a process supervisor would; the embedded services are not: their
 # state died with them. More than RESTART_LIMIT restarts of one process within RESTART_WINDOW is a
 # crash loop, which still takes the whole system down loudly.
-RESTARTABLE = ("web", "worker", "beat", "stream")
+RESTARTABLE = ("web", "worker", "beat", "stream", "lb")
+HAPROXY_CONFIG = "haproxy.cfg"
 RESTART_LIMIT = 5
 RESTART_WINDOW = 600.0
 RESTART_DELAY_MAX = 8.0
@@ -64,6 +66,7 @@ class RunOptions:
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 2
+    daphnes: int = 1  # more than one: HAProxy on the port, the Daphnes on loopback ports behind it
     health_timeout: float = HEALTH_TIMEOUT
     colour: bool | None = None  # None: colour when the output is a terminal and NO_COLOR is unset
     demo_stream: bool = True  # play the bundled stream script into the demo room
@@ -351,6 +354,9 @@ class Runner:
             env["OPENAI_API_KEY"] = OFFLINE_LLM_API_KEY
         if self.chroma_url:
             env["CHATTER_VECTOR_STORE"] = self.chroma_url
+        if self.options.daphnes > 1 and not env.get("CHATTER_TRUSTED_PROXIES"):
+            # Every socket arrives from the local HAProxy: count clients by its X-Forwarded-For.
+            env["CHATTER_TRUSTED_PROXIES"] = "127.0.0.1/32,::1/128"
         return env
 
     def spawn(self, name: str, argv: list[str]) -> Child:
@@ -359,19 +365,33 @@ class Runner:
         self.commands[name] = argv
         return child
 
+    def daphne_command(self, *, host: str, port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "daphne", "-b", host, "-p", str(port),
+            "--websocket-max-message-size", str(settings.CHAT_TRANSPORT_MAX_BYTES),
+            # No --proxy-headers: Daphne would believe any client's X-Forwarded-For, and the
+            # loopback-only /metrics check trusts the client address.
+            "chatter_site.asgi:application",
+        ]
+
+    def start_web(self) -> None:
+        if self.options.daphnes == 1:
+            self.spawn("web", self.daphne_command(host=self.options.host, port=self.options.port))
+            return
+        executable = haproxy_executable()
+        if executable is None:
+            raise ChatterError("unavailable", "--daphnes needs HAProxy in front of them: apt-get install haproxy")
+        backends = [("127.0.0.1", free_port()) for _ in range(self.options.daphnes)]
+        for n, (host, port) in enumerate(backends, start=1):
+            self.spawn(f"web{n}", self.daphne_command(host=host, port=port))
+        config = self.runtime_dir / HAPROXY_CONFIG
+        config.write_text(haproxy_config(bind=self.options.host, port=self.options.port, backends=backends))
+        self.spawn("lb", haproxy_command(executable=executable, config_path=config))
+
     def start_app_processes(self) -> None:
         python = sys.executable
         queues = ",".join(settings.CELERY_TASK_QUEUES_NAMES)
-        self.spawn(
-            "web",
-            [
-                python, "-m", "daphne", "-b", self.options.host, "-p", str(self.options.port),
-                "--websocket-max-message-size", str(settings.CHAT_TRANSPORT_MAX_BYTES),
-                # No --proxy-headers: Daphne would believe any client's X-Forwarded-For, and the
-                # loopback-only /metrics check trusts the client address.
-                "chatter_site.asgi:application",
-            ],
-        )
+        self.start_web()
         self.spawn(
             "worker",
             [
@@ -418,7 +438,7 @@ class Runner:
                 return
             last = f"HTTP {status}: {body}" if status else body
             self.sleep()
-        web = next(child for child in self.children if child.name == "web")
+        web = next(child for child in self.children if child.name.startswith("web"))
         raise ChatterError(
             "unavailable",
             f"{url} did not answer 200 within {self.options.health_timeout:.0f}s (last: {last}); "
@@ -469,7 +489,7 @@ class Runner:
 
     def restart(self, child: Child) -> bool:
         """Start a dead app process again (see RESTARTABLE). False when it must not be restarted."""
-        if child.name not in RESTARTABLE:
+        if child.name.rstrip("0123456789") not in RESTARTABLE:
             return False
         now = time.monotonic()
         recent = [at for at in self.restarts.get(child.name, []) if now - at < RESTART_WINDOW]
@@ -538,6 +558,8 @@ class Runner:
             "",
             f"    chat        {self.base_url}/",
         ]
+        if self.options.daphnes > 1:
+            lines.append(f"    web         {self.options.daphnes} Daphne processes behind HAProxy")
         if self.demo_room_exists():
             lines.append(f"    demo room   {self.base_url}/rooms/{DEMO_ROOM_SLUG}/")
         lines += [

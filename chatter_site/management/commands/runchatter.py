@@ -36,13 +36,18 @@ class Command(BaseCommand):
             "--workers", type=_positive_int, default=2, help="Celery worker concurrency (default: 2)"
         )
         parser.add_argument(
+            "--daphnes", type=_positive_int, default=1,
+            help="Daphne processes; more than one are served behind HAProxy on the port (default: 1)",
+        )
+        parser.add_argument(
             "--no-demo-stream", action="store_true", help="do not play the scripted stream into the demo room"
         )
 
-    def handle(self, *args: Any, host: str, port: int, workers: int, **options: Any) -> None:
+    def handle(self, *args: Any, host: str, port: int, workers: int, daphnes: int, **options: Any) -> None:
         colour = False if options["no_color"] else True if options["force_color"] else None
         run_options = RunOptions(
-            host=host, port=port, workers=workers, colour=colour, demo_stream=not options["no_demo_stream"]
+            host=host, port=port, workers=workers, daphnes=daphnes, colour=colour,
+            demo_stream=not options["no_demo_stream"],
         )
         try:
             status = run_chatter(options=run_options, out=self.stdout)
