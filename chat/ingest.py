@@ -202,10 +202,8 @@ def _persist_batch(*, room: Room, admitted: list[tuple[_Item, Any]]) -> None:
         first_seq = last_seq + 1
         new_last = last_seq + len(todo)
         conversation_id = _conversation_for(room_id=room.pk, seq=new_last, now=now, count=len(todo))
-        users = {user.pk: user for user in get_user_model().objects.filter(pk__in={item.user_id for item, _ in todo})}
         messages = [
-            _message_row(room=room, item=item, verdict=verdict, seq=first_seq + n, now=now,
-                         conversation_id=conversation_id, user=users.get(item.user_id))
+            _message_row(room=room, item=item, verdict=verdict, seq=first_seq + n, now=now, conversation_id=conversation_id)
             for n, (item, verdict) in enumerate(todo)
         ]
         Message.objects.bulk_create(messages)
@@ -227,7 +225,7 @@ def _persist_batch(*, room: Room, admitted: list[tuple[_Item, Any]]) -> None:
             metrics.SAFETY_ACTIONS.labels(action=SafetyAction.Action.SANITISE, reason=reason.split(":")[0]).inc()
 
 
-def _message_row(*, room: Room, item: _Item, verdict, seq: int, now, conversation_id: int, user) -> Message:
+def _message_row(*, room: Room, item: _Item, verdict, seq: int, now, conversation_id: int) -> Message:
     draft = item.draft
     return Message(
         room_id=room.pk,
@@ -238,7 +236,7 @@ def _message_row(*, room: Room, item: _Item, verdict, seq: int, now, conversatio
         author_name=draft.author.name,
         author_color=draft.author.color,
         author_badges=list(draft.author.badges),
-        user=user,
+        user_id=item.user_id,
         text=verdict.text,
         created_at=now,
         mentions=sorted(set(MENTION_RE.findall(verdict.text))),
