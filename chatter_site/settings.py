@@ -417,13 +417,25 @@ LOG_LEVEL = env_str("CHATTER_LOG_LEVEL", "INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"corr": {"()": "chatter_site.lib.correlation.CorrelationFilter"}},
+    "filters": {
+        "corr": {"()": "chatter_site.lib.correlation.CorrelationFilter"},
+        "known_harmless": {"()": "chatter_site.lib.logfilters.DropKnownHarmless"},
+    },
     "formatters": {
         "kv": {"format": "%(asctime)s level=%(levelname)s logger=%(name)s corr=%(corr)s %(message)s"},
+        # runchatter shows these lines on its console (chatter_site.lib.console_events)
+        "event": {"format": "chatter-event: %(message)s"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "kv", "filters": ["corr"]}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "kv", "filters": ["corr"]},
+        "events": {"class": "logging.StreamHandler", "formatter": "event"},
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
+        "chatter.events": {"handlers": ["events"], "level": "INFO", "propagate": False},
+        # Mem0 falls back without spaCy (we do not install its nlp extra) and says so on every load.
+        "mem0.utils.spacy_models": {"level": "ERROR"},
+        "mem0.memory.main": {"filters": ["known_harmless"]},
         "django.channels.server": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
         "httpx": {"level": "WARNING"},

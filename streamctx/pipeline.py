@@ -21,6 +21,7 @@ from redis import RedisError
 
 from chat.models import Room
 from chat.schemas import Segment, StreamContext, StreamEvent
+from chatter_site.lib.console_events import console_event
 from streamctx import metrics
 from streamctx.detect import detect_chat_spike, detect_transcript_events
 from streamctx.keywords import extract_keywords, topics_for
@@ -153,10 +154,14 @@ class StreamContextSession:
         if not take_over:
             if not stream_source_claim_if_free(room_slug=self.room.slug, source_id=self.source_id):
                 return self._stopped(ROOM_BUSY)
+            console_event("room %s: stream source %s started", self.room.slug, self.source_id)
         else:
             previous = stream_source_claim(room_slug=self.room.slug, source_id=self.source_id)
             if previous and previous != self.source_id:
                 logger.info("room=%s taken over from source %s", self.room.slug, previous)
+                console_event("room %s: stream source %s started, taking over from %s", self.room.slug, self.source_id, previous)
+            else:
+                console_event("room %s: stream source %s started", self.room.slug, self.source_id)
         inbox: queue.Queue = queue.Queue(maxsize=1000)
         feeder = threading.Thread(target=_feed, args=(segments, inbox, stop), name="streamctx-source", daemon=True)
         feeder.start()
@@ -203,7 +208,8 @@ class StreamContextSession:
                     next_tick = time.monotonic() + self.cadence
                 if source_done:
                     self._publish("final")
-                    return self._stopped("source ended")
+                    # A source cut short by `stop` (Ctrl-C, the runner stopping) did not end by itself.
+                    return self._stopped("stopped" if stop.is_set() else "source ended")
             return self._stopped("stopped")
         finally:
             stop.set()
@@ -248,6 +254,9 @@ class StreamContextSession:
             logger.warning("room=%s source=%s stopped: another source took the room over", self.room.slug, self.source_id)
         else:
             logger.info("room=%s source=%s stopped: %s after %d contexts", self.room.slug, self.source_id, reason, self.published)
+            # A plain stop is the runner shutting down, and a busy room played nothing: neither is news.
+            if reason not in ("stopped", ROOM_BUSY):
+                console_event("room %s: stream source %s stopped: %s", self.room.slug, self.source_id, reason)
         return reason
 
 

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chat.models import Message, Room
 from chat.safety import safety_check
+from chatter_site.lib.console_events import console_event
 from chatter_site.lib.correlation import bind_correlation_id, new_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
@@ -363,6 +364,7 @@ def _fail(job: ReflectionJob, *, lease_until: datetime, error: str) -> str:
     if job.attempts >= job.max_attempts:
         mine.update(status=ReflectionJob.Status.DEAD, last_error=error, lease_until=None, next_attempt_at=None, finished_at=now)
         log.error("reflection dead job=%s attempts=%s error=%s", job.pk, job.attempts, error)
+        console_event("dead letter: reflection job %s failed %s times (%s); retry it in admin", job.pk, job.attempts, error[:120])
         return "dead"
     delay = _backoff_seconds(job.attempts)
     updated = mine.update(
@@ -484,6 +486,8 @@ def reflection_sweep(*, now: datetime | None = None) -> dict[str, int]:
         ):
             counts["resent"] += 1
             _send(job)
+    if counts["dead"]:
+        console_event("dead letter: %s reflection job(s) lost their worker on their last attempt; retry them in admin", counts["dead"])
     if any(counts.values()):
         log.warning("reflection sweep %s", " ".join(f"{key}={value}" for key, value in counts.items()))
     return counts

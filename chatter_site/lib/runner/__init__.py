@@ -3,8 +3,9 @@
 It prepares the database (migrate, demo seed on an empty database), starts the embedded Redis when
 `REDIS_URL` is unset, the offline LLM provider when neither OPENAI_API_KEY nor OPENAI_BASE_URL is
 set and a Chroma server for memories (Mem0's vector store) when CHATTER_VECTOR_STORE is unset,
-then Daphne, a Celery worker and Celery beat as child processes, shows their output under one
-short prefix each, and supervises them: an app process that dies (web, worker, beat, stream) is
+then Daphne, a Celery worker and Celery beat as child processes, writes each one's output to
+var/log/<child>.log (the console shows a banner, notable events and a status line a minute;
+--verbose every line as well), and supervises them: an app process that dies (web, worker, beat, stream) is
 started again, a few times at most; an embedded service that dies, or an app process in a crash
 loop, takes the whole system down loudly rather than leaving a half-working chat. Ctrl-C (or SIGTERM) stops everything in
 reverse order and leaves no processes and no stale runtime files behind.
@@ -13,12 +14,14 @@ The embedded services are real services on the same code path as production (STY
 the runner records their addresses in the runtime directory so any other `manage.py` command from
 the same checkout finds them (chatter_site.lib.runtime).
 
-Modules: console (the one writer for all output, coloured prefixes), children (starting,
-signalling and describing supervised processes), embedded (ports, health probes, the embedded
+Modules: console (the one writer for all output, the log files), children (starting, signalling
+and describing supervised processes; the client of watchdog, which stops every child's process
+group should the runner die), monitor (outages and the status line), embedded (ports, health probes, the embedded
 Redis and Chroma command lines), runner (RunOptions, the Runner and run_chatter).
 """
-from chatter_site.lib.runner.children import Child, describe_exit, signal_group, start_child
-from chatter_site.lib.runner.console import Console, Output
+from chatter_site.lib.runner.children import Child, Watchdog, describe_exit, signal_group, start_child
+from chatter_site.lib.runner.console import Console, LogFiles, Output
+from chatter_site.lib.runner.monitor import Monitor
 from chatter_site.lib.runner.embedded import (
     adopt_redis_url,
     browser_host,
@@ -35,10 +38,13 @@ from chatter_site.lib.runner.runner import RunOptions, Runner, StopRequest, run_
 __all__ = [
     "Child",
     "Console",
+    "LogFiles",
+    "Monitor",
     "Output",
     "RunOptions",
     "Runner",
     "StopRequest",
+    "Watchdog",
     "adopt_redis_url",
     "browser_host",
     "check_port_free",

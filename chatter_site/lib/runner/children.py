@@ -1,5 +1,6 @@
-"""Supervised child processes: start one in its own process group, tied to the runner's life, and
-pump its output to the console; signal its group; say how it exited."""
+"""Supervised child processes: start one in its own process group, tied to the runner's life (a
+parent-death signal and the watchdog), and pump its output to the console; signal its group; say
+how it exited."""
 from __future__ import annotations
 
 import ctypes
@@ -96,6 +97,48 @@ def signal_group(child: Child, signum: int) -> None:
         os.killpg(child.proc.pid, signum)
     except (ProcessLookupError, PermissionError):
         pass  # the whole group is already gone
+
+
+WATCHDOG_SCRIPT = Path(__file__).with_name("watchdog.py")
+
+
+class Watchdog:
+    """The runner's side of watchdog.py: tells it which process groups to stop should the runner die."""
+
+    def __init__(self, *, env: dict[str, str], cwd: Path) -> None:
+        # Its own process group, so a signal to the runner's group (a terminal's, a test's
+        # killpg) does not take it down with the runner it is there to outlive.
+        self.proc = subprocess.Popen(
+            [sys.executable, str(WATCHDOG_SCRIPT)], cwd=cwd, env=env, stdin=subprocess.PIPE, process_group=0
+        )
+
+    def watch(self, child: Child) -> None:
+        self._send(f"+{child.proc.pid} {child.name}")
+
+    def forget(self, child: Child) -> None:
+        self._send(f"-{child.proc.pid}")
+
+    def close(self) -> None:
+        """After a clean stop: nothing is left for it to do."""
+        self._send("exit")
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def _send(self, line: str) -> None:
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(line.encode() + b"\n")
+            self.proc.stdin.flush()
+        except (OSError, ValueError):
+            pass  # it died; the parent-death signal still reaches the direct children
 
 
 def describe_exit(returncode: int) -> str:

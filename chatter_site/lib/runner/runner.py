@@ -21,7 +21,7 @@ from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
 from chatter_site.lib.errors import ChatterError
-from chatter_site.lib.runner.children import Child, describe_exit, signal_group, start_child
+from chatter_site.lib.runner.children import Child, Watchdog, describe_exit, signal_group, start_child
 from chatter_site.lib.runner.console import Console, Output
 from chatter_site.lib.runner.haproxy import haproxy_command, haproxy_config, haproxy_executable
 from chatter_site.lib.runner.embedded import (
@@ -36,6 +36,7 @@ from chatter_site.lib.runner.embedded import (
     redis_executable,
 )
 from chatter_site.lib.runner.demo_stream import RESUME_IDLE_SECONDS, DemoStreamWatch, exited_by_yielding
+from chatter_site.lib.runner.monitor import Monitor
 from chatter_site.lib.runtime import clear_services, read_services, write_services
 
 HEALTH_TIMEOUT = 30.0
@@ -48,6 +49,7 @@ POLL_INTERVAL = 0.2
 BEAT_PIDFILE = "celerybeat.pid"
 METRICS_DIRNAME = "metrics"
 REDIS_DIRNAME = "redis"
+LOG_DIRNAME = "log"  # under VAR_DIR: each child's full output, var/log/<child>.log
 CHROMA_DIRNAME = "chroma"  # under VAR_DIR, not the runtime dir: memories outlive a run
 DEMO_ROOM_SLUG = "demo"
 # App processes hold no state a restart loses (the broker and the database keep it), so one that
@@ -70,6 +72,8 @@ class RunOptions:
     health_timeout: float = HEALTH_TIMEOUT
     colour: bool | None = None  # None: colour when the output is a terminal and NO_COLOR is unset
     demo_stream: bool = True  # play the bundled stream script into the demo room
+    verbose: bool = False  # every child's output on the console too, not only in var/log
+    status_interval: float = 60.0  # seconds between status lines
 
 
 @dataclass
@@ -91,7 +95,10 @@ class _Interrupted(Exception):
 class Runner:
     def __init__(self, *, options: RunOptions, out: Output) -> None:
         self.options = options
-        self.console = Console(out, colour=options.colour)
+        self.log_dir = Path(settings.VAR_DIR) / LOG_DIRNAME
+        self.console = Console(out, colour=options.colour, verbose=options.verbose, log_dir=self.log_dir)
+        self.watchdog: Watchdog | None = None
+        self.monitor: Monitor | None = None
         self.runtime_dir = Path(settings.RUNTIME_DIR)
         self.base_dir = Path(settings.BASE_DIR)
         self.children: list[Child] = []
@@ -118,6 +125,8 @@ class Runner:
         previous_handlers = self.install_signal_handlers()
         try:
             self.claim_runtime_dir()
+            # Before any child: should the runner die, even by SIGKILL, it stops their groups.
+            self.watchdog = Watchdog(env=self.child_env(), cwd=self.base_dir)
             started = time.monotonic()
             # Chroma starts slowest: spawned first, awaited once Redis and the LLM are up.
             chroma = None if os.environ.get("CHATTER_VECTOR_STORE") else self.spawn_embedded_chroma()
@@ -131,6 +140,13 @@ class Runner:
             self.start_app_processes()
             self.wait_until_healthy()
             self.print_banner(seconds=time.monotonic() - started)
+            self.monitor = Monitor(
+                console=self.console,
+                redis_url=settings.REDIS_URL,
+                queues=tuple(settings.CELERY_TASK_QUEUES_NAMES),
+                status_interval=self.options.status_interval,
+            )
+            self.monitor.start()
             return self.supervise()
         except _Interrupted:
             return 0
@@ -214,7 +230,7 @@ class Runner:
             url = f"redis://127.0.0.1:{port}/0"
             if self.wait_for_redis(child, url):
                 break
-            self.children.remove(child)
+            self.drop(child)
             if attempt == 2:
                 raise ChatterError("unavailable", f"the embedded Redis did not start:\n{child.log_tail()}")
         self.redis_url = url
@@ -255,7 +271,7 @@ class Runner:
             url = f"http://127.0.0.1:{port}/v1"
             if self.wait_for_llm(child, url):
                 break
-            self.children.remove(child)
+            self.drop(child)
             if attempt == 2:
                 raise ChatterError("unavailable", f"the offline LLM provider did not start:\n{child.log_tail()}")
         self.llm_base_url = url
@@ -286,7 +302,7 @@ class Runner:
         for attempt in range(3):
             if self.wait_for_chroma(child, self.chroma_port):
                 break
-            self.children.remove(child)
+            self.drop(child)
             if attempt == 2:
                 raise ChatterError("unavailable", f"the Chroma server did not start:\n{child.log_tail()}")
             child = self.spawn_embedded_chroma()
@@ -362,6 +378,8 @@ class Runner:
     def spawn(self, name: str, argv: list[str]) -> Child:
         child = start_child(name=name, argv=argv, env=self.child_env(), cwd=self.base_dir, console=self.console)
         self.children.append(child)
+        if self.watchdog is not None:
+            self.watchdog.watch(child)
         self.commands[name] = argv
         return child
 
@@ -387,6 +405,12 @@ class Runner:
         config = self.runtime_dir / HAPROXY_CONFIG
         config.write_text(haproxy_config(bind=self.options.host, port=self.options.port, backends=backends))
         self.spawn("lb", haproxy_command(executable=executable, config_path=config))
+
+    def drop(self, child: Child) -> None:
+        """Forget a child that is dead and reaped (its pid may be reused: the watchdog must forget it too)."""
+        self.children.remove(child)
+        if self.watchdog is not None:
+            self.watchdog.forget(child)
 
     def start_app_processes(self) -> None:
         python = sys.executable
@@ -421,7 +445,12 @@ class Runner:
         return next((child for child in self.children if child.exited()), None)
 
     def died_message(self, child: Child) -> str:
-        return f"{child.name} exited unexpectedly ({describe_exit(child.proc.returncode)}); its last output:\n{child.log_tail()}"
+        log = self.console.log_path(child.name)
+        where = f" (full log: {log})" if log is not None else ""
+        return (
+            f"{child.name} exited unexpectedly ({describe_exit(child.proc.returncode)}); "
+            f"its last output{where}:\n{child.log_tail()}"
+        )
 
     def wait_until_healthy(self) -> None:
         url = f"{self.base_url}/healthz"
@@ -467,23 +496,24 @@ class Runner:
         """The demo stream stopped for another source on the demo room: not a crash, no restart."""
         if child.reader is not None:
             child.reader.join(timeout=2)
-        self.children.remove(child)
+        self.drop(child)
         self.demo.on_yield()
-        self.console.say(
-            f"runchatter: the demo stream yielded room '{DEMO_ROOM_SLUG}' to another stream source; it plays again "
-            f"once the room has had no source for {RESUME_IDLE_SECONDS:.0f}s"
+        self.console.event(
+            "stream",
+            f"the demo stream yielded room '{DEMO_ROOM_SLUG}' to another stream source; it plays again "
+            f"once the room has had no source for {RESUME_IDLE_SECONDS:.0f}s",
         )
 
     def demo_resume_when_idle(self) -> None:
         try:
             due = self.demo.due()
         except Exception as exc:  # Redis briefly away: asked again at the next poll
-            self.console.error(f"runchatter: cannot read the demo room's stream source ({exc!r})")
+            self.console.event("stream", f"cannot read the demo room's stream source ({exc!r})", alarm=True)
             return
         if due:
-            self.console.say(
-                f"runchatter: room '{DEMO_ROOM_SLUG}' has had no stream source for {RESUME_IDLE_SECONDS:.0f}s; "
-                "the demo stream plays again"
+            self.console.event(
+                "stream",
+                f"room '{DEMO_ROOM_SLUG}' has had no stream source for {RESUME_IDLE_SECONDS:.0f}s; the demo stream plays again",
             )
             self.spawn("stream", self.commands["stream"])
 
@@ -499,16 +529,18 @@ class Runner:
             )
             return False
         self.restarts[child.name] = [*recent, now]
-        self.console.error(
-            f"runchatter: {self.died_message(child)}\n"
-            f"runchatter: restarting {child.name} (restart {len(recent) + 1} of at most {RESTART_LIMIT} "
-            f"in {RESTART_WINDOW / 60:.0f} min)"
+        log = self.console.log_path(child.name)
+        self.console.event(
+            child.name,
+            f"exited ({describe_exit(child.proc.returncode)}); restarting {child.name} (restart {len(recent) + 1} "
+            f"of at most {RESTART_LIMIT} in {RESTART_WINDOW / 60:.0f} min)" + (f"; its log: {log}" if log else ""),
+            alarm=True,
         )
         # A killed Celery worker may leave pool processes behind; they must not run beside the new one.
         signal_group(child, signal.SIGKILL)
         if child.reader is not None:
             child.reader.join(timeout=2)
-        self.children.remove(child)
+        self.drop(child)
         if child.name == "beat":
             (self.runtime_dir / BEAT_PIDFILE).unlink(missing_ok=True)  # stale: its beat is dead
         delay = min(RESTART_DELAY_MAX, 0.5 * 2 ** len(recent))  # back off a process that keeps dying
@@ -550,6 +582,11 @@ class Runner:
         scheme = urllib.parse.urlparse(os.environ.get("CHATTER_VECTOR_STORE", "")).scheme or "unknown"
         return f"external vector store (CHATTER_VECTOR_STORE, {scheme})"
 
+    def describe_processes(self) -> str:
+        names = {"web": "web (Daphne)", "worker": f"worker (Celery, {self.options.workers} processes)", "beat": "beat",
+                 "stream": "stream (the demo room's scripted stream)", "redis": "redis", "llm": "llm (offline)", "chroma": "chroma", "lb": "lb (HAProxy)"}
+        return ", ".join(names.get(child.name, child.name) for child in self.children)
+
     def print_banner(self, *, seconds: float) -> None:
         redis = f"embedded at {self.redis_url}" if self.redis_url else "external Redis (REDIS_URL)"
         lines = [
@@ -572,7 +609,11 @@ class Runner:
             f"    storage     {self.describe_storage()}",
             f"    runtime     {self.runtime_dir}",
             "",
-            "  Press Ctrl-C to stop.",
+            f"    running     {self.describe_processes()}",
+            f"    logs        {self.log_dir}/<name>.log"
+            + ("" if self.options.verbose else "   (--verbose shows them here too)"),
+            "",
+            "  Below: one line per notable event and a status line a minute. Press Ctrl-C to stop.",
             "",
         ]
         self.console.say("\n".join(lines))
@@ -580,6 +621,8 @@ class Runner:
     # -- shutdown --
 
     def shutdown(self) -> None:
+        if self.monitor is not None:
+            self.monitor.stop()
         if self.children:
             reason = f" ({self.stop.signal_name})" if self.stop.signal_name else ""
             self.console.say(f"stopping{reason}; press Ctrl-C again to kill at once")
@@ -587,6 +630,9 @@ class Runner:
         for child in self.children:
             if child.reader is not None:
                 child.reader.join(timeout=2)  # let the last lines reach the console
+        if self.watchdog is not None:
+            self.watchdog.close()  # every child is reaped: nothing left for it to stop
+        self.console.close()
         self.remove_runtime_files()
         if self.stop.forced:
             self.console.say("killed everything at once (second Ctrl-C)")

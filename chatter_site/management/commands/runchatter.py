@@ -42,12 +42,30 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-demo-stream", action="store_true", help="do not play the scripted stream into the demo room"
         )
+        parser.add_argument(
+            "--status-every",
+            type=_positive_int,
+            default=60,
+            metavar="SECONDS",
+            help="seconds between status lines on the console (default: 60)",
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="show every process's output on the console too (it always goes to var/log/<process>.log)",
+        )
 
     def handle(self, *args: Any, host: str, port: int, workers: int, daphnes: int, **options: Any) -> None:
         colour = False if options["no_color"] else True if options["force_color"] else None
         run_options = RunOptions(
-            host=host, port=port, workers=workers, daphnes=daphnes, colour=colour,
+            host=host,
+            port=port,
+            workers=workers,
+            daphnes=daphnes,
+            colour=colour,
             demo_stream=not options["no_demo_stream"],
+            verbose=options["verbose"],
+            status_interval=float(options["status_every"]),
         )
         try:
             status = run_chatter(options=run_options, out=self.stdout)
