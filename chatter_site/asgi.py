@@ -12,14 +12,18 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 
 from chat.routing import websocket_urlpatterns as chat_websockets  # noqa: E402
 from chatter_site.lib.wsguard import WebSocketGuard  # noqa: E402
+from chatter_site.lib.wsoutage import RefuseDuringOutage  # noqa: E402
 from scribe.routing import websocket_urlpatterns as scribe_websockets  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         # The guard is outermost: a flood of refused origins still counts against its address.
+        # Inside the guard, around the session load: a database outage closes with 4503, not HTTP 500.
         "websocket": WebSocketGuard(
-            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(chat_websockets + scribe_websockets)))
+            RefuseDuringOutage(
+                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(chat_websockets + scribe_websockets)))
+            )
         ),
     }
 )

@@ -491,7 +491,8 @@
       return;
     }
     if (lived > STABLE_CONNECTION_MS) attempt = 0;
-    scheduleReconnect();
+    // 4503: the server's database or Redis is down for a moment; the backoff below spaces the retries.
+    scheduleReconnect(code === 4503 ? "server unavailable, " : "");
   }
 
   function dropSocket() {
@@ -503,7 +504,7 @@
     socketLost(1006);
   }
 
-  function scheduleReconnect() {
+  function scheduleReconnect(reason) {
     var ceiling = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * Math.pow(2, attempt));
     // Equal jitter: never below half the step, so a crowd of viewers spreads out after a restart.
     var delay = Math.max(BACKOFF_MIN_MS / 2, ceiling / 2 + Math.random() * ceiling / 2);
@@ -513,7 +514,7 @@
     reconnectTimer = setTimeout(connect, delay);
     var tick = function () {
       var seconds = Math.max(1, Math.ceil((reconnectAt - Date.now()) / 1000));
-      setStatus("reconnecting", "reconnecting in " + seconds + "s");
+      setStatus("reconnecting", (reason || "") + "reconnecting in " + seconds + "s");
     };
     tick();
     clearInterval(countdownTimer);
