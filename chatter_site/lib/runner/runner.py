@@ -39,10 +39,11 @@ from chatter_site.lib.runner.demo_stream import RESUME_IDLE_SECONDS, DemoStreamW
 from chatter_site.lib.runner.monitor import Monitor
 from chatter_site.lib.runtime import clear_services, read_services, write_services
 
-HEALTH_TIMEOUT = 30.0
-REDIS_START_TIMEOUT = 10.0
-LLM_START_TIMEOUT = 10.0
-CHROMA_START_TIMEOUT = 30.0
+# Deadlines for events, not expected durations: a loaded 2-core machine took over 30 s once.
+HEALTH_TIMEOUT = 90.0
+REDIS_START_TIMEOUT = 30.0
+LLM_START_TIMEOUT = 30.0
+CHROMA_START_TIMEOUT = 60.0
 OFFLINE_LLM_API_KEY = "offline"  # the provider ignores keys; the openai client insists on one
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
