@@ -167,7 +167,9 @@ def test_it_goes_quiet_quickly_when_the_endpoint_is_slow(llm_server: LLMTestServ
     elapsed = time.monotonic() - started
 
     assert caught.value.code == "unavailable" and "timed out" in caught.value.message
-    assert elapsed < 0.3 * 2 + 0.2, elapsed  # timeout x (retries + 1), with a little slack
+    # Two calls cut at 0.3 s each take about 0.7 s; without the timeout one alone takes 3 s. The bound
+    # sits between, far from both, so a loaded machine cannot fail it (0.8 s was missed under load).
+    assert elapsed < 2.5, elapsed
     assert len(llm_server.chat_requests) == 2  # one retry within the budget
     assert calls("test-slow", "timeout") == 2
 

@@ -150,11 +150,11 @@ def test_it_keeps_the_recorded_pace_in_real_time_loosely(tmp_path):
     started = time.monotonic()
     _replay(path, room, "--speed", "2")
     took = time.monotonic() - started
-    assert 0.5 <= took < 3.0  # 0.6 s of schedule at speed 2, plus ingest
+    # 0.6 s of schedule at speed 2: a lower bound only, since a loaded machine only adds time (the
+    # exact schedule is checked on a fake clock above; an upper bound here was a coin toss under load).
+    assert took >= 0.5
     fast_room = RoomFactory()
-    started = time.monotonic()
     _replay(path, fast_room, "--as-fast-as-possible")
-    assert time.monotonic() - started < took
     assert _texts(fast_room) == _texts(room) == ["m1", "m2", "m3", "m4"]
 
 

@@ -18,7 +18,7 @@ from tests.personas.factories import PersonaFactory, RosterEntryFactory
 pytestmark = pytest.mark.browser
 
 PASSWORD = "correct-horse-battery"
-WAIT_MS = 15_000
+WAIT_MS = 30_000  # a deadline for a loaded 2-core machine: a passing wait returns at once
 
 
 @pytest.fixture

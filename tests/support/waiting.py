@@ -1,4 +1,8 @@
-"""Poll with a deadline instead of sleeping: tests wait for work, never for a fixed time."""
+"""Poll with a deadline instead of sleeping: tests wait for work, never for a fixed time.
+
+The default deadline is generous on purpose: a passing wait returns as soon as its predicate holds,
+and only a failing one waits it out; 10 s was missed by Celery round trips on a 2-core machine
+under load 10."""
 from __future__ import annotations
 
 import asyncio
@@ -7,9 +11,10 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+DEFAULT_TIMEOUT = 30.0
 
 
-def wait_for(predicate: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, message: str = "") -> T:
+def wait_for(predicate: Callable[[], T], *, timeout: float = DEFAULT_TIMEOUT, interval: float = 0.05, message: str = "") -> T:
     deadline = time.monotonic() + timeout
     last_error: Exception | None = None
     while time.monotonic() < deadline:
@@ -24,7 +29,7 @@ def wait_for(predicate: Callable[[], T], *, timeout: float = 10.0, interval: flo
 
 
 async def async_wait_for(
-    predicate: Callable[[], Awaitable[T]], *, timeout: float = 10.0, interval: float = 0.05, message: str = ""
+    predicate: Callable[[], Awaitable[T]], *, timeout: float = DEFAULT_TIMEOUT, interval: float = 0.05, message: str = ""
 ) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
