@@ -78,3 +78,19 @@ def sends_admit(*, room_slug: str, user_keys: list[str], limit: int, window_seco
             now, window_seconds, limit, uuid.uuid4().hex, slow_seconds,
         )
     return [(verdict.decode(), float(wait)) for verdict, wait in pipe.execute()]
+
+
+def rate_limit_wait(*, key: str, limit: int, window_seconds: float) -> float:
+    """Seconds until `key` is under `limit` again (0 when it is now), without recording anything."""
+    client = redis_client()
+    full_key = f"chatter:rl:{key}"
+    now = time.time()
+    client.zremrangebyscore(full_key, "-inf", now - window_seconds)
+    if client.zcard(full_key) < limit:
+        return 0.0
+    oldest = client.zrange(full_key, 0, 0, withscores=True)
+    return max(oldest[0][1] + window_seconds - now, 0.0) if oldest else 0.0
+
+
+def rate_limit_clear(*, key: str) -> None:
+    redis_client().delete(f"chatter:rl:{key}")

@@ -14,6 +14,6 @@ urlpatterns = [
     path("healthz", views.healthz, name="chat-healthz"),
     path("metrics", views.metrics, name="chat-metrics"),
     path("accounts/signup/", views.signup, name="chat-signup"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="chat-login"),
+    path("accounts/login/", views.SignInView.as_view(), name="chat-login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="chat-logout"),
 ]

@@ -8,15 +8,19 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import UserCreationForm
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
-from chat import selectors
+from chat import selectors, signin
+from chat.signin import SignInForm
 from chat.trends import EMOTES
+from chatter_site.lib.clientaddr import request_client_ip
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.metrics import render_latest
 from chatter_site.lib.redis import redis_client
@@ -81,11 +85,28 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     )
 
 
+class SignInView(auth_views.LoginView):
+    """The site's sign-in, throttled per name and per address (chat.signin)."""
+
+    form_class = SignInForm
+
+    def form_invalid(self, form) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.has_error(NON_FIELD_ERRORS, "throttled"):
+            response.status_code = 429
+        return response
+
+
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and (wait := signin.signup_wait(request=request)) > 0:
+        form = UserCreationForm(initial={"username": request.POST.get("username", "")})
+        context = {"form": form, "refusal": signin.signup_refusal(wait)}
+        return render(request, "registration/signup.html", context, status=429)
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
+        signin.signup_record(request=request)
         login(request, user)
         next_url = request.GET.get("next", "")
         if url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
@@ -146,8 +167,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 
 def _is_loopback(request: HttpRequest) -> bool:
+    # The client's address by the WebSocket guard's rule: behind a proxy on this host every peer is
+    # loopback, and only CHATTER_TRUSTED_PROXIES tells the real client apart.
     try:
-        return ipaddress.ip_address(request.META.get("REMOTE_ADDR", "")).is_loopback
+        return ipaddress.ip_address(request_client_ip(request) or "").is_loopback
     except ValueError:
         return False
 
@@ -158,6 +181,7 @@ def metrics(request: HttpRequest) -> HttpResponse:
     if not _is_loopback(request):
         token = settings.METRICS_TOKEN
         supplied = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not token or not secrets.compare_digest(supplied, token):
+        # Bytes: compare_digest refuses non-ASCII str (a 500 for any header a client cares to send).
+        if not token or not secrets.compare_digest(supplied.encode("utf-8", "surrogateescape"), token.encode()):
             return HttpResponse("metrics need a bearer token\n", status=403, content_type="text/plain")
     return HttpResponse(render_latest(), content_type="text/plain; version=0.0.4; charset=utf-8")

@@ -240,6 +240,12 @@ CHAT_BROADCAST_QUEUE_LIMIT = env_int("CHATTER_BROADCAST_QUEUE_LIMIT", 2000, mini
 CHAT_FIREHOSE_MAXLEN = env_int("CHATTER_FIREHOSE_MAXLEN", 10000, minimum=100)
 CHAT_HISTORY_PAGE = 200
 METRICS_TOKEN = env_str("CHATTER_METRICS_TOKEN")
+# chat.signin: failed sign-ins (site and admin) per username and per address within the window
+# lock that name or address out until the window lets one go; new accounts per address per hour.
+SIGNIN_FAILURES_PER_USERNAME = env_int("CHATTER_SIGNIN_FAILURES_PER_USERNAME", 5, minimum=1)
+SIGNIN_FAILURES_PER_ADDRESS = env_int("CHATTER_SIGNIN_FAILURES_PER_ADDRESS", 20, minimum=1)
+SIGNIN_LOCKOUT_SECONDS = env_int("CHATTER_SIGNIN_LOCKOUT_SECONDS", 900, minimum=1)
+SIGNUP_PER_ADDRESS = env_int("CHATTER_SIGNUP_PER_ADDRESS", 5, minimum=1)
 # Called by `runchatter` on an empty database; each app adds its own demo seed here.
 CHATTER_DEMO_SEEDERS = ["chat.services.demo_room_seed"]
 

@@ -95,7 +95,15 @@ def revision_content(*, revision: ScribeRevision) -> str:
     return version_read(key=revision.storage_key, sha256=revision.sha256)
 
 
-def revision_payload(revision: ScribeRevision, *, content: str | None = None) -> dict[str, Any]:
+def revision_author(revision: ScribeRevision, *, for_staff: bool) -> str | None:
+    """Who made a moderator's revision: their name for staff, "moderator" for the public (staff
+    names are what a password guesser needs first)."""
+    if not revision.created_by_id:
+        return None
+    return revision.created_by.get_username() if for_staff else "moderator"
+
+
+def revision_payload(revision: ScribeRevision, *, content: str | None = None, for_staff: bool = False) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "version": revision.version,
         "kind": revision.kind,
@@ -107,7 +115,7 @@ def revision_payload(revision: ScribeRevision, *, content: str | None = None) ->
         "turns": revision.turns,
         "restored_from": revision.restored_from,
         "correlation_id": revision.correlation_id,
-        "created_by": revision.created_by.get_username() if revision.created_by_id else None,
+        "created_by": revision_author(revision, for_staff=for_staff),
         "created_at": revision.created_at.isoformat().replace("+00:00", "Z"),
     }
     if content is not None:

@@ -124,14 +124,17 @@ def api_edit(request: HttpRequest, document_id: int) -> JsonResponse:
 @api_errors
 def api_revisions(request: HttpRequest, document_id: int) -> JsonResponse:
     document = selectors.document_get(key=document_id)
-    return JsonResponse([selectors.revision_payload(r) for r in selectors.revisions_list(document=document)], safe=False)
+    staff = request.user.is_staff
+    revisions = selectors.revisions_list(document=document)
+    return JsonResponse([selectors.revision_payload(r, for_staff=staff) for r in revisions], safe=False)
 
 
 @require_GET
 @api_errors
 def api_revision(request: HttpRequest, document_id: int, version: int) -> JsonResponse:
     revision = selectors.revision_get(document=selectors.document_get(key=document_id), version=version)
-    return JsonResponse(selectors.revision_payload(revision, content=selectors.revision_content(revision=revision)))
+    content = selectors.revision_content(revision=revision)
+    return JsonResponse(selectors.revision_payload(revision, content=content, for_staff=request.user.is_staff))
 
 
 @require_POST

@@ -1,6 +1,6 @@
 """ASGI middleware in front of every WebSocket: connections per address, and a bound on unsent output.
 
-**Per-address limit.** One address may hold `CHAT_WS_MAX_PER_IP` sockets across every Daphne process:
+**Per-address limit.** One address (an IPv6 client: its /64) may hold `CHAT_WS_MAX_PER_IP` sockets across every Daphne process:
 each socket is a member of a Redis sorted set per address, scored by when its lease ends. A Lua
 script drops expired leases, counts and adds in one step; each process renews its own sockets'
 leases every LEASE_SECONDS / 3, so the sockets of a process that died free their places within
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import os
 import time
@@ -34,6 +33,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from django.conf import settings
 
+from chatter_site.lib.clientaddr import address_bucket, in_networks, scope_client_ip
 from chatter_site.lib.metrics import counter
 
 logger = logging.getLogger(__name__)
@@ -62,24 +62,7 @@ ASGIApp = Callable[[dict, Callable, Callable], Awaitable[None]]
 
 def client_ip(scope: dict[str, Any]) -> str | None:
     """The client's address: the peer, or X-Forwarded-For's nearest untrusted hop behind our proxies."""
-    client = scope.get("client")
-    peer = client[0] if client else None
-    if peer is None or not settings.TRUSTED_PROXIES or not _in(peer, settings.TRUSTED_PROXIES):
-        return peer
-    forwarded = b",".join(value for name, value in scope.get("headers", ()) if name == b"x-forwarded-for")
-    hops = [hop.strip() for hop in forwarded.decode("latin-1").split(",") if hop.strip()]
-    for hop in reversed(hops):  # the right end was appended by our own proxies; the left is the client's say
-        if not _in(hop, settings.TRUSTED_PROXIES):
-            return hop
-    return hops[0] if hops else peer
-
-
-def _in(address: str, networks: list) -> bool:
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    return any(ip in network for network in networks)
+    return scope_client_ip(scope)
 
 
 def daphne_protocol(send: Callable) -> Any:
@@ -188,9 +171,9 @@ class WebSocketGuard:
         address = client_ip(scope)
         limit = settings.CHAT_WS_MAX_PER_IP
         lease = None
-        if limit and address and not _in(address, settings.CHAT_WS_LIMIT_EXEMPT):
+        if limit and address and not in_networks(address, settings.CHAT_WS_LIMIT_EXEMPT):
             leases = _leases_for_loop()
-            lease = await leases.acquire(address, limit)
+            lease = await leases.acquire(address_bucket(address), limit)
             if lease is False:
                 WS_REFUSED.labels(reason="per_ip").inc()
                 logger.info("ws refused address=%s reason=per_ip limit=%d", address, limit)

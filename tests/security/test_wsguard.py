@@ -65,6 +65,26 @@ async def test_it_refuses_a_socket_beyond_the_per_address_limit(guard_settings):
     await fourth.disconnect()
 
 
+async def test_it_counts_an_ipv6_client_by_its_slash_64(guard_settings):
+    client = redis_lib.Redis.from_url(guard_settings.REDIS_URL)
+    client.delete(KEY_PREFIX + "2001:db8:7:1::/64")
+    opened = []
+    for host in ("2001:db8:7:1::a", "2001:db8:7:1::b", "2001:db8:7:1:ffff::c"):  # one subscriber's block
+        communicator = WebsocketCommunicator(WebSocketGuard(Echo.as_asgi()), "/ws/echo/")
+        communicator.scope["client"] = [host, 40000]
+        assert (await communicator.connect())[0]
+        opened.append(communicator)
+    assert await _close_code(opened[-1]) == CLOSE_TOO_MANY_CONNECTIONS
+    other = WebsocketCommunicator(WebSocketGuard(Echo.as_asgi()), "/ws/echo/")
+    other.scope["client"] = ["2001:db8:7:2::a", 40000]  # the next /64 is someone else
+    assert (await other.connect())[0]
+    await other.send_to(text_data="hi")
+    assert await other.receive_from() == "hi"
+    for communicator in (*opened[:2], other):
+        await communicator.disconnect()
+    client.delete(KEY_PREFIX + "2001:db8:7:1::/64", KEY_PREFIX + "2001:db8:7:2::/64")
+
+
 async def test_it_forgets_the_sockets_of_a_process_that_died(guard_settings):
     client = redis_lib.Redis.from_url(guard_settings.REDIS_URL)
     expired = time.time() - 1  # leases of a process that stopped renewing them
