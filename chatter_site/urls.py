@@ -12,4 +12,5 @@ urlpatterns = [
     path("", include("chat.urls")),
     path("", include("scribe.urls")),
     path("", include("memory.urls")),
+    path("", include("personas.urls")),
 ]

@@ -115,6 +115,9 @@ class ConversationMemory(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name_plural = "conversation memories"
+
     def __str__(self) -> str:
         return f"memory of {self.conversation}"
 

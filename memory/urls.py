@@ -7,5 +7,4 @@ urlpatterns = [
     path("api/viewers/<str:username>/narrative", views_narratives.api_viewer_narrative, name="memory-api-viewer-narrative"),
     path("api/memory/reflection/status", views_status.reflection_status_view, name="memory-reflection-status"),
     path("me/", views_narratives.profile_page, name="memory-profile"),
-    path("personas/<slug:handle>/", views_narratives.persona_page, name="memory-persona"),
 ]

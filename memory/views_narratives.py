@@ -1,15 +1,16 @@
 """Narrative APIs and the pages that show them (SPEC 4.4, 6.4). Thin: parse, read, render.
 
-The APIs answer 200 with the narrative, 204 while it is being written (a regeneration is enqueued
-once), 404 for an unknown subject, and 404 `not_enough_history` when there is too little to write
-from yet (so pages stop polling). The pages fetch the API themselves and poll with backoff.
+The APIs answer 200 with the narrative (`status` "ready"), 204 while it is being written (a
+regeneration is enqueued once), 404 only for an unknown subject; a known subject with too little
+to write from yet is 200 with `status` "not_enough_history" and no text, so pages stop polling and
+say so without a failed request. The pages fetch the API themselves and poll with backoff.
 
 A viewer's narrative is an LLM profile of a person: only that viewer and staff may read it (or
 cause its regeneration). Anyone else gets the unknown-name 404, so the API tells nobody which
 accounts exist.
 
-The persona page is built from chat's messages (its name, colour and badges as chat showed them,
-and its recent lines) and the narrative: memory never imports personas.
+The persona page lives in personas (personas/views.py): it adds the persona's bio, and memory
+never imports personas.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from memory.narratives import NarrativeRead, SubjectType, narrative_read, narrative_subject_exists, persona_known
-from memory.selectors import persona_profile_get, viewer_activity_get
+from memory.selectors import viewer_activity_get
 
 RETRY_AFTER_SECONDS = 2
 SUBJECT_KEY_MAX = 100  # Narrative.subject_key
@@ -52,12 +53,22 @@ def _narrative_response(*, subject_type: SubjectType, subject_key: str) -> HttpR
             {
                 "subject": subject_key,
                 "subject_type": subject_type,
+                "status": "ready",
                 "text": read.text,
                 "generated_at": read.generated_at.isoformat() if read.generated_at else None,
             }
         )
     elif read.status == "not_enough_history":
-        return _error(404, "not_enough_history", f"no narrative yet: {read.reason}")
+        response = JsonResponse(
+            {
+                "subject": subject_key,
+                "subject_type": subject_type,
+                "status": "not_enough_history",
+                "text": None,
+                "generated_at": None,
+                "detail": f"no narrative yet: {read.reason}",
+            }
+        )
     else:
         response = HttpResponse(status=204)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -88,21 +99,5 @@ def profile_page(request: HttpRequest) -> HttpResponse:
         {
             "activity": viewer_activity_get(user=request.user),
             "narrative_url": reverse("memory-api-viewer-narrative", kwargs={"username": username}),
-        },
-    )
-
-
-@require_GET
-def persona_page(request: HttpRequest, handle: str) -> HttpResponse:
-    profile = persona_profile_get(handle=handle) if len(handle) <= SUBJECT_KEY_MAX else None
-    if profile is None:
-        return render(request, "memory/persona.html", {"handle": handle, "profile": None}, status=404)
-    return render(
-        request,
-        "memory/persona.html",
-        {
-            "handle": handle,
-            "profile": profile,
-            "narrative_url": reverse("memory-api-persona-narrative", kwargs={"handle": handle}),
         },
     )

@@ -236,11 +236,31 @@
     appendRichText(textEl, String(message.text || ""));
     item.appendChild(textEl);
     markPersonal(item);
-    if (Array.isArray(message.flags) && message.flags.length) {
+    var flagText = flagExplanation(message.flags);
+    if (flagText) {
       item.classList.add("is-flagged");
-      item.setAttribute("title", "Flagged: " + message.flags.join(", "));
+      var flag = el("span", "chat-flag", "⚑");
+      flag.setAttribute("title", flagText);
+      flag.setAttribute("aria-label", flagText);
+      flag.setAttribute("role", "img");
+      item.appendChild(flag);
     }
     return item;
+  }
+
+  // What the safety gate's flags (chat/safety) mean to a reader, shown when hovering the ⚑.
+  var FLAG_TEXT = {
+    link_risky: "This link points outside the room's list of allowed sites: it is shown as text, not as a link. Open it only if you trust it.",
+    link: "Contains a link to an allowed site.",
+    markup: "HTML in this message is shown as plain text.",
+    masked: "A blocked word in this message was masked.",
+    pii_redacted: "Personal details (an e-mail, phone number or address) were hidden."
+  };
+
+  function flagExplanation(flags) {
+    if (!Array.isArray(flags) || !flags.length) return "";
+    var names = flags.indexOf("link_risky") !== -1 ? flags.filter(function (name) { return name !== "link"; }) : flags;
+    return names.map(function (name) { return FLAG_TEXT[name] || "Flagged by the safety filter (" + name + ")."; }).join(" ");
   }
 
   function isAtBottom() {

@@ -1,4 +1,5 @@
-// Loads a cached narrative by itself: 204 means "being written", so poll with backoff until 200.
+// Loads a cached narrative by itself: 204 means "being written", so poll with backoff until 200;
+// a 200 whose status is "not_enough_history" ends the wait, as does a 404 (no such subject).
 // The page's #narrative element carries the API URL and the words to show (data-* attributes).
 (function () {
   "use strict";
@@ -33,6 +34,10 @@
     }
     if (response.status === 200) {
       const data = await response.json();
+      if (data.status === "not_enough_history") {
+        showStatus("empty", words.emptyText, "info");
+        return;
+      }
       root.dataset.state = "ready";
       textBox.textContent = data.text;
       textBox.hidden = false;
@@ -49,9 +54,7 @@
       return later();
     }
     if (response.status === 404) {
-      const data = await response.json().catch(() => ({}));
-      const code = data.error && data.error.code;
-      showStatus("empty", code === "not_enough_history" ? words.emptyText : (words.missingText || words.emptyText), "info");
+      showStatus("empty", words.missingText || words.emptyText, "info");
       return;
     }
     showStatus("error", words.errorText, "error");

@@ -16,6 +16,15 @@
     return isNaN(when) ? iso : when.toLocaleString();
   }
 
+  // One format for every history entry, server-rendered or live: the viewer's local 24-hour clock.
+  function setClock(node, iso) {
+    const when = new Date(iso);
+    node.dateTime = iso;
+    if (isNaN(when)) return;
+    node.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+    node.title = when.toLocaleString();
+  }
+
   function addHistory(doc) {
     const list = $("scribe-history");
     if (!list || list.querySelector(`[data-version="${doc.version}"]`)) return;
@@ -28,8 +37,7 @@
     kind.className = "scribe-kind";
     kind.textContent = KIND[doc.kind] || "New version";
     const time = document.createElement("time");
-    time.dateTime = doc.updated_at;
-    time.textContent = new Date(doc.updated_at).toLocaleTimeString();
+    setClock(time, doc.updated_at);
     item.append(link, kind, time);
     list.prepend(item);
   }
@@ -87,5 +95,6 @@
   }
 
   document.querySelectorAll("#scribe-updated").forEach((node) => { node.textContent = formatTime(node.dateTime); });
+  document.querySelectorAll("#scribe-history time").forEach((node) => setClock(node, node.dateTime));
   connect();
 })();

@@ -48,9 +48,10 @@ CLASSIFICATION: dict[str, str] = {
     # memory
     "memory-api-persona-narrative": PUBLIC,
     "memory-api-viewer-narrative": OWNER_OR_STAFF,
-    "memory-persona": PUBLIC,
     "memory-profile": SIGNED_IN,
     "memory-reflection-status": STAFF,
+    # personas
+    "personas-persona": PUBLIC,
     # admin: everything is staff (AdminSite wraps its views) except signing in and out
     "admin:login": PUBLIC,
     "admin:logout": PUBLIC,
