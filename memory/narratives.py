@@ -19,7 +19,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,7 +34,8 @@ from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, Field
 
 from chat.models import Message
-from chat.safety import safety_check
+from chat.safety import BlockRule, safety_check
+from chat.selectors import blocked_rules
 from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
@@ -205,20 +206,21 @@ NARRATIVE_MAX_CHARS = 3000
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?…])\s+")
 
 
-def narrative_hygiene(text: str) -> str:
+def narrative_hygiene(text: str, *, rules: Sequence[BlockRule] | None = None) -> str:
     """The narrative without the sentences that must not outlive a model's answer.
 
     A persona's narrative goes back into its prompt ("your story here so far") and both kinds are
     shown on public pages, so a sentence with personal data, a link or an instruction to a model
     (a model that obeyed an injection in the chat it summarised) is dropped, the rest kept.
     """
+    rules = blocked_rules() if rules is None else rules  # the moderators' blocklist, as in chat
     paragraphs = []
     for paragraph in (text or "").split("\n"):
         kept = []
         for sentence in _SENTENCE_END_RE.split(paragraph.strip()):
             if not sentence or looks_like_instruction(sentence):
                 continue
-            verdict = safety_check(sentence, origin="bot", max_length=len(sentence) + 16)
+            verdict = safety_check(sentence, origin="bot", rules=rules, max_length=len(sentence) + 16)
             flagged = {"pii_redacted", "link", "link_risky"} & set(verdict.flags)
             if verdict.action == "drop" or flagged or any(r.startswith("link") for r in verdict.reasons):
                 continue

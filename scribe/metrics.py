@@ -12,3 +12,5 @@ UPDATES = counter("chatter_scribe_updates_total", "Scribe update attempts by out
 TURNS_FOLDED = counter("chatter_scribe_turns_total", "Chat turns folded into scribe documents")
 PUSH_FAILURES = counter("chatter_scribe_push_failures_total", "Document pushes to viewers that failed")
 TRIGGERS = counter("chatter_scribe_triggers_total", "Update triggers from the firehose by what happened", ("outcome",))
+GATED = counter("chatter_scribe_gated_total", "Scribe versions the safety gate changed before they were stored")
+REDACTIONS = counter("chatter_scribe_redactions_total", "Published scribe versions a moderator removed")

@@ -79,6 +79,12 @@ class ScribeRevision(models.Model):
     # Where an update's time went (the benchmark reads these): the LLM call, and everything else.
     llm_ms = models.FloatField(null=True, blank=True)
     overhead_ms = models.FloatField(null=True, blank=True)
+    # A moderator removed this version (its stored object is deleted; the row stays as history).
+    redacted_at = models.DateTimeField(null=True, blank=True)
+    redacted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    redaction_reason = models.CharField(max_length=200, blank=True)
 
     class Meta:
         ordering = ["document", "-version"]

@@ -92,6 +92,8 @@ def revision_get(*, document: ScribeDocument, version: int) -> ScribeRevision:
 
 
 def revision_content(*, revision: ScribeRevision) -> str:
+    if revision.redacted_at is not None:
+        raise ChatterError("gone", f"version {revision.version} was removed by a moderator")
     return version_read(key=revision.storage_key, sha256=revision.sha256)
 
 
@@ -116,6 +118,7 @@ def revision_payload(revision: ScribeRevision, *, content: str | None = None, fo
         "restored_from": revision.restored_from,
         "correlation_id": revision.correlation_id,
         "created_by": revision_author(revision, for_staff=for_staff),
+        "redacted": revision.redacted_at is not None,
         "created_at": revision.created_at.isoformat().replace("+00:00", "Z"),
     }
     if content is not None:

@@ -19,7 +19,7 @@ import re
 import secrets
 import time
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 from django.conf import settings
@@ -28,11 +28,13 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from chat.models import Conversation, Message, Room
+from chat.selectors import blocked_rules
 from chatter_site.lib.correlation import current_correlation_id, new_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm import llm_chat
 from scribe import coordination, metrics
 from scribe.events import document_publish
+from scribe.gate import document_gate
 from scribe.models import ScribeDocument, ScribeRevision
 from scribe.prompts import answer_check, initial_content, normalise, update_messages
 from scribe.selectors import (
@@ -42,7 +44,7 @@ from scribe.selectors import (
     revision_content,
     revision_get,
 )
-from scribe.storage import StorageUnavailable, version_write
+from scribe.storage import StorageUnavailable, version_delete, version_write
 
 logger = logging.getLogger("chatter.scribe")
 
@@ -339,6 +341,12 @@ def _update_step(*, document_id: int, correlation_id: str) -> StepReport:
     if verdict.content is None:
         _failure_record(document_id=document.pk, reason=f"kept version {document.version}: {verdict.reason}", outcome="refused")
         raise ScribeTransientError(verdict.reason)
+    # The moderators' rules before anything is stored: the document is public and every version kept.
+    gated = document_gate(content=verdict.content, rules=blocked_rules())
+    if gated.changed:
+        metrics.GATED.inc()
+        logger.info("scribe gate document=%s reasons=%s", document.pk, ",".join(gated.reasons))
+    verdict = replace(verdict, content=gated.content)
     new_version = document.version + 1
     try:
         key, sha256 = version_write(slug=document.slug, version=new_version, content=verdict.content)
@@ -490,3 +498,28 @@ def document_restore(*, document_id: int, version: int, base_version: int | None
         user=user,
         restored_from=version,
     )
+
+
+def revision_redact(*, document_id: int, version: int, user, reason: str = "") -> ScribeRevision:
+    """Remove a published version: its stored object is deleted and the revision marked redacted,
+    so neither the page, the API nor a restore can show it again. The current version cannot be
+    redacted (the live document is it): edit the document first, then redact the old version."""
+    document = ScribeDocument.objects.filter(pk=document_id).first()
+    if document is None:
+        raise ChatterError("not_found", f"no scribe document {document_id}")
+    revision = revision_get(document=document, version=version)
+    if version == document.version:
+        raise ChatterError("invalid", f"version {version} is the current document: edit it first, then redact this version")
+    if revision.redacted_at is None:
+        try:
+            version_delete(key=revision.storage_key)
+        except StorageUnavailable as error:
+            raise ChatterError("unavailable", f"could not remove the stored version: {error.message}") from error
+        ScribeRevision.objects.filter(pk=revision.pk).update(
+            redacted_at=timezone.now(), redacted_by=user if getattr(user, "pk", None) else None, redaction_reason=reason[:200]
+        )
+        metrics.REDACTIONS.inc()
+        logger.info("scribe version redacted document=%s version=%s by=%s", document.pk, version, getattr(user, "pk", None))
+        transaction.on_commit(partial(_publish, document.pk))
+    revision.refresh_from_db()
+    return revision

@@ -80,3 +80,13 @@ def version_read(*, key: str, sha256: str | None = None) -> str:
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
         raise ChatterError("corrupt", f"stored version {key} does not match its hash")
     return data.decode("utf-8")
+
+
+def version_delete(*, key: str) -> None:
+    """Remove a stored version (a moderator's redaction; on a versioned S3 bucket this deletes the
+    current object, and the bucket's own lifecycle rules decide about older object versions)."""
+    try:
+        documents_storage().delete(key)
+    except Exception as exc:
+        logger.warning("scribe storage delete failed key=%s error=%s", key, type(exc).__name__)
+        raise StorageUnavailable(f"document storage unavailable ({type(exc).__name__})") from exc

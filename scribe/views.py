@@ -120,6 +120,20 @@ def api_edit(request: HttpRequest, document_id: int) -> JsonResponse:
     return JsonResponse(selectors.document_payload(selectors.document_get(key=document.pk)))
 
 
+@require_POST
+@api_errors
+def api_redact(request: HttpRequest, document_id: int) -> JsonResponse:
+    _require(request, selectors.user_can_edit_scribe, "redact a scribe version")
+    data = _json_body(request)
+    revision = services.revision_redact(
+        document_id=selectors.document_get(key=document_id).pk,
+        version=_field(data, "version", int),
+        reason=_field(data, "reason", str, default=""),
+        user=request.user,
+    )
+    return JsonResponse(selectors.revision_payload(revision, for_staff=True))
+
+
 @require_GET
 @api_errors
 def api_revisions(request: HttpRequest, document_id: int) -> JsonResponse:
@@ -162,7 +176,10 @@ def page_errors(view: Callable) -> Callable:
         try:
             return view(request, *args, **kwargs)
         except ChatterError as error:
-            titles = {"not_found": "Not found", "forbidden": "Not allowed", "unavailable": "Try again shortly"}
+            titles = {
+                "not_found": "Not found", "forbidden": "Not allowed", "unavailable": "Try again shortly",
+                "gone": "Removed by a moderator",
+            }
             return _message_page(request, title=titles.get(error.code, "Something is wrong"), message=error.message, status=_status(error))
 
     return wrapper
@@ -277,6 +294,16 @@ def revision_page(request: HttpRequest, key: str, version: int) -> HttpResponse:
             "restore_form": forms.RestoreForm(initial={"base_version": document.version}),
         },
     )
+
+
+@require_POST
+@page_errors
+def redact_page(request: HttpRequest, key: str, version: int) -> HttpResponse:
+    _require(request, selectors.user_can_edit_scribe, "redact a scribe version")
+    document = selectors.document_get(key=key)
+    reason = (request.POST.get("reason") or "").strip()
+    services.revision_redact(document_id=document.pk, version=version, reason=reason, user=request.user)
+    return redirect(_document_url(document))
 
 
 @require_POST

@@ -11,6 +11,7 @@ HTTP_STATUS_BY_CODE = {
     "auth_required": 401,
     "forbidden": 403,
     "not_found": 404,
+    "gone": 410,
     "rate_limited": 429,
     "slow_mode": 429,
     "blocked": 422,

@@ -45,6 +45,8 @@ CLASSIFICATION: dict[str, str] = {
     "scribe-toggle": STAFF,
     "scribe-edit": STAFF,
     "scribe-restore": STAFF,
+    "scribe-api-redact": STAFF,
+    "scribe-redact": STAFF,
     # memory
     "memory-api-persona-narrative": PUBLIC,
     "memory-api-viewer-narrative": OWNER_OR_STAFF,
