@@ -227,7 +227,10 @@ class Daphne:
         try:
             with urllib.request.urlopen(self.base + "/metrics", timeout=5) as response:
                 for line in response.read().decode().splitlines():
-                    if line.startswith(("chatter_broadcast_", "chatter_connected_clients")) and "_created" not in line:
+                    if line.startswith(("chatter_broadcast_", "chatter_connected_clients", "chatter_ingest_batch_size_",
+                                        "chatter_ingest_lock_seconds_sum", "chatter_ingest_lock_seconds_count",
+                                        "chatter_ingest_seconds_sum", "chatter_ingest_seconds_count")) \
+                            and "_created" not in line and "_bucket" not in line:
                         name, _, value = line.rpartition(" ")
                         out[name] = float(value)
         except OSError:
@@ -1266,6 +1269,19 @@ def _spread(values) -> dict[str, float]:
             "max": round(float(values.max()), 1)}
 
 
+def _batch_stats(hub_metrics: list[dict[str, float]]) -> str:
+    """The people's sends' group commits over the whole run, from the Daphnes' /metrics."""
+    def total(name: str) -> float:
+        return sum(m.get(name, 0.0) for m in hub_metrics)
+
+    batches = total("chatter_ingest_batch_size_count")
+    if not batches:
+        return "no batches"
+    locks = total("chatter_ingest_lock_seconds_count")
+    return (f"{batches:.0f} batches, {total('chatter_ingest_batch_size_sum') / batches:.1f} sends per batch, "
+            f"room row lock held {1000 * total('chatter_ingest_lock_seconds_sum') / max(locks, 1):.2f} ms per commit")
+
+
 def _print_scenario(r: dict[str, Any]) -> None:
     lat, cpu = r["latency_ms"], r["cpu"]
     if "typed" in r:
@@ -1285,6 +1301,7 @@ def _print_scenario(r: dict[str, Any]) -> None:
         f"   latency by second (n, p50, p99 ms): "
         + " ".join(f"[{row['s']}] {row['n']} {row['p50']:.0f}/{row['p99']:.0f}" for row in r["timeline"]) + "\n"
         f"   Daphne GC pauses: {r.get('daphne_gc_pauses')}\n"
+        + (f"   group commit: {_batch_stats(r['hub_metrics'])}\n" if r.get("hub_metrics") else "") +
         f"   CPU (cores): machine {cpu['machine_busy']}  daphne {cpu['daphne']}  viewers {cpu['viewers']}  "
         f"producers {cpu['producers']}  haproxy {cpu.get('haproxy', '-')}  postgres {cpu['postgres']}  redis {cpu['redis']}  softirq {cpu['softirq']}  other {cpu['other']} {cpu['other_top']}\n"
         f"   {'MET' if r['met_target'] else 'MISSED'} target (p99 < {LATENCY_TARGET * 1000:.0f} ms, nothing missing, "

@@ -8,12 +8,13 @@ batches grow with the load (group commit). A batch costs about what one message 
   spends the rate limit);
 - one Redis round trip for every sender's rate limit and slow mode;
 - the safety gate, per message;
-- one transaction: the room row locked once, the client_ids checked again under the lock, one
-  multi-row INSERT, the room's seq and conversation moved once; on commit, one broadcast.
+- one transaction of two statements: the room row locked and its seqs and open conversation moved
+  by one UPDATE, the messages stored by one multi-row INSERT; after COMMIT, one broadcast.
 Every guarantee of message_ingest holds: seqs stay gap-free (a rollback gives them all back), a
-client_id is stored once (checked under the room lock; a race with a batch of another room falls
-back to one message at a time), and a failing PostgreSQL or Redis refuses the whole batch with
-nothing stored (the consumer answers `unavailable`).
+client_id is stored once (the unique constraint: a resend racing through another process rolls the
+batch back, which then goes one message at a time through message_ingest), and a failing
+PostgreSQL or Redis refuses the whole batch with nothing stored (the consumer answers
+`unavailable`).
 """
 from __future__ import annotations
 
@@ -31,12 +32,12 @@ from django.utils import timezone
 
 from chat import metrics
 from chat.events import messages_publish
-from chat.models import Message, Room, SafetyAction
+from chat.models import Conversation, Message, Room, SafetyAction
 from chat.ratelimit import sends_admit
 from chat.safety import safety_check
 from chat.schemas import MessageDraft, SendFrame
 from chat.selectors import blocked_rules, message_payload, room_get_cached
-from chat.services import MENTION_RE, _conversation_for, _record_safety, human_draft, message_ingest
+from chat.services import MENTION_RE, _conversation_for, _record_safety, _sql_time, human_draft, message_ingest
 from chatter_site.lib.errors import ChatterError
 
 logger = logging.getLogger(__name__)
@@ -177,60 +178,62 @@ def _safety_gate(*, room: Room, items: list[_Item]) -> list[tuple[_Item, Any]]:
     return admitted
 
 
-def _lock_room(room_id: int) -> int:
+def _take_seqs(*, room_id: int, count: int, now) -> tuple[int, int]:
+    """Lock the room row and take `count` seqs; extend the room's open conversation by them in the
+    same statement. Returns (the last seq taken, the conversation id or 0 when there is no open,
+    recent conversation). One round trip: the room lock is held from here to COMMIT, and in a Daphne
+    every round trip may also wait for the event loop to hand back the GIL."""
+    cutoff = now - timezone.timedelta(minutes=settings.CHAT_CONVERSATION_IDLE_MINUTES)
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT last_seq FROM {Room._meta.db_table} WHERE id = %s FOR UPDATE", [room_id])
-        return cursor.fetchone()[0]
+        cursor.execute(
+            f"WITH room AS (UPDATE {Room._meta.db_table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq), "
+            f"conversation AS (UPDATE {Conversation._meta.db_table} SET last_message_at = %s, "
+            f"last_seq = (SELECT last_seq FROM room), message_count = message_count + %s "
+            f"WHERE room_id = %s AND ended_at IS NULL AND last_message_at >= %s RETURNING id) "
+            f"SELECT (SELECT last_seq FROM room), COALESCE((SELECT id FROM conversation), 0)",
+            [count, room_id, _sql_time(now), count, room_id, _sql_time(cutoff)],
+        )
+        last_seq, conversation_id = cursor.fetchone()
+    return last_seq, conversation_id
 
 
 def _persist_batch(*, room: Room, admitted: list[tuple[_Item, Any]]) -> None:
-    """One transaction for the whole batch; outcomes are set only once it committed."""
+    """One transaction for the whole batch: seqs and conversation in one statement, the messages in
+    one multi-row INSERT, COMMIT. Rows and payloads are built outside the room lock; outcomes are
+    set and the batch broadcast only once it committed."""
     now = timezone.now()
+    count = len(admitted)
+    messages = [_message_row(room=room, item=item, verdict=verdict, now=now) for item, verdict in admitted]
     with transaction.atomic():
-        last_seq = _lock_room(room.pk)
-        # Under the room lock no batch of this room can store a client_id after this read.
-        stored = _stored_for([item for item, _ in admitted])
-        todo = []
-        for item, verdict in admitted:
-            message = stored.get((item.draft.author_key, item.draft.client_id))
-            if message is not None:
-                item.outcome = message_payload(message, room_slug=message.room.slug)
-            else:
-                todo.append((item, verdict))
-        if not todo:
-            return
-        first_seq = last_seq + 1
-        new_last = last_seq + len(todo)
-        conversation_id = _conversation_for(room_id=room.pk, seq=new_last, now=now, count=len(todo))
-        messages = [
-            _message_row(room=room, item=item, verdict=verdict, seq=first_seq + n, now=now, conversation_id=conversation_id)
-            for n, (item, verdict) in enumerate(todo)
-        ]
+        locked_at = time.perf_counter()
+        last_seq, conversation_id = _take_seqs(room_id=room.pk, count=count, now=now)
+        if not conversation_id:  # the last conversation went idle: this batch opens the next one
+            conversation_id = _conversation_for(room_id=room.pk, seq=last_seq, now=now, count=count)
+        for n, message in enumerate(messages):
+            message.seq = last_seq - count + 1 + n
+            message.conversation_id = conversation_id
+        # A client_id stored meanwhile (the same person's resend through another process) violates
+        # the unique constraint: the whole transaction rolls back, seqs included.
         Message.objects.bulk_create(messages)
-        Room.objects.filter(pk=room.pk).update(last_seq=new_last)
-        sanitised = [(item, verdict, message) for (item, verdict), message in zip(todo, messages) if verdict.action == "sanitise"]
-        if sanitised:
-            SafetyAction.objects.bulk_create([
-                SafetyAction(room=room, message=message, origin=item.draft.origin, author_key=item.draft.author_key,
-                             action=SafetyAction.Action.SANITISE, reasons=list(verdict.reasons),
-                             correlation_id=item.draft.correlation_id or "")
-                for item, verdict, message in sanitised
-            ])
-        payloads = [message_payload(message, room_slug=room.slug) for message in messages]
-        transaction.on_commit(lambda: messages_publish(room_slug=room.slug, messages=payloads))
-    for (item, _verdict), payload in zip(todo, payloads):
+    metrics.INGEST_LOCK_SECONDS.observe(time.perf_counter() - locked_at)
+    payloads = [message_payload(message, room_slug=room.slug) for message in messages]
+    for (item, _verdict), payload in zip(admitted, payloads):
         item.outcome = payload
-    for item, verdict, _message in sanitised:
-        for reason in verdict.reasons:
-            metrics.SAFETY_ACTIONS.labels(action=SafetyAction.Action.SANITISE, reason=reason.split(":")[0]).inc()
+    try:
+        messages_publish(room_slug=room.slug, messages=payloads)
+    except Exception:  # stored is stored: a subscriber's failure must not read as "not sent"
+        logger.exception("publishing a group commit failed room=%s", room.slug)
+    sanitised = [(item, verdict, message) for (item, verdict), message in zip(admitted, messages) if verdict.action == "sanitise"]
+    for item, verdict, message in sanitised:
+        _record_safety(room=room, draft=item.draft, action=SafetyAction.Action.SANITISE, reasons=verdict.reasons,
+                       message=message)
 
 
-def _message_row(*, room: Room, item: _Item, verdict, seq: int, now, conversation_id: int) -> Message:
+def _message_row(*, room: Room, item: _Item, verdict, now) -> Message:
+    """A message row without its seq and conversation (they are taken under the room lock)."""
     draft = item.draft
     return Message(
         room_id=room.pk,
-        conversation_id=conversation_id,
-        seq=seq,
         origin=draft.origin,
         author_key=draft.author_key,
         author_name=draft.author.name,
@@ -259,8 +262,8 @@ def _persist_one(item: _Item) -> Outcome:
 
 
 def _run_batch(room_slug: str, drafts: list[MessageDraft], user_ids: list[int]) -> list[Outcome]:
-    # What database_sync_to_async does around each call: drop connections that broke or aged out,
-    # so a batch after a PostgreSQL restart reconnects instead of failing forever.
+    # What database_sync_to_async does around each call: drop a connection that broke or aged out
+    # (health-checked before reuse), so the first batch after a PostgreSQL restart reconnects.
     close_old_connections()
     try:
         return messages_ingest_human_batch(room_slug=room_slug, drafts=drafts, user_ids=user_ids)

@@ -9,6 +9,9 @@ INGEST_BATCH_SIZE = histogram(
     "chatter_ingest_batch_size", "People's sends group-committed together (chat.ingest)",
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
+INGEST_LOCK_SECONDS = histogram(
+    "chatter_ingest_lock_seconds", "How long a group commit held its room's row lock (the room's serial section)"
+)
 BROADCAST_MESSAGES = counter("chatter_broadcast_messages_total", "Messages written to viewer sockets (per viewer)")
 BROADCAST_FRAMES = counter("chatter_broadcast_frames_total", "messages frames written to viewer sockets")
 BROADCAST_DROPPED = counter("chatter_broadcast_dropped_total", "Bot messages shed from a live queue under backpressure")
