@@ -26,6 +26,9 @@ def _pretty_json(value) -> str:
 
 @admin.register(ConversationMemory)
 class ConversationMemoryAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ("memory/admin.css",)}
+
     list_display = ("conversation_id", "room", "conversation_span", "summary_excerpt", "covered_last_seq", "updated_at")
     list_display_links = ("conversation_id", "summary_excerpt")
     list_filter = (("conversation__room", admin.RelatedOnlyFieldListFilter),)
@@ -62,6 +65,9 @@ class ConversationMemoryAdmin(admin.ModelAdmin):
 
 @admin.register(Narrative)
 class NarrativeAdmin(admin.ModelAdmin):
+    class Media:
+        css = {"all": ("memory/admin.css",)}
+
     list_display = ("subject", "subject_type", "generated_at", "age", "source_count", "text_excerpt")
     list_filter = ("subject_type",)
     search_fields = ("subject_key", "text")

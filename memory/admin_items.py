@@ -8,12 +8,14 @@ shows the supersede history: what this memory replaced and what replaced it.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -25,15 +27,24 @@ from memory.store import memory_delete
 TEXT_EXCERPT = 90
 
 
+def _short_time(value: datetime | None) -> str:
+    """'2026-12-06 20:43': the admin's default 'Dec. 6, 2026, 8:43 p.m.' squeezed the text column."""
+    return f"{timezone.localtime(value):%Y-%m-%d %H:%M}" if value else "—"
+
+
 @admin.register(MemoryItem)
 class MemoryItemAdmin(admin.ModelAdmin):
-    list_display = ("scope", "kind", "text_short", "other_user", "confidence", "status", "created_at", "last_used_at")
+    list_display = ("scope", "kind", "text_short", "other_user", "confidence", "status", "created", "last_used")
     list_display_links = ("scope", "text_short")
     list_filter = ("kind", "status", "confidence", "room_slug", "handle")
     search_fields = ("text", "other_user", "handle")
     date_hierarchy = "created_at"
     ordering = ("-created_at",)
     actions = ("delete_memories",)
+
+    class Media:
+        css = {"all": ("memory/admin.css",)}  # the text column gets the room (a 1366 px window)
+
     fieldsets = (
         (None, {"fields": ("scope", "room_slug", "handle", "kind", "text", "other_user", "subject", "confidence", "status")}),
         ("History", {"fields": ("history", "superseded_by")}),
@@ -58,6 +69,14 @@ class MemoryItemAdmin(admin.ModelAdmin):
         return actions
 
     # -- columns and fields --
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, item: MemoryItem) -> str:
+        return _short_time(item.created_at)
+
+    @admin.display(description="last used", ordering="last_used_at")
+    def last_used(self, item: MemoryItem) -> str:
+        return _short_time(item.last_used_at)
 
     @admin.display(description="text")
     def text_short(self, item: MemoryItem) -> str:

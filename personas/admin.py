@@ -31,17 +31,30 @@ from personas.services import persona_preview_line
 PREVIEW_MAX_PERSONAS = 5
 OVERRIDE_FIELDS = ("chattiness", "max_posts_per_minute", "hype_sensitivity", "bot_affinity", "extra_style")
 # Roster rows are table rows: keep the per-room voice notes box small.
-COMPACT_TEXT = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 36})}}
+COMPACT_TEXT = {models.TextField: {"widget": forms.Textarea(attrs={"rows": 2, "cols": 24})}}
 
 
-class PersonaRosterInline(admin.TabularInline):
-    """On a persona: the rooms it sits in, with per-room overrides (blank = the persona's own knob)."""
+class RosterInlineBase(admin.TabularInline):
+    """A roster as a compact table (static/personas/admin.css): short number inputs, no repeated row names."""
 
     model = RosterEntry
-    fk_name = "persona"
-    fields = ("room", "enabled", *OVERRIDE_FIELDS, "joined_at")
-    readonly_fields = ("joined_at",)
+    readonly_fields = ("joined",)
     extra = 0
+    classes = ("roster-inline",)
+
+    class Media:
+        css = {"all": ("personas/admin.css",)}
+
+    @admin.display(description="joined", ordering="joined_at")
+    def joined(self, entry: RosterEntry) -> str:
+        return f"{entry.joined_at:%Y-%m-%d}" if entry.joined_at else "—"
+
+
+class PersonaRosterInline(RosterInlineBase):
+    """On a persona: the rooms it sits in, with per-room overrides (blank = the persona's own knob)."""
+
+    fk_name = "persona"
+    fields = ("room", "enabled", *OVERRIDE_FIELDS, "joined")
     formfield_overrides = COMPACT_TEXT
     verbose_name = "room on the roster"
     verbose_name_plural = "Roster: rooms this persona chats in (blank overrides use the persona's knobs)"
@@ -267,14 +280,11 @@ class RoomCastInline(admin.StackedInline):
     verbose_name = verbose_name_plural = "Cast settings (room knobs)"
 
 
-class RoomRosterInline(admin.TabularInline):
+class RoomRosterInline(RosterInlineBase):
     """On a room: its cast, with per-room overrides (blank = the persona's own knob)."""
 
-    model = RosterEntry
     fk_name = "room"
-    fields = ("persona", "enabled", *OVERRIDE_FIELDS, "joined_at")
-    readonly_fields = ("joined_at",)
-    extra = 0
+    fields = ("persona", "enabled", *OVERRIDE_FIELDS, "joined")
     formfield_overrides = COMPACT_TEXT
     verbose_name = "persona on the roster"
     verbose_name_plural = "Roster: personas in this room (blank overrides use the persona's knobs)"

@@ -16,12 +16,12 @@
     return isNaN(when) ? iso : when.toLocaleString();
   }
 
-  // One format for every history entry, server-rendered or live: the viewer's local 24-hour clock.
+  // One format for every history entry, server-rendered or live: the viewer's local clock, as the room page.
   function setClock(node, iso) {
     const when = new Date(iso);
     node.dateTime = iso;
     if (isNaN(when)) return;
-    node.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+    node.textContent = when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
     node.title = when.toLocaleString();
   }
 
