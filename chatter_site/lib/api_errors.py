@@ -24,7 +24,6 @@ CODE_BY_STATUS = {
     500: "internal",
     503: "unavailable",
 }
-KEPT_HEADERS = ("Allow", "Retry-After", "WWW-Authenticate", "Cache-Control", "Vary")
 
 
 def _detail(request: HttpRequest, response: HttpResponse) -> str:
@@ -48,8 +47,13 @@ class ApiErrorMiddleware(MiddlewareMixin):
             return response  # the view's own error, already in shape
         status = response.status_code
         code = CODE_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid")
-        replaced = JsonResponse({"error": {"code": code, "detail": _detail(request, response)}}, status=status)
-        for header in KEPT_HEADERS:
-            if header in response:
-                replaced[header] = response[header]
-        return replaced
+        body = JsonResponse({"error": {"code": code, "detail": _detail(request, response)}}, status=status)
+        if getattr(response, "streaming", False):
+            return body
+        # The body is swapped in place: every header and cookie other middleware set (security
+        # headers, CSP, a refreshed CSRF or session cookie) stays on the answer.
+        response.content = body.content
+        response["Content-Type"] = body["Content-Type"]
+        if "Content-Length" in response:
+            response["Content-Length"] = str(len(response.content))
+        return response
