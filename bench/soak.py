@@ -117,6 +117,8 @@ def _role(argv: list[str], parent_role: str | None) -> str:
         return "chroma"
     if "run_stream_context" in joined:
         return "stream"
+    if "watchdog.py" in joined:
+        return "watchdog"
     if "runchatter" in joined:
         return "runner"
     return Path(argv[0]).name if argv else "?"
