@@ -17,7 +17,8 @@ from redis.exceptions import RedisError
 
 from chat.hub import get_hub
 from chat.metrics import RESUME_HELD_DROPPED, RESUMES_REFUSED, RESUMES_WAITING
-from chat.models import Room
+from chat.models import Room, RoomSanction
+from chat.moderation import sanction_active, sanction_error
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
 from chat.ingest import ingest_queue
 from chat.selectors import messages_after, room_get
@@ -33,6 +34,8 @@ NO_CHANNEL_LAYER = "viewer sockets are fed by chat.hub"
 MAX_INVALID_FRAMES = 20
 # A resume's rate per socket is counted over this window (CHAT_WS_RESUMES_PER_MINUTE).
 RESUME_RATE_WINDOW_SECONDS = 60.0
+# The close code of a banned viewer's sockets (4403: forbidden, in the private range).
+CLOSE_BANNED = 4403
 
 
 def client_frame_validate(content: Any) -> SendFrame | ResumeFrame | PingFrame:
@@ -78,12 +81,20 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.held: list[dict[str, Any]] = []
         self.resume_times: deque[float] = deque()
         self.invalid_frames = 0
+        user = self.scope.get("user")
+        self.user_id: int | None = user.pk if user is not None and user.is_authenticated else None
         try:
             self.room = await database_sync_to_async(room_get)(slug=self.slug)
         except ChatterError:
             await self.close(code=4404)  # unknown room: refused before accept
             return
         await self.accept()
+        if self.user_id is not None:
+            # Accepted first so the page learns why (and until when) instead of retrying blindly.
+            ban = await database_sync_to_async(_active_ban_frame)(self.room.pk, self.user_id)
+            if ban is not None:
+                await self.close_banned(ban)
+                return
         hub = get_hub()
         await hub.join(self.slug, self)
         last_seq = await database_sync_to_async(_room_last_seq)(self.room.pk)
@@ -229,6 +240,19 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def deliver_frame(self, frame: str) -> None:
         await self.base_send({"type": "websocket.send", "text": frame})
+
+    async def close_banned(self, frame: dict[str, Any]) -> None:
+        """Banned from this room: say so (with `until`) and close; the page does not reconnect."""
+        until = frame.get("until")
+        await self.send_json(ChatterError("banned", "you are banned from this room's chat", extra={"until": until}).as_frame())
+        await self.close(code=CLOSE_BANNED)
+
+
+def _active_ban_frame(room_id: int, user_id: int) -> dict[str, Any] | None:
+    sanction = sanction_active(room_id=room_id, user_id=user_id)
+    if sanction is None or sanction.kind != RoomSanction.Kind.BAN:
+        return None
+    return {"until": sanction_error(sanction).extra.get("until")}
 
 
 def _room_last_seq(room_id: int) -> int:

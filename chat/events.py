@@ -27,6 +27,7 @@ message_persisted = Signal()
 EVENT_MESSAGES = "room.messages"
 EVENT_CONTEXT = "room.context"
 EVENT_TRENDS = "room.trends"
+EVENT_MODERATION = "room.moderation"
 
 
 def room_group(slug: str) -> str:
@@ -86,3 +87,41 @@ def trends_publish(*, room_slug: str, trends: dict[str, Any]) -> None:
 def context_publish(*, room_slug: str, context: dict[str, Any]) -> None:
     redis_client().set(latest_context_key(room_slug), json.dumps(context), ex=3600)
     _group_send(room_slug, {"type": EVENT_CONTEXT, "context": context})
+
+
+def moderation_publish(*, room_slug: str, frame: dict[str, Any], close_user_id: int | None = None) -> None:
+    """Broadcast a `moderation` frame to the room's viewers. `close_user_id`: a ban, whose target's
+    sockets to this room the hubs close after sending the frame."""
+    _group_send(room_slug, {"type": EVENT_MODERATION, "room": room_slug, "frame": frame, "close_user_id": close_user_id})
+
+
+# A delete looks this far back in the firehose for the seqs it removes (entries arrive in commit order,
+# which is seq order give or take the few messages committing at the same moment).
+FIREHOSE_FORGET_SLACK = 200
+
+
+def firehose_forget(*, room_slug: str, seqs: set[int] | None = None, upto: int | None = None) -> int:
+    """Remove deleted messages from chat.firehose, the personas' chat window: the given seqs, or
+    every seq up to `upto` (a clear). Returns how many entries went."""
+    client = redis_client()
+    key = firehose_key(room_slug)
+    lowest = min(seqs) if seqs else None
+    doomed: list[bytes] = []
+    cursor = "+"
+    while True:
+        page = client.xrevrange(key, max=cursor, count=500)
+        if cursor != "+":
+            page = page[1:]  # the entry the cursor names was read on the previous page
+        if not page:
+            break
+        for entry_id, fields in page:
+            seq = json.loads(fields[b"m"]).get("seq", 0)
+            if (seqs and seq in seqs) or (upto is not None and seq <= upto):
+                doomed.append(entry_id)
+        cursor = page[-1][0]
+        last_seq = json.loads(page[-1][1][b"m"]).get("seq", 0)
+        if lowest is not None and upto is None and last_seq < lowest - FIREHOSE_FORGET_SLACK:
+            break
+    if doomed:
+        client.xdel(key, *doomed)
+    return len(doomed)

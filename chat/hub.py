@@ -22,9 +22,9 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import metrics
-from chat.events import EVENT_CONTEXT, EVENT_MESSAGES, EVENT_TRENDS, room_group, viewers_key
+from chat.events import EVENT_CONTEXT, EVENT_MESSAGES, EVENT_MODERATION, EVENT_TRENDS, room_group, viewers_key
 from chat.models import Room
-from chat.selectors import messages_after
+from chat.selectors import messages_after, room_cache_forget, tombstone_payload
 from chatter_site.lib.redis import redis_client
 
 logger = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ class Viewer(Protocol):
     async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None: ...
 
     async def deliver_frame(self, frame: str) -> None: ...
+
+    async def close_banned(self, frame: dict[str, Any]) -> None: ...
 
 
 @dataclass
@@ -85,7 +87,7 @@ def shed_bot_messages(items: list[dict[str, Any]], limit: int) -> list[dict[str,
         return items
     kept = []
     for item in items:
-        if excess > 0 and item["origin"] == "bot":
+        if excess > 0 and item.get("origin") == "bot":
             excess -= 1
             continue
         kept.append(item)
@@ -197,6 +199,9 @@ class Hub:
                 if feed is not None:
                     feed.offer(item)
             return
+        if kind == EVENT_MODERATION:
+            self._moderate(event)
+            return
         if kind == EVENT_CONTEXT:
             room, frame = event["context"]["room"], json.dumps({"type": "context", "context": event["context"]})
         elif kind == EVENT_TRENDS:
@@ -207,6 +212,33 @@ class Hub:
         feed = self.feeds.get(room)
         if feed is not None:
             asyncio.get_running_loop().create_task(self._send_all(feed, frame))
+
+    def _moderate(self, event: dict[str, Any]) -> None:
+        """A moderator acted: messages still waiting here go out as tombstones, the room's modes are
+        read afresh, every viewer gets the frame, and a banned viewer's sockets close after it."""
+        slug, frame = event["room"], event["frame"]
+        room_cache_forget(slug=slug)
+        feed = self.feeds.get(slug)
+        if feed is None:
+            return
+        doomed = set(frame.get("seqs") or ())
+        upto = frame.get("upto") or 0
+        for seq in list(feed.pending):
+            if seq in doomed or seq <= upto:
+                feed.pending[seq] = tombstone_payload(seq)
+        close_user_id = event.get("close_user_id")
+        asyncio.get_running_loop().create_task(self._send_moderation(feed, frame, close_user_id))
+
+    async def _send_moderation(self, feed: RoomFeed, frame: dict[str, Any], close_user_id: int | None) -> None:
+        await self._send_all(feed, json.dumps(frame))
+        if close_user_id is None:
+            return
+        for viewer in list(feed.viewers):
+            if getattr(viewer, "user_id", None) == close_user_id:
+                try:
+                    await viewer.close_banned(frame)
+                except Exception:
+                    logger.debug("closing a banned viewer's socket failed", exc_info=True)
 
     async def _resubscribe(self) -> None:
         layer = get_channel_layer()

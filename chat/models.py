@@ -18,6 +18,7 @@ class Room(models.Model):
     slow_mode_seconds = models.PositiveIntegerField(
         default=0, help_text="Minimum seconds between two messages of one viewer (0 = off)."
     )
+    emote_only = models.BooleanField(default=False, help_text="Viewers may post emotes only (moderators too).")
     # The last seq handed out; incremented under a row lock so seqs are gap-free per room.
     last_seq = models.BigIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -55,6 +56,14 @@ class Conversation(models.Model):
         return self.last_message_at < now - timedelta(minutes=idle_minutes)
 
 
+class VisibleMessageManager(models.Manager):
+    """Messages a moderator has not deleted: what every reader outside the gateway works from
+    (persona windows, reflection, scribe, memories, trends). Tombstones come from `all_objects`."""
+
+    def get_queryset(self):
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Message(models.Model):
     class Origin(models.TextChoices):
         HUMAN = "human"
@@ -79,8 +88,16 @@ class Message(models.Model):
     reply_to = models.UUIDField(null=True, blank=True)
     client_id = models.CharField(max_length=64, null=True, blank=True)
     correlation_id = models.CharField(max_length=40, blank=True)
+    # Set by a moderator's delete or clear: the row stays (its seq keeps history gap-free) as a
+    # tombstone that history, the API and resume return without text or author.
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    # all_objects first: it is the default manager (admin, related managers, dumps) and sees tombstones.
+    all_objects = models.Manager()
+    objects = VisibleMessageManager()
 
     class Meta:
+        base_manager_name = "all_objects"
         ordering = ["room", "seq"]
         # A persona's page and narrative read its lines by author: without it, a full scan per URL.
         indexes = [models.Index(fields=["author_key", "-created_at"], name="chat_message_author_recent")]
@@ -145,3 +162,114 @@ class SafetyAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} {', '.join(self.reasons)}"
+
+
+class RoomModerator(models.Model):
+    """The per-room moderator role, given in admin. Staff moderate every room without one."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderators")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="moderated_rooms")
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user"], name="chat_room_moderator_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} moderates {self.room.slug}"
+
+
+class RoomSanction(models.Model):
+    """A timeout (until a time) or a ban (until a time, or for good) of one viewer in one room."""
+
+    class Kind(models.TextChoices):
+        TIMEOUT = "timeout"
+        BAN = "ban"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="sanctions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="room_sanctions")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    until = models.DateTimeField(null=True, blank=True, help_text="Empty: a ban for good.")
+    lifted_at = models.DateTimeField(null=True, blank=True, help_text="Set by an unban.")
+    reason = models.CharField(max_length=500, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["room", "user", "lifted_at"], name="chat_sanction_lookup")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.user} in {self.room.slug}"
+
+    def is_active(self, *, now) -> bool:
+        return self.lifted_at is None and (self.until is None or self.until > now)
+
+
+class ModerationAction(models.Model):
+    """The moderators' log: who did what, when and why. Written once, never edited."""
+
+    class Action(models.TextChoices):
+        DELETE = "delete"
+        TIMEOUT = "timeout"
+        BAN = "ban"
+        UNBAN = "unban"
+        CLEAR = "clear"
+        MODE = "mode"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="moderation_actions")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=8, choices=Action.choices)
+    target = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    target_name = models.CharField(max_length=150, blank=True)
+    seqs = models.JSONField(default=list, blank=True, help_text="Deleted seqs (delete) or [first, last] (clear).")
+    seconds = models.PositiveIntegerField(null=True, blank=True)
+    until = models.DateTimeField(null=True, blank=True)
+    mode = models.JSONField(null=True, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.target_name}".strip()
+
+
+class MessageReport(models.Model):
+    """A viewer's report of a message, queued for moderators in admin."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved", "Resolved (acted on)"
+        DISMISSED = "dismissed"
+
+    class Reason(models.TextChoices):
+        SPAM = "spam"
+        HARASSMENT = "harassment"
+        HATE = "hate", "Hate or slurs"
+        PERSONAL_DATA = "personal_data", "Personal data"
+        OTHER = "other"
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="reports")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reports")
+    reporter = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    reason = models.CharField(max_length=16, choices=Reason.choices, default=Reason.OTHER)
+    note = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["message", "reporter"], name="chat_report_once_per_reporter")]
+
+    def __str__(self) -> str:
+        return f"report of #{self.message.seq} ({self.reason})"

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Annotated, Literal, Union
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_serializer
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, TypeAdapter, field_serializer
 
 Origin = Literal["human", "bot", "system"]
 HexColor = Annotated[str, Field(pattern=r"^#[0-9a-fA-F]{6}$")]
@@ -117,3 +117,53 @@ class PingFrame(_Schema):
 
 ClientFrame = Annotated[Union[SendFrame, ResumeFrame, PingFrame], Field(discriminator="type")]
 client_frame_adapter: TypeAdapter[SendFrame | ResumeFrame | PingFrame] = TypeAdapter(ClientFrame)
+
+
+# --- moderation (SPEC 11): the body of POST /api/rooms/<slug>/moderation ------------------------
+MAX_TIMEOUT_SECONDS = 14 * 24 * 3600
+MAX_SLOW_SECONDS = 3600
+Reason = Annotated[str, Field(max_length=500)]
+UserName = Annotated[str, Field(min_length=1, max_length=150)]
+
+
+class DeleteAction(_Schema):
+    action: Literal["delete"]
+    seq: Annotated[int, Field(ge=1)]
+    reason: Reason = ""
+
+
+class TimeoutAction(_Schema):
+    action: Literal["timeout"]
+    user: UserName
+    seconds: Annotated[int, Field(ge=1, le=MAX_TIMEOUT_SECONDS)]
+    reason: Reason = ""
+
+
+class BanAction(_Schema):
+    action: Literal["ban", "unban"]
+    user: UserName
+    reason: Reason = ""
+
+
+class ClearAction(_Schema):
+    action: Literal["clear"]
+    reason: Reason = ""
+
+
+class ModeAction(_Schema):
+    action: Literal["mode"]
+    slow_seconds: Annotated[int, Field(ge=0, le=MAX_SLOW_SECONDS)] | None = None
+    emote_only: StrictBool | None = None
+    reason: Reason = ""
+
+
+ModerationRequest = Annotated[
+    Union[DeleteAction, TimeoutAction, BanAction, ClearAction, ModeAction], Field(discriminator="action")
+]
+moderation_request_adapter: TypeAdapter = TypeAdapter(ModerationRequest)
+
+
+class ReportRequest(_Schema):
+    seq: Annotated[int, Field(ge=1)]
+    reason: Literal["spam", "harassment", "hate", "personal_data", "other"] = "other"
+    note: Reason = ""

@@ -39,6 +39,17 @@ def room_get_cached(*, slug: str) -> Room:
     return room
 
 
+def room_cache_forget(*, slug: str) -> None:
+    """A moderator changed the room's modes: this process reads them afresh (the others within
+    seconds, or at once when their hub sees the `moderation` frame)."""
+    _room_cache.pop(slug, None)
+
+
+def tombstone_payload(seq: int) -> dict[str, Any]:
+    """A deleted message as history, the messages API and resume show it: its seq and nothing else."""
+    return {"seq": seq, "deleted": True}
+
+
 def message_to_schema(message: Message, *, room_slug: str) -> ChatMessage:
     return ChatMessage(
         id=message.id,
@@ -56,17 +67,19 @@ def message_to_schema(message: Message, *, room_slug: str) -> ChatMessage:
 
 
 def message_payload(message: Message, *, room_slug: str) -> dict[str, Any]:
+    if message.deleted_at is not None:
+        return tombstone_payload(message.seq)
     return message_to_schema(message, room_slug=room_slug).model_dump(mode="json")
 
 
 def messages_after(*, room: Room, after_seq: int, limit: int) -> list[dict[str, Any]]:
-    """Persisted messages with seq > after_seq, oldest first."""
-    rows = Message.objects.filter(room=room, seq__gt=after_seq).order_by("seq")[:limit]
+    """Persisted messages with seq > after_seq, oldest first; deleted ones as tombstones."""
+    rows = Message.all_objects.filter(room=room, seq__gt=after_seq).order_by("seq")[:limit]
     return [message_payload(row, room_slug=room.slug) for row in rows]
 
 
 def messages_recent(*, room: Room, limit: int) -> list[dict[str, Any]]:
-    rows = list(Message.objects.filter(room=room).order_by("-seq")[:limit])
+    rows = list(Message.all_objects.filter(room=room).order_by("-seq")[:limit])
     return [message_payload(row, room_slug=room.slug) for row in reversed(rows)]
 
 

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from chat import metrics
 from chat.events import messages_publish, trends_publish
 from chat.models import Conversation, Message, Room, SafetyAction
+from chat.moderation import emote_only_enforce, sanction_enforce
 from chat.ratelimit import rate_limit_hit, slow_mode_hit
 from chat.safety import safety_check
 from chat.schemas import MessageDraft, TrendsSnapshot
@@ -48,7 +49,7 @@ def _validation_summary(exc: ValidationError) -> str:
 def _existing_for_client_id(draft: MessageDraft) -> Message | None:
     if draft.client_id is None:
         return None
-    return Message.objects.filter(author_key=draft.author_key, client_id=draft.client_id).first()
+    return Message.all_objects.filter(author_key=draft.author_key, client_id=draft.client_id).first()
 
 
 def _enforce_human_limits(*, room: Room, draft: MessageDraft) -> None:
@@ -155,6 +156,9 @@ def message_ingest(*, draft: MessageDraft, user=None, enforce_limits: bool = Tru
             existing = _existing_for_client_id(draft)
             if existing is not None:
                 return existing  # the same client_id twice yields one message
+            if user is not None:
+                sanction_enforce(room=room, user_id=user.pk)
+                emote_only_enforce(room=room, text=draft.text)
             if enforce_limits:
                 _enforce_human_limits(room=room, draft=draft)
         verdict = safety_check(

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -17,13 +17,15 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
-from chat import selectors, signin
+from chat import moderation, selectors, signin
+from chat.forms import SignupForm
 from chat.signin import SignInForm
 from chat.trends import EMOTES
 from chatter_site.lib.clientaddr import request_client_ip
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.metrics import render_latest
 from chatter_site.lib.redis import redis_client
+from chatter_site.lib.untrusted_json import json_loads_untrusted
 
 INITIAL_HISTORY = 50
 MAX_PAGE = 500
@@ -35,7 +37,8 @@ def json_errors(view: Callable) -> Callable:
         try:
             return view(request, *args, **kwargs)
         except ChatterError as error:
-            return JsonResponse({"error": {"code": error.code, "detail": error.message}}, status=error.http_status)
+            body = {"code": error.code, "detail": error.message, **error.extra}
+            return JsonResponse({"error": body}, status=error.http_status)
 
     return wrapper
 
@@ -100,10 +103,10 @@ class SignInView(auth_views.LoginView):
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (wait := signin.signup_wait(request=request)) > 0:
-        form = UserCreationForm(initial={"username": request.POST.get("username", "")})
+        form = SignupForm(initial={"username": request.POST.get("username", "")})
         context = {"form": form, "refusal": signin.signup_refusal(wait)}
         return render(request, "registration/signup.html", context, status=429)
-    form = UserCreationForm(request.POST or None)
+    form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
         signin.signup_record(request=request)
@@ -144,6 +147,38 @@ def api_room_trends(request: HttpRequest, slug: str) -> HttpResponse:
     room = selectors.room_get(slug=slug)
     trends = selectors.trends_latest(room=room)
     return JsonResponse(trends) if trends else HttpResponse(status=204)
+
+
+def _json_body(request: HttpRequest) -> object:
+    try:
+        return json_loads_untrusted(request.body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise ChatterError("invalid", "the body must be JSON") from None
+
+
+@require_http_methods(["POST"])
+@json_errors
+def api_room_moderation(request: HttpRequest, slug: str) -> JsonResponse:
+    """SPEC 11: one moderator action; the answer is its log record."""
+    room = selectors.room_get(slug=slug)
+    if not moderation.room_moderator_is(user=request.user, room=room):
+        raise ChatterError("forbidden", "only this room's moderators can do that")
+    action = moderation.moderation_apply(room=room, actor=request.user, data=_json_body(request))
+    return JsonResponse(moderation.action_record(action, room_slug=room.slug))
+
+
+@require_http_methods(["GET", "POST"])
+@json_errors
+def api_room_report(request: HttpRequest, slug: str) -> HttpResponse:
+    """POST: a signed-in viewer reports a message `{"seq": N, "reason": ..., "note": ...}` (201, queued
+    for moderators in admin). GET: the viewer's own reports in this room."""
+    if request.method == "GET" and not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    room = selectors.room_get(slug=slug)
+    if request.method == "GET":
+        return JsonResponse({"reports": moderation.reports_of(room=room, reporter=request.user)})
+    report = moderation.message_report(room=room, reporter=request.user, data=_json_body(request))
+    return JsonResponse(moderation.report_record(report), status=201)
 
 
 # --- operations ------------------------------------------------------------------------------

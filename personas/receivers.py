@@ -7,6 +7,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from chat.events import message_persisted
+from chat.names import name_source_register
 
 
 @receiver(message_persisted, dispatch_uid="personas-answer-mentions")
@@ -16,3 +17,13 @@ def answer_mentions(sender: Any, room_slug: str, messages: list[dict[str, Any]],
     mentioning = [item for item in messages if item["origin"] == "human" and item.get("mentions")]
     if mentioning:
         persona_mentions_task.delay(room_slug, mentioning)
+
+
+def persona_handles() -> list[str]:
+    """Sign-up refuses these names and their look-alikes: a viewer may not pose as one of the cast."""
+    from personas.models import Persona
+
+    return list(Persona.objects.values_list("handle", flat=True))
+
+
+name_source_register(persona_handles)

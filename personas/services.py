@@ -276,6 +276,8 @@ def persona_generate(
             return posted  # a redelivered task: the line went out already; no second model call
         if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
             return _quiet("stale")
+        if reply_to is not None and not Message.objects.filter(id=reply_to.get("id")).exists():
+            return _quiet("reply_deleted")  # a moderator deleted the line it would answer
         try:
             line, why = line_compose(member=member, room=room, reply_to=reply_to, moment=moment)
         except ChatterError as error:

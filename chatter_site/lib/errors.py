@@ -5,6 +5,8 @@ exit code. `code` is the stable machine-readable part (it is the WebSocket error
 """
 from __future__ import annotations
 
+from typing import Any
+
 HTTP_STATUS_BY_CODE = {
     "invalid": 400,
     "too_large": 413,
@@ -15,19 +17,24 @@ HTTP_STATUS_BY_CODE = {
     "rate_limited": 429,
     "slow_mode": 429,
     "blocked": 422,
+    "emote_only": 422,
+    "timed_out": 403,
+    "banned": 403,
     "unavailable": 503,
 }
 
 
 class ChatterError(Exception):
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: str, message: str, *, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        # More machine-readable fields of the refusal, e.g. `until` for timed_out and banned.
+        self.extra = extra or {}
 
     @property
     def http_status(self) -> int:
         return HTTP_STATUS_BY_CODE.get(self.code, 400)
 
-    def as_frame(self) -> dict[str, str]:
-        return {"type": "error", "code": self.code, "detail": self.message}
+    def as_frame(self) -> dict[str, Any]:
+        return {"type": "error", "code": self.code, "detail": self.message, **self.extra}

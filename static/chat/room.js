@@ -98,6 +98,27 @@
   var ackTimer = null;
   var noticeTimer = null;
 
+  // Moderation (SPEC 11): seqs a moderator deleted and the last seq a clear removed. A message that
+  // arrives after its delete (a resume, a late broadcast) is then a tombstone too.
+  var deletedSeqs = new Set();
+  var clearedUpTo = 0;
+  var banned = false;
+
+  // Plugins (static/chat/moderation.js, …) push {decorateMessage(item, message), moderation(frame),
+  // error(frame), closed(code)} here before this file runs; each hook is optional.
+  var plugins = window.chatterRoomPlugins = window.chatterRoomPlugins || [];
+  function callPlugins(hook) {
+    var args = Array.prototype.slice.call(arguments, 1);
+    for (var i = 0; i < plugins.length; i++) {
+      if (typeof plugins[i][hook] !== "function") continue;
+      try {
+        plugins[i][hook].apply(plugins[i], args);
+      } catch (error) {
+        if (window.console) console.error("chatter plugin " + hook + " failed", error);
+      }
+    }
+  }
+
   // --- small DOM helpers --------------------------------------------------------------------
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -245,6 +266,7 @@
       flag.setAttribute("role", "img");
       item.appendChild(flag);
     }
+    callPlugins("decorateMessage", item, message);
     return item;
   }
 
@@ -376,6 +398,11 @@
     return true;
   }
 
+  function isTombstone(message) {
+    var seq = Number(message.seq);
+    return message.deleted === true || deletedSeqs.has(seq) || seq <= clearedUpTo;
+  }
+
   function receiveMessages(items) {
     if (!Array.isArray(items)) return;
     var fresh = 0;
@@ -383,6 +410,12 @@
       var message = items[i];
       if (!message || typeof message !== "object") continue;
       if (message.client_id && pending.has(message.client_id)) acknowledge(message.client_id);
+      if (isTombstone(message)) {
+        // Deleted by a moderator: its seq counts (no gap to resume for), its words are never shown.
+        accept(message);
+        removeSeqs([Number(message.seq)]);
+        continue;
+      }
       if (accept(message)) {
         renderQueue.push(message);
         fresh++;
@@ -395,6 +428,39 @@
     }
     if (fresh) scheduleRender();
     if (ahead.size) requestResume();
+  }
+
+  // --- moderation ---------------------------------------------------------------------------
+  function removeNode(node) {
+    if (!node || !node.parentNode) return;
+    node.parentNode.removeChild(node);
+    messageNodeCount--;
+  }
+
+  function removeSeqs(seqs) {
+    var doomed = new Set(seqs);
+    renderQueue = renderQueue.filter(function (message) { return !doomed.has(Number(message.seq)); });
+    doomed.forEach(function (seq) {
+      removeNode(messagesEl.querySelector('.chat-message[data-seq="' + seq + '"]'));
+    });
+  }
+
+  function onModeration(frame) {
+    if (frame.action === "delete" && Array.isArray(frame.seqs)) {
+      var seqs = frame.seqs.map(Number).filter(Number.isInteger);
+      seqs.forEach(function (seq) { deletedSeqs.add(seq); });
+      removeSeqs(seqs);
+    } else if (frame.action === "clear") {
+      clearedUpTo = Math.max(clearedUpTo, Number(frame.upto) || 0);
+      renderQueue = renderQueue.filter(function (message) { return Number(message.seq) > clearedUpTo; });
+      var shown = messagesEl.querySelectorAll(".chat-message");
+      for (var i = 0; i < shown.length; i++) {
+        if (Number(shown[i].getAttribute("data-seq")) <= clearedUpTo) removeNode(shown[i]);
+      }
+      unseenCount = 0;
+      pillEl.hidden = true;
+    }
+    callPlugins("moderation", frame);
   }
 
   // --- resume -------------------------------------------------------------------------------
@@ -510,6 +576,14 @@
       setStatus("gone", "this room no longer exists");
       return;
     }
+    if (code === 4403) {
+      // Banned from this room: reconnecting would only be closed again.
+      banned = true;
+      roomGone = true;
+      setStatus("banned", "banned from this chat");
+      callPlugins("closed", code);
+      return;
+    }
     if (lived > STABLE_CONNECTION_MS) attempt = 0;
     // 4503: the server's database or Redis is down for a moment; the backoff below spaces the retries.
     scheduleReconnect(code === 4503 ? "server unavailable, " : "");
@@ -579,6 +653,9 @@
       case "error":
         onError(frame);
         break;
+      case "moderation":
+        onModeration(frame);
+        break;
       default:
         break; // pong and anything newer than this client
     }
@@ -647,6 +724,7 @@
   }
 
   function onError(frame) {
+    callPlugins("error", frame);
     var detail = typeof frame.detail === "string" && frame.detail ? frame.detail : "something went wrong";
     if (frame.code === "unavailable" && inFlight !== null) {
       // Nothing was stored; the same client_id is safe to send again once the server is back.
@@ -872,9 +950,9 @@
   var history = Array.isArray(boot.history) ? boot.history.slice() : [];
   history.sort(function (a, b) { return a.seq - b.seq; });
   if (history.length) {
-    // History may have holes (moderated messages); only live gaps are worth a resume.
+    // Tombstones keep history gap-free; only live gaps are worth a resume.
     lastSeq = Number(history[history.length - 1].seq) || 0;
-    renderQueue = history;
+    renderQueue = history.filter(function (message) { return message.deleted !== true; });
     flushRender();
   }
   renderContext(boot.context);
@@ -888,6 +966,7 @@
   window.chatterClient = {
     lastSeq: function () { return lastSeq; },
     socket: function () { return socket; },
+    isBanned: function () { return banned; },
   };
 
   connect();

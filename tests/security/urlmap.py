@@ -31,6 +31,8 @@ CLASSIFICATION: dict[str, str] = {
     "chat-signup": PUBLIC,
     "chat-login": PUBLIC,
     "chat-logout": PUBLIC,
+    "chat-api-moderation": STAFF,  # room moderators and staff (tests/chat/test_moderation.py)
+    "chat-api-reports": SIGNED_IN,
     # scribe: reading is public, running and editing are not
     "scribe-api-document": PUBLIC,
     "scribe-api-revisions": PUBLIC,
