@@ -63,12 +63,29 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
+def _remaining(until: datetime) -> str:
+    seconds = max(1, int((until - timezone.now()).total_seconds() + 0.999))
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
 def sanction_error(sanction: RoomSanction) -> ChatterError:
+    """The refusal a sanctioned viewer gets: a readable detail, and `until` (ISO, or null: for good)."""
     until = _iso(sanction.until)
     if sanction.kind == RoomSanction.Kind.BAN:
-        detail = "you are banned from this room's chat" + (f" until {until}" if until else "")
+        detail = "you are banned from this room's chat"
+        if sanction.until is not None:
+            detail += f" for another {_remaining(sanction.until)}"
         return ChatterError("banned", detail, extra={"until": until})
-    return ChatterError("timed_out", f"you are timed out until {until}", extra={"until": until})
+    return ChatterError(
+        "timed_out", f"you are timed out for another {_remaining(sanction.until)}", extra={"until": until}
+    )
 
 
 def sanction_enforce(*, room: Room, user_id: int) -> None:

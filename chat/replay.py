@@ -463,7 +463,7 @@ def _history(*, room: Room, after_seq: int, limit: int | None) -> Iterator[dict[
         page = messages_after(room=room, after_seq=after_seq, limit=page_size)
         if not page:
             return
-        yield from page
+        yield from (item for item in page if not item.get("deleted"))  # a recording never keeps deleted lines
         after_seq = page[-1]["seq"]
         if remaining is not None:
             remaining -= len(page)

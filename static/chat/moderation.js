@@ -169,6 +169,7 @@
         amount.min = "1";
         amount.value = "5";
         amount.setAttribute("aria-label", "Custom timeout length");
+        amount.title = "Custom length";
         var unit = el("select", "mod-input mod-custom-unit");
         unit.setAttribute("aria-label", "Unit");
         [["1", "seconds"], ["60", "minutes"], ["3600", "hours"], ["86400", "days"]].forEach(function (option) {
@@ -179,7 +180,7 @@
         });
         custom.appendChild(amount);
         custom.appendChild(unit);
-        custom.appendChild(button("Time out", "mod-custom-go", function () {
+        var go = custom.appendChild(button("Go", "mod-custom-go", function () {
           var seconds = Math.round(Number(amount.value) * Number(unit.value));
           if (!(seconds >= 1) || seconds > (boot.maxTimeoutSeconds || 1209600)) {
             toast("A timeout lasts from 1 second to 14 days.", "error");
@@ -189,6 +190,7 @@
             toast(target.name + " is timed out for " + duration(seconds) + ".");
           });
         }));
+        go.setAttribute("aria-label", "Time out for this length");
         timeouts.appendChild(custom);
         menu.appendChild(timeouts);
         var bans = menuSection();
@@ -198,11 +200,12 @@
             toast(target.name + " is banned from this chat.");
           });
         }));
-        banRow.appendChild(button("Unban / untime out", "mod-unban", function () {
+        var unban = banRow.appendChild(button("Unban", "mod-unban", function () {
           moderate({ action: "unban", user: target.name, reason: reason.value }, function () {
             toast(target.name + " may chat again.");
           });
         }));
+        unban.title = "Ends a ban or a timeout";
         bans.appendChild(banRow);
         menu.appendChild(bans);
       }
