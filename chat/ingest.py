@@ -33,6 +33,7 @@ from django.utils import timezone
 from chat import metrics
 from chat.events import messages_publish
 from chat.models import Conversation, Message, Room, SafetyAction
+from chat.moderation import emote_only_enforce, sanction_error, sanctions_active
 from chat.ratelimit import sends_admit
 from chat.safety import safety_check
 from chat.schemas import MessageDraft, SendFrame
@@ -66,7 +67,8 @@ def messages_ingest_human_batch(*, room_slug: str, drafts: list[MessageDraft], u
     _refuse_inactive(items)
     _answer_stored(room=room, items=[item for item in items if item.outcome is None])
     fresh = _first_per_client_id([item for item in items if item.outcome is None])
-    _enforce_limits(room=room, items=fresh)
+    _enforce_moderation(room=room, items=fresh)
+    _enforce_limits(room=room, items=[item for item in fresh if item.outcome is None])
     admitted = _safety_gate(room=room, items=[item for item in fresh if item.outcome is None])
     if admitted:
         try:
@@ -105,9 +107,9 @@ def _stored_for(items: list[_Item]) -> dict[tuple[str, str], Message]:
     by_author: dict[str, list[str]] = {}
     for author_key, client_id in keys:
         by_author.setdefault(author_key, []).append(client_id)
-    rows = Message.objects.none()
+    rows = Message.all_objects.none()  # a deleted message's resend is still that message (a tombstone)
     for author_key, client_ids in by_author.items():
-        rows = rows | Message.objects.filter(author_key=author_key, client_id__in=client_ids)
+        rows = rows | Message.all_objects.filter(author_key=author_key, client_id__in=client_ids)
     return {(row.author_key, row.client_id): row for row in rows.select_related("room")}
 
 
@@ -140,6 +142,23 @@ def _copy_to_duplicates(items: list[_Item]) -> None:
     for item in items:
         if item.outcome is None:
             item.outcome = outcomes[(item.draft.author_key, item.draft.client_id)]
+
+
+def _enforce_moderation(*, room: Room, items: list[_Item]) -> None:
+    """Timed-out and banned senders are refused (with `until`), one query for the batch; so are
+    words in emote-only mode. Before the rate limit, so a refused send spends none of it."""
+    if not items:
+        return
+    sanctions = sanctions_active(room_id=room.pk, user_ids={item.user_id for item in items})
+    for item in items:
+        sanction = sanctions.get(item.user_id)
+        if sanction is not None:
+            item.outcome = sanction_error(sanction)
+            continue
+        try:
+            emote_only_enforce(room=room, text=item.draft.text)
+        except ChatterError as error:
+            item.outcome = error
 
 
 def _enforce_limits(*, room: Room, items: list[_Item]) -> None:

@@ -45,18 +45,23 @@ def room_moderator_is(*, user, room: Room) -> bool:
     return RoomModerator.objects.filter(room=room, user_id=user.pk).exists()
 
 
-def sanction_active(*, room_id: int, user_id: int, now: datetime | None = None) -> RoomSanction | None:
-    """The sanction that refuses this viewer's sends now: a ban before a timeout, the longest first."""
+def sanctions_active(*, room_id: int, user_ids: set[int], now: datetime | None = None) -> dict[int, RoomSanction]:
+    """Per viewer, the sanction that refuses their sends now: a ban before a timeout, the longest
+    first. One query for any number of viewers (the gateway checks a whole batch at once)."""
     now = now or timezone.now()
-    rows = RoomSanction.objects.filter(room_id=room_id, user_id=user_id, lifted_at__isnull=True).filter(
+    rows = RoomSanction.objects.filter(room_id=room_id, user_id__in=user_ids, lifted_at__isnull=True).filter(
         Q(until__isnull=True) | Q(until__gt=now)
     )
-    best = None
+    best: dict[int, tuple[tuple, RoomSanction]] = {}
     for row in rows:
         rank = (row.kind == RoomSanction.Kind.BAN, row.until is None, row.until or now)
-        if best is None or rank > best[0]:
-            best = (rank, row)
-    return best[1] if best else None
+        if row.user_id not in best or rank > best[row.user_id][0]:
+            best[row.user_id] = (rank, row)
+    return {user_id: row for user_id, (_, row) in best.items()}
+
+
+def sanction_active(*, room_id: int, user_id: int, now: datetime | None = None) -> RoomSanction | None:
+    return sanctions_active(room_id=room_id, user_ids={user_id}, now=now).get(user_id)
 
 
 def _iso(value: datetime | None) -> str | None:
