@@ -27,9 +27,10 @@ class SignupForm(UserCreationForm):
             raise forms.ValidationError(
                 f"“{username}” is the name of one of the cast (or looks like it); pick another name.", code="persona"
             )
-        # Every account is compared: the skeleton is not stored, so this is one scan of usernames
-        # per sign-up (fine up to a few hundred thousand accounts; store skeletons beyond that).
-        taken = get_user_model().objects.values_list("username", flat=True).iterator(chunk_size=5000)
+        # Every account is compared: the skeleton is not stored, so this is one read of usernames
+        # per sign-up (fine up to a few hundred thousand accounts; store skeletons beyond that). A
+        # list, not .iterator(): a server-side cursor abandoned at the first match breaks the transaction.
+        taken = list(get_user_model().objects.values_list("username", flat=True))
         other = name_conflict(username, taken=taken)
         if other is not None:
             raise forms.ValidationError(
