@@ -372,10 +372,16 @@ if LLM_OFFLINE:
     OPENAI_API_KEY = "offline"
 CHATTER_LLM_MODEL = env_str("CHATTER_LLM_MODEL", "gpt-4o-mini")
 CHATTER_EMBED_MODEL = env_str("CHATTER_EMBED_MODEL", "text-embedding-3-small")
+# Embeddings from another server than chat (llama.cpp serves them from a second instance); unset:
+# the chat endpoint. Same API key.
+CHATTER_EMBED_BASE_URL = env_url("CHATTER_EMBED_BASE_URL", schemes=("http", "https"))
 # Sent as `dimensions` with every embedding request, and the size of Mem0's vectors: it must be a
-# size the embedding model produces (text-embedding-3-* shorten to any size; for models without
-# shortening, use their native size). Changing it needs a fresh vector collection.
-CHATTER_EMBED_DIMS = env_int("CHATTER_EMBED_DIMS", 256, minimum=8, maximum=8192)
+# size the embedding model produces (text-embedding-3-* shorten to any size). 0: `dimensions` is not
+# sent and the size is the model's own (llama.cpp, Ollama, most local servers ignore or refuse it).
+# A size the existing vector collection does not hold needs a new CHATTER_MEMORY_COLLECTION.
+CHATTER_EMBED_DIMS = env_int("CHATTER_EMBED_DIMS", 256, minimum=0, maximum=8192)
+if 0 < CHATTER_EMBED_DIMS < 8:
+    raise ImproperlyConfigured(f"CHATTER_EMBED_DIMS must be 0 (the model's own size) or 8..8192, got {CHATTER_EMBED_DIMS}")
 CHATTER_LLM_TIMEOUT = env_float("CHATTER_LLM_TIMEOUT", 10.0, minimum=0.1)  # seconds, per attempt
 CHATTER_LLM_MAX_RETRIES = env_int("CHATTER_LLM_MAX_RETRIES", 1, minimum=0, maximum=5)
 CHATTER_LLM_CONCURRENCY = env_int("CHATTER_LLM_CONCURRENCY", 4, minimum=1)  # parallel calls per process

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from chat.signin import AdminSignInForm
+from chatter_site.llm_admin import llm_admin_urls
 
 admin.site.site_header = "chatter moderation"
 admin.site.site_title = "chatter admin"
@@ -11,6 +12,7 @@ admin.site.enable_nav_sidebar = False
 admin.site.login_form = AdminSignInForm  # throttled like the site's own sign-in
 
 urlpatterns = [
+    *llm_admin_urls(),
     path("admin/", admin.site.urls),
     path("", include("chat.urls")),
     path("", include("scribe.urls")),

@@ -39,7 +39,7 @@ from chat.selectors import blocked_rules
 from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
-from chatter_site.lib.llm import llm_json, prompt_block
+from chatter_site.lib.llm import llm_answer_refused, llm_json, prompt_block
 from chatter_site.lib.redis import redis_client
 from memory.models import ConversationMemory, MemoryItem, Narrative
 
@@ -363,6 +363,7 @@ def narrative_regenerate_outcome(
         )
         text = narrative_hygiene(draft.text)
         if not text:
+            llm_answer_refused(purpose="narrative", reason="hygiene")
             raise ChatterError("invalid", "the narrative held nothing that may be kept (personal data, links, instructions)")
         row, _ = Narrative.objects.update_or_create(
             subject_type=subject_type,

@@ -26,7 +26,11 @@ Vector stores (CHATTER_VECTOR_STORE, else the Chroma server `runchatter` starts)
 - qdrant://host:port: a Qdrant server (never embedded Qdrant: one process only).
 - postgres://user:pass@host:port/db: pgvector (needs the `vector` extension and psycopg_pool;
   neither is available on the development machines, so this path is untested here).
-Changing CHATTER_EMBED_DIMS needs a fresh collection (CHATTER_MEMORY_COLLECTION).
+Vector size: CHATTER_EMBED_DIMS is asked of the embedding endpoint (`dimensions`); 0 asks nothing and
+takes the model's own size. Either way the size the endpoint really answers is checked once per
+process (one embedding) before Mem0 is built: an endpoint that ignores `dimensions`, or a size the
+existing collection does not hold, fails with a message saying what to set (CHATTER_EMBED_DIMS=0, a
+new CHATTER_MEMORY_COLLECTION) instead of writing vectors the store cannot compare.
 
 Every Mem0 failure surfaces as ChatterError("unavailable"); messages never carry the API key.
 """
@@ -38,6 +42,7 @@ import logging
 import os
 import re
 import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -66,6 +71,7 @@ log = logging.getLogger("chatter.memory")
 WRITES = counter("chatter_memory_writes_total", "Memory writes by outcome", ("outcome",))
 
 MAX_TEXT_LENGTH = 300
+EMBED_PROBE_TEXT = "what size are your vectors"  # embedded once per process before Mem0 is built
 DEDUPE_KEY_LENGTH = 64  # MemoryItem.dedupe_key max_length
 SUPERSEDING_KINDS = frozenset({MemoryItem.Kind.RELATIONSHIP, MemoryItem.Kind.PREFERENCE})
 HISTORY_DB_NAME = "history.db"
@@ -153,28 +159,49 @@ def _vector_store_config(url: str, *, collection: str, dims: int) -> dict[str, A
     raise ChatterError("invalid", f"CHATTER_VECTOR_STORE must be chroma://, qdrant:// or postgres://, got {parsed.scheme or url!r}")
 
 
-def mem0_config() -> dict[str, Any]:
+def mem0_config(*, vector_dims: int | None = None) -> dict[str, Any]:
     """Mem0's configuration: the project's LLM endpoint for its LLM and embedder, the vector store
-    from CHATTER_VECTOR_STORE. Holds the API key: pass it to Mem0, never log it."""
+    from CHATTER_VECTOR_STORE. Holds the API key: pass it to Mem0, never log it.
+
+    `vector_dims`: the size the endpoint was found to answer (needed by Qdrant and pgvector when
+    CHATTER_EMBED_DIMS is 0); Mem0's embedder sends `dimensions` only when CHATTER_EMBED_DIMS is set."""
     url = vector_store_url()
     llm = llm_config()
+    embedder = {"model": llm["embed_model"], "api_key": llm["api_key"], "openai_base_url": llm["embed_base_url"]}
+    if llm["embed_dims"]:
+        embedder["embedding_dims"] = llm["embed_dims"]
     return {
         "llm": {
             "provider": "openai",
             "config": {"model": llm["model"], "api_key": llm["api_key"], "openai_base_url": llm["base_url"]},
         },
-        "embedder": {
-            "provider": "openai",
-            "config": {
-                "model": llm["embed_model"],
-                "api_key": llm["api_key"],
-                "openai_base_url": llm["base_url"],
-                "embedding_dims": llm["embed_dims"],
-            },
-        },
-        "vector_store": _vector_store_config(url, collection=settings.MEMORY_COLLECTION, dims=llm["embed_dims"]),
+        "embedder": {"provider": "openai", "config": embedder},
+        "vector_store": _vector_store_config(url, collection=settings.MEMORY_COLLECTION, dims=vector_dims or llm["embed_dims"]),
         "history_db_path": str(settings.MEMORY_DIR / HISTORY_DB_NAME),
     }
+
+
+class EmbeddingSizeError(ChatterError):
+    """The endpoint's vectors do not fit the settings or the collection: a configuration to fix."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__("unavailable", message)
+
+
+def embedding_size_check(*, answered: int, asked: int, held: int | None, collection: str) -> None:
+    """EmbeddingSizeError with what to set when the sizes disagree (see the module docstring)."""
+    if asked and answered != asked:
+        raise EmbeddingSizeError(
+            f"the embedding endpoint answers {answered}-dimensional vectors although CHATTER_EMBED_DIMS={asked} was "
+            f"asked (it ignores `dimensions`): set CHATTER_EMBED_DIMS=0 to use the model's own size"
+            + (f", and a new CHATTER_MEMORY_COLLECTION: {collection!r} holds {held}-dimensional vectors" if held and held != answered else ""),
+        )
+    if held and held != answered:
+        raise EmbeddingSizeError(
+            f"the memory collection {collection!r} holds {held}-dimensional vectors but the embedding endpoint now "
+            f"answers {answered}: set CHATTER_MEMORY_COLLECTION to a new collection name (the old memories stay in "
+            f"{collection!r}; switch back to use them)",
+        )
 
 
 # --- one Mem0 per process (rebuilt after fork and when the configuration changes) ------------------
@@ -188,6 +215,9 @@ _built_pid = 0
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_slots = threading.BoundedSemaphore(SEARCH_THREADS)
+# A size misfit found for a configuration: given again without a new probe for a while.
+_misfit: tuple[str, float, EmbeddingSizeError] | None = None
+MISFIT_RECHECK_SECONDS = 60.0
 
 
 def _reset_after_fork() -> None:
@@ -204,9 +234,9 @@ os.register_at_fork(after_in_child=_reset_after_fork)
 
 def store_reset() -> None:
     """Forget this process's Mem0 (tests, or after changing settings); the next call builds anew."""
-    global _memory, _memory_key
+    global _memory, _memory_key, _misfit
     with _lock:
-        _memory, _memory_key = None, None
+        _memory, _memory_key, _misfit = None, None, None
 
 
 def _probe_chroma(host: str, port: int) -> None:
@@ -240,8 +270,34 @@ def _bound_clients(memory: Any, llm: dict[str, Any]) -> None:
         session.timeout = httpx.Timeout(STORE_REQUEST_TIMEOUT, connect=STORE_PROBE_TIMEOUT)
 
 
+def _embedding_size() -> int:
+    # Through the LLM layer (bounded, counted); with CHATTER_EMBED_DIMS=0 it sends no `dimensions`.
+    from chatter_site.lib.llm import llm_embed
+
+    return len(llm_embed(texts=[EMBED_PROBE_TEXT], purpose="embed_probe")[0])
+
+
+def _collection_size(memory: Any, provider: str) -> int | None:
+    """The size of the vectors the collection already holds (None: empty, or not knowable here)."""
+    store = memory.vector_store
+    try:
+        if provider == "chroma":
+            held = store.collection.get(limit=1, include=["embeddings"]).get("embeddings")
+            return len(held[0]) if held is not None and len(held) else None
+        if provider == "qdrant":
+            vectors = store.client.get_collection(store.collection_name).config.params.vectors
+            return int(getattr(vectors, "size", 0)) or None
+    except Exception:  # an unreadable size is the store's own error to give, on first use
+        log.warning("memory: could not read the vector size of the collection", exc_info=True)
+    return None
+
+
 def _build(config: dict[str, Any]) -> Any:
     global _built_pid
+    answered = _embedding_size()
+    asked = settings.CHATTER_EMBED_DIMS
+    embedding_size_check(answered=answered, asked=asked, held=None, collection=settings.MEMORY_COLLECTION)
+    config = mem0_config(vector_dims=answered)
     vector_store = config["vector_store"]
     if vector_store["provider"] == "chroma":
         _probe_chroma(vector_store["config"]["host"], vector_store["config"]["port"])  # before a 1 s import
@@ -256,19 +312,27 @@ def _build(config: dict[str, Any]) -> Any:
     settings.MEMORY_DIR.mkdir(parents=True, exist_ok=True)
     memory = Memory.from_config(json.loads(json.dumps(config)))  # Mem0 mutates what it is given
     _bound_clients(memory, llm_config())
+    held = _collection_size(memory, vector_store["provider"])
+    embedding_size_check(answered=answered, asked=asked, held=held, collection=settings.MEMORY_COLLECTION)
     return memory
 
 
 def mem0_memory() -> Any:
     """This process's Mem0 `Memory`, built on first use. ChatterError("unavailable") when it cannot be."""
-    global _memory, _memory_key
+    global _memory, _memory_key, _misfit
     config = mem0_config()
     key = json.dumps(config, sort_keys=True)
     with _lock:
         if _memory is not None and _memory_key == key:
             return _memory
+        if _misfit is not None and _misfit[0] == key and time.monotonic() - _misfit[1] < MISFIT_RECHECK_SECONDS:
+            raise _misfit[2]
         try:
             memory = _build(config)
+        except EmbeddingSizeError as error:
+            log.error("memory store refused: %s", error.message)
+            _misfit = (key, time.monotonic(), error)
+            raise
         except ChatterError:
             raise
         except Exception as exc:

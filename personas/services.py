@@ -17,7 +17,7 @@ from chat.selectors import context_latest, trends_latest
 from chat.services import draft_parse, message_ingest
 from chatter_site.lib.correlation import new_correlation_id
 from chatter_site.lib.errors import ChatterError
-from chatter_site.lib.llm import llm_chat
+from chatter_site.lib.llm import llm_answer_refused, llm_chat
 from memory.selectors import persona_memories_top_k, persona_narrative_cached
 from personas import activity, metrics
 from personas.policy import Decision, PolicyInput, decide
@@ -257,9 +257,12 @@ def line_compose(
         timeout=settings.PERSONA_LLM_TIMEOUT,
         purpose="persona_line",
     )
-    return line_check(
+    line, why = line_check(
         raw=raw, handle=member.handle, system_prompt=system, recent_own=activity.recent_lines(room_slug=room.slug, handle=member.handle)
     )
+    if line is None:
+        llm_answer_refused(purpose="persona_line", reason=why)
+    return line, why
 
 
 def persona_generate(
@@ -286,6 +289,7 @@ def persona_generate(
         if line is None:
             return _quiet(f"presend_{why}")
         if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
+            llm_answer_refused(purpose="persona_line", reason="stale")
             return _quiet("stale")  # the moment passed while the model was thinking
         if reply_to is not None and not line.lower().startswith(f"@{reply_to['author']['name'].lower()}"):
             line = f"@{reply_to['author']['name']} {line}"

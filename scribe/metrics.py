@@ -14,3 +14,4 @@ PUSH_FAILURES = counter("chatter_scribe_push_failures_total", "Document pushes t
 TRIGGERS = counter("chatter_scribe_triggers_total", "Update triggers from the firehose by what happened", ("outcome",))
 GATED = counter("chatter_scribe_gated_total", "Scribe versions the safety gate changed before they were stored")
 REDACTIONS = counter("chatter_scribe_redactions_total", "Published scribe versions a moderator removed")
+REPAIRS = counter("chatter_scribe_repairs_total", "Answers accepted after mending a model's wrapping", ("kind",))

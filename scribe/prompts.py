@@ -86,9 +86,19 @@ def update_messages(*, title: str, style: str, version: int, document: str, turn
 class Verdict:
     content: str | None  # the normalised document to store, or None when refused
     reason: str = ""
+    repairs: tuple[str, ...] = ()  # what was mended: "preamble", "fence", "header"
 
 
 _FENCE_RE = re.compile(r"^```[\w-]*\s*\n(?P<body>.*?)\n```\s*$", re.DOTALL)
+_INNER_FENCE_RE = re.compile(r"```[\w-]*[ \t]*\n(?P<body>.*?)\n```", re.DOTALL)
+# What models put before the document though told not to: "Here is the updated document:", "Sure!".
+_PREAMBLE_RE = re.compile(
+    r"^(sure|certainly|of course|okay|ok|alright|absolutely|here(?:'s| is| are)|below is|i(?:'ve| have) (?:updated|added|revised)"
+    r"|(?:the )?updated (?:document|story|recap|minutes))\b",
+    re.IGNORECASE,
+)
+PREAMBLE_MAX_CHARS = 160
+PREAMBLE_MAX_LINES = 3
 
 
 def normalise(text: str) -> str:
@@ -105,14 +115,60 @@ def _heading_text(line: str) -> str:
     return re.sub(r"\s+", " ", line.lstrip("#").strip()).casefold()
 
 
-def answer_check(*, answer: str, previous: str, title: str) -> Verdict:
-    """Refuse an answer that would lose the document: empty, not the document, or cut short."""
+def _strip_wrapping(content: str, header_text: str) -> tuple[str, list[str]]:
+    """The document inside a model's wrapping: a fence after a preamble, preamble lines before it."""
+    repairs: list[str] = []
+    fenced = _INNER_FENCE_RE.search(content)
+    outside = content[: fenced.start()] + content[fenced.end() :] if fenced else ""
+    if fenced and (len(outside.strip()) <= 2 * PREAMBLE_MAX_CHARS or len(fenced.group("body")) >= len(content) / 2):
+        content, repairs = fenced.group("body").strip() + "\n", ["fence"]
+    lines = content.split("\n")
+    nonempty = [index for index, line in enumerate(lines) if line.strip()]
+    # The header a few lines down, under short lines: those lines are a preamble.
+    for position, index in enumerate(nonempty[: PREAMBLE_MAX_LINES + 1]):
+        if lines[index].startswith("#") and _heading_text(lines[index]) == header_text:
+            if position and all(len(lines[i]) <= PREAMBLE_MAX_CHARS for i in nonempty[:position]):
+                return "\n".join(lines[index:]), [*repairs, "preamble"]
+            return content, repairs
+    # No header: drop leading lines that read as a preamble (all of them: a preamble alone is no document).
+    dropped = 0
+    while dropped < min(PREAMBLE_MAX_LINES, len(nonempty)):
+        line = lines[nonempty[dropped]].strip()
+        if len(line) > PREAMBLE_MAX_CHARS or not (_PREAMBLE_RE.match(line) or line.endswith(":")):
+            break
+        dropped += 1
+    if dropped == len(nonempty):
+        return "", [*repairs, "preamble"]
+    if dropped:
+        return "\n".join(lines[nonempty[dropped] :]), [*repairs, "preamble"]
+    return content, repairs
+
+
+def answer_check(*, answer: str, previous: str, title: str, cut_short: bool = False) -> Verdict:
+    """Refuse an answer that would lose the document (empty, or cut short); mend one that is the
+    document in a model's wrapping (a preamble, a fence, a missing or renamed header).
+
+    `cut_short`: the endpoint said the answer stopped at max_tokens (finish_reason "length")."""
+    header = header_line(title)
     content = normalise(answer or "")
     if not content.strip():
         return Verdict(None, "the LLM answered with an empty document")
+    if cut_short:
+        return Verdict(None, "the answer looks truncated: the model stopped at its token limit")
+    content, repairs = _strip_wrapping(content, _heading_text(header))
+    content = normalise(content)
     first_line = next((line for line in content.split("\n") if line.strip()), "")
-    if not first_line.startswith("#") or _heading_text(first_line) != _heading_text(header_line(title)):
-        return Verdict(None, f"the answer does not start with the document's header ({first_line[:80]!r})")
+    if not first_line.startswith("#") or _heading_text(first_line) != _heading_text(header):
+        if re.match(r"^#\s", first_line):
+            # A level-1 heading of the model's own: the document's header takes its place.
+            content = content.replace(first_line, header, 1)
+        else:
+            content = f"{header}\n\n{content}"
+        repairs.append("header")
+        first_line = header
+    body = content.split("\n", 1)[1].strip() if "\n" in content else ""
+    if not body:
+        return Verdict(None, "the answer holds no document below its header")
     if len(content) > settings.SCRIBE_MAX_DOCUMENT_CHARS:
         return Verdict(None, f"the answer is {len(content)} characters, over the {settings.SCRIBE_MAX_DOCUMENT_CHARS} limit")
     floor = int(len(previous) * settings.SCRIBE_MIN_KEEP_RATIO)
@@ -123,7 +179,7 @@ def answer_check(*, answer: str, previous: str, title: str) -> Verdict:
             None,
             f"the answer looks truncated: {len(content)} characters where the previous version had {len(previous)}",
         )
-    if first_line != header_line(title):
+    if first_line != header:
         # Same title, different spelling of the heading line: keep the header exactly.
-        content = content.replace(first_line, header_line(title), 1)
-    return Verdict(content)
+        content = content.replace(first_line, header, 1)
+    return Verdict(content, repairs=tuple(repairs))

@@ -31,7 +31,7 @@ from chat.models import Conversation, Message, Room
 from chat.selectors import blocked_rules
 from chatter_site.lib.correlation import current_correlation_id, new_correlation_id
 from chatter_site.lib.errors import ChatterError
-from chatter_site.lib.llm import llm_chat
+from chatter_site.lib.llm import llm_answer_refused, llm_chat_answer
 from scribe import coordination, metrics
 from scribe.events import document_publish
 from scribe.gate import document_gate
@@ -322,7 +322,7 @@ def _update_step(*, document_id: int, correlation_id: str) -> StepReport:
 
     llm_started = time.perf_counter()
     try:
-        answer = llm_chat(
+        answer = llm_chat_answer(
             messages=update_messages(
                 title=document.title, style=document.style, version=document.version, document=document.content, turns=turns
             ),
@@ -337,10 +337,17 @@ def _update_step(*, document_id: int, correlation_id: str) -> StepReport:
         raise ScribeTransientError(f"LLM call failed: {error.message}") from error
     llm_seconds = time.perf_counter() - llm_started
 
-    verdict = answer_check(answer=answer, previous=document.content, title=document.title)
+    verdict = answer_check(
+        answer=answer.text, previous=document.content, title=document.title, cut_short=answer.finish_reason == "length"
+    )
     if verdict.content is None:
+        llm_answer_refused(purpose="scribe", reason="truncated" if "truncated" in verdict.reason else "not_a_document")
         _failure_record(document_id=document.pk, reason=f"kept version {document.version}: {verdict.reason}", outcome="refused")
         raise ScribeTransientError(verdict.reason)
+    for repair in verdict.repairs:
+        metrics.REPAIRS.labels(kind=repair).inc()
+    if verdict.repairs:
+        logger.info("scribe answer mended document=%s repairs=%s", document.pk, ",".join(verdict.repairs))
     # The moderators' rules before anything is stored: the document is public and every version kept.
     gated = document_gate(content=verdict.content, rules=blocked_rules())
     if gated.changed:

@@ -117,7 +117,8 @@ def test_it_returns_a_validated_model_in_json_mode(llm_server: LLMTestServer) ->
     assert memo.kind == "relationship" and 0 <= memo.confidence <= 1
     assert "speedruns" in memo.text
     [request] = llm_server.chat_requests
-    assert request.body["response_format"] == {"type": "json_object"}
+    assert request.body["response_format"]["type"] == "json_schema"
+    assert request.body["response_format"]["json_schema"]["strict"] is True
     assert "<<json-schema>>" in request.text_of("system")
 
 
@@ -292,3 +293,31 @@ def test_it_gives_other_libraries_the_endpoint_and_embedding_settings(llm_server
     assert config["api_key"] == TEST_API_KEY
     assert config["model"] == settings.CHATTER_LLM_MODEL
     assert (config["embed_model"], config["embed_dims"]) == (settings.CHATTER_EMBED_MODEL, settings.CHATTER_EMBED_DIMS)
+    assert config["embed_base_url"] == llm_server.base_url  # CHATTER_EMBED_BASE_URL unset: the same endpoint
+
+
+def test_it_sends_no_dimensions_when_dims_is_zero_and_takes_the_size_answered(llm_server: LLMTestServer, settings) -> None:
+    settings.CHATTER_EMBED_DIMS = 0
+    llm_server.set_mode(native_dims=576)  # llama.cpp's server: the model's own size
+
+    vectors = llm_embed(texts=["alice loves pizza", "the boss fight"])
+
+    assert [len(v) for v in vectors] == [576, 576]
+    [request] = llm_server.embedding_requests
+    assert "dimensions" not in request.body
+
+
+def test_it_sends_embeddings_to_their_own_endpoint_when_one_is_set(
+    llm_server: LLMTestServer, settings, llm_server_session: LLMTestServer
+) -> None:
+    other = LLMTestServer().start_in_thread()
+    try:
+        settings.CHATTER_EMBED_BASE_URL = other.base_url
+        llm_embed(texts=["alice loves pizza"])
+        llm_chat(messages=persona_messages())
+
+        assert len(other.embedding_requests) == 1 and llm_server.embedding_requests == []
+        assert len(llm_server.chat_requests) == 1 and other.chat_requests == []
+        assert llm_config()["embed_base_url"] == other.base_url
+    finally:
+        other.stop()

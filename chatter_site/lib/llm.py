@@ -11,8 +11,15 @@ What it guarantees callers (persona workers, reflection jobs, Mem0 through llm_c
   the schema, even after one re-ask;
 - a call never takes longer than timeout x (CHATTER_LLM_MAX_RETRIES + 1), waiting for a slot of
   the per-process concurrency cap (CHATTER_LLM_CONCURRENCY) included;
+- JSON (llm_json) is asked as structured outputs first, then JSON mode, then plain text, as far as
+  the endpoint accepts, and read back tolerantly (chatter_site.lib.llm_formats); then validated;
 - metrics: chatter_llm_seconds{purpose}, chatter_llm_calls_total{purpose,outcome} (one count per
-  request sent or refused: ok | timeout | error | invalid | busy), chatter_llm_inflight.
+  request sent or refused: ok | timeout | error | invalid | busy), chatter_llm_results_total
+  {purpose,result} (one per llm_chat/llm_json call, whatever it took), chatter_llm_json_answers_total
+  {purpose,format,repaired}, chatter_llm_format_fallbacks_total{purpose,from_format,to_format,reason},
+  chatter_llm_answers_refused_total{purpose,reason} (counted by callers whose checks refuse an
+  answer: llm_answer_refused), chatter_llm_inflight. Every failed call is also kept, without body or
+  key, in a short Redis list the admin's LLM page shows (llm_failures_recent).
 
 Retries are done here, not by the openai client (it is built with max_retries=0): the client
 honours Retry-After for up to two minutes, which would park a persona worker far past the moment
@@ -39,6 +46,14 @@ from openai.types.chat import ChatCompletion
 
 from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.llm_formats import (
+    FORMATS,
+    json_extract,
+    next_format,
+    probe_after_server_error,
+    refusal_reason,
+    response_format,
+)
 from chatter_site.lib.metrics import counter, gauge, histogram
 from chatter_site.lib.runtime import read_services
 
@@ -47,6 +62,16 @@ log = logging.getLogger("chatter.llm")
 LLM_SECONDS = histogram("chatter_llm_seconds", "Wall time of one LLM call, waiting and retries included", ("purpose",))
 LLM_CALLS = counter("chatter_llm_calls_total", "LLM calls by purpose and outcome", ("purpose", "outcome"))
 LLM_INFLIGHT = gauge("chatter_llm_inflight", "LLM requests in flight")
+LLM_RESULTS = counter("chatter_llm_results_total", "llm_chat/llm_json calls by purpose and final result", ("purpose", "result"))
+LLM_JSON_ANSWERS = counter(
+    "chatter_llm_json_answers_total", "Schema-valid JSON answers by the format that produced them", ("purpose", "format", "repaired")
+)
+LLM_FALLBACKS = counter(
+    "chatter_llm_format_fallbacks_total", "Endpoints found refusing a JSON format", ("purpose", "from_format", "to_format", "reason")
+)
+LLM_REFUSED = counter("chatter_llm_answers_refused_total", "Answers the caller's checks refused", ("purpose", "reason"))
+FAILURES_KEY = "chatter:llm:failures"
+FAILURES_KEPT = 200
 
 OPENAI_DEFAULT_BASE_URL = "https://api.openai.com/v1"
 OFFLINE_API_KEY = "offline"
@@ -75,6 +100,14 @@ class Endpoint:
     @property
     def host(self) -> str:
         return urlparse(self.base_url).netloc or self.base_url
+
+
+class LLMCallError(ChatterError):
+    """A failed call; `outcome` is its metrics label (timeout | error | invalid | busy)."""
+
+    def __init__(self, code: str, message: str, *, outcome: str) -> None:
+        super().__init__(code, message)
+        self.outcome = outcome
 
 
 class _Failure(Exception):
@@ -108,6 +141,15 @@ def llm_endpoint() -> Endpoint:
     )
 
 
+def llm_embed_endpoint() -> Endpoint:
+    """Where embeddings go: CHATTER_EMBED_BASE_URL when set (llama.cpp serves them from a second
+    instance started with --embeddings), else the chat endpoint."""
+    endpoint = llm_endpoint()
+    if settings.CHATTER_EMBED_BASE_URL and not endpoint.offline:
+        return Endpoint(base_url=settings.CHATTER_EMBED_BASE_URL, api_key=endpoint.api_key, offline=False)
+    return endpoint
+
+
 def llm_config() -> dict[str, Any]:
     """What other libraries (Mem0's "openai" LLM and embedder) need to reach the same endpoint.
 
@@ -116,6 +158,7 @@ def llm_config() -> dict[str, Any]:
     endpoint = llm_endpoint()
     return {
         "base_url": endpoint.base_url,
+        "embed_base_url": llm_embed_endpoint().base_url,
         "api_key": endpoint.api_key,
         "model": settings.CHATTER_LLM_MODEL,
         "embed_model": settings.CHATTER_EMBED_MODEL,
@@ -139,36 +182,37 @@ def prompt_block(*, name: str, data: Any) -> str:
 # --- per-process state: one client, one concurrency cap (both rebuilt after fork) ------------------
 
 _state_lock = threading.Lock()
-_client: openai.OpenAI | None = None
-_client_key: tuple[Any, ...] | None = None
+_clients: dict[tuple[Any, ...], openai.OpenAI] = {}
 _slots: threading.BoundedSemaphore | None = None
 _slots_key: tuple[int, int] | None = None
 
 
 def _reset_after_fork() -> None:
-    # A Celery prefork child inherits the parent's client (with its connection pool) and a lock
+    # A Celery prefork child inherits the parent's clients (with their connection pools) and a lock
     # that may have been held at fork time: start from nothing instead.
-    global _state_lock, _client, _client_key, _slots, _slots_key
+    global _state_lock, _clients, _slots, _slots_key
     _state_lock = threading.Lock()
-    _client, _client_key, _slots, _slots_key = None, None, None, None
+    _clients, _slots, _slots_key = {}, None, None
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
 
 
 def _openai_client(endpoint: Endpoint) -> openai.OpenAI:
-    global _client, _client_key
+    """One client per endpoint (chat, and embeddings when they live elsewhere) in this process."""
     key = (os.getpid(), endpoint.base_url, endpoint.api_key, settings.CHATTER_LLM_TIMEOUT)
     with _state_lock:
-        if _client is None or _client_key != key:
-            _client = openai.OpenAI(
+        client = _clients.get(key)
+        if client is None:
+            if len(_clients) > 8:  # settings changed many times (tests): drop the old clients
+                _clients.clear()
+            client = _clients[key] = openai.OpenAI(
                 api_key=endpoint.api_key,
                 base_url=endpoint.base_url,
                 timeout=settings.CHATTER_LLM_TIMEOUT,
                 max_retries=0,  # see the module docstring: retries happen in _call, within a budget
             )
-            _client_key = key
-        return _client
+        return client
 
 
 def _concurrency_slots() -> threading.BoundedSemaphore:
@@ -191,20 +235,22 @@ def _call(
     metadata: dict | None,
     send: Sender,
     parse: Callable[[Any], T],
+    embeddings: bool = False,
 ) -> T:
     """Send with bounded retries under the concurrency cap; parse the answer; count what happened."""
     per_attempt = float(timeout if timeout is not None else settings.CHATTER_LLM_TIMEOUT)
     attempts = settings.CHATTER_LLM_MAX_RETRIES + 1
     started = time.monotonic()
     deadline = started + per_attempt * attempts
-    endpoint = llm_endpoint()
+    endpoint = llm_embed_endpoint() if embeddings else llm_endpoint()
     client = _openai_client(endpoint)
     headers = {"X-Correlation-Id": corr} if (corr := current_correlation_id()) else {}
     slots = _concurrency_slots()
     if not slots.acquire(timeout=per_attempt):
         LLM_CALLS.labels(purpose=purpose, outcome="busy").inc()
         log.warning("llm busy purpose=%s cap=%s", purpose, settings.CHATTER_LLM_CONCURRENCY)
-        raise ChatterError("unavailable", "LLM busy")
+        _failure_record(purpose=purpose, outcome="busy", message="LLM busy", endpoint=endpoint.host)
+        raise LLMCallError("unavailable", "LLM busy", outcome="busy")
     LLM_INFLIGHT.inc()
     try:
         failure: _Failure | None = None
@@ -234,7 +280,8 @@ def _call(
             "llm failed purpose=%s outcome=%s endpoint=%s seconds=%.2f reason=%r meta=%s",
             purpose, failure.outcome, endpoint.host, time.monotonic() - started, failure.message, metadata or {},
         )
-        raise ChatterError(failure.code, failure.message)
+        _failure_record(purpose=purpose, outcome=failure.outcome, message=failure.message, endpoint=endpoint.host)
+        raise LLMCallError(failure.code, failure.message, outcome=failure.outcome)
     finally:
         LLM_INFLIGHT.dec()
         slots.release()
@@ -272,24 +319,51 @@ def _content(completion: Any) -> str:
 # --- the API -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ChatAnswer:
+    text: str
+    finish_reason: str  # "stop", or "length" when max_tokens cut the answer short
+
+
 def llm_chat(
     *,
     messages: list[dict],
     temperature: float = 0.8,
     max_tokens: int = 80,
     timeout: float | None = None,
-    json_mode: bool = False,
     purpose: str = "chat",
     metadata: dict | None = None,
 ) -> str:
     """One chat completion's text. `metadata` (persona, room, ...) only goes to the logs."""
-    return _call(
-        purpose=purpose,
-        timeout=timeout,
-        metadata=metadata,
-        send=_chat_sender(messages=messages, temperature=temperature, max_tokens=max_tokens, json_mode=json_mode),
-        parse=_content,
-    )
+    return llm_chat_answer(
+        messages=messages, temperature=temperature, max_tokens=max_tokens, timeout=timeout, purpose=purpose, metadata=metadata
+    ).text
+
+
+def llm_chat_answer(
+    *,
+    messages: list[dict],
+    temperature: float = 0.8,
+    max_tokens: int = 80,
+    timeout: float | None = None,
+    purpose: str = "chat",
+    metadata: dict | None = None,
+) -> ChatAnswer:
+    """llm_chat, also saying whether the answer was cut at max_tokens (a document must not be)."""
+
+    def parse(completion: Any) -> ChatAnswer:
+        text = _content(completion)
+        reason = getattr(completion.choices[0], "finish_reason", None) or "stop"
+        return ChatAnswer(text=text, finish_reason=str(reason))
+
+    with _result_counted(purpose):
+        return _call(
+            purpose=purpose,
+            timeout=timeout,
+            metadata=metadata,
+            send=_chat_sender(messages=messages, temperature=temperature, max_tokens=max_tokens),
+            parse=parse,
+        )
 
 
 def llm_json(
@@ -302,52 +376,71 @@ def llm_json(
     purpose: str = "json",
     metadata: dict | None = None,
 ) -> M:
-    """A JSON-mode completion validated against `schema`; one re-ask on invalid JSON, then "invalid"."""
+    """A JSON answer validated against `schema`; one re-ask on invalid JSON, then "invalid".
+
+    Asked in the best format the endpoint accepts (structured outputs, JSON mode, plain text; see
+    chatter_site.lib.llm_formats), read back tolerantly (fences, preambles, trailing commas)."""
     prompt = _with_schema(messages, schema)
     answers: list[str] = []
+    formats_used: list[str] = []
 
     def parse(completion: Any) -> M:
         content = _content(completion)
         answers.append(content)
         try:
-            return schema.model_validate_json(_unfenced(content))
-        except pydantic.ValidationError as exc:
-            raise _Failure("invalid", _validation_summary(schema, exc), retryable=False, code="invalid") from None
+            text, repaired = json_extract(content)
+            value = schema.model_validate_json(text)
+        except ValueError as exc:  # pydantic.ValidationError is a ValueError too
+            message = (
+                _validation_summary(schema, exc) if isinstance(exc, pydantic.ValidationError)
+                else f"LLM answer holds no JSON object for {schema.__name__}"
+            )
+            raise _Failure("invalid", message, retryable=False, code="invalid") from None
+        fmt = formats_used[-1] if formats_used else "unknown"
+        LLM_JSON_ANSWERS.labels(purpose=purpose, format=fmt, repaired=str(repaired).lower()).inc()
+        return value
 
     def ask(conversation: list[dict]) -> M:
         return _call(
             purpose=purpose,
             timeout=timeout,
             metadata=metadata,
-            send=_chat_sender(messages=conversation, temperature=temperature, max_tokens=max_tokens, json_mode=True),
+            send=_json_sender(
+                messages=conversation, schema=schema, temperature=temperature, max_tokens=max_tokens,
+                purpose=purpose, formats_used=formats_used,
+            ),
             parse=parse,
         )
 
-    try:
-        return ask(prompt)
-    except ChatterError as exc:
-        if exc.code != "invalid" or not answers:
-            raise
-        reask = [
-            *prompt,
-            {"role": "assistant", "content": answers[-1][:4000]},
-            {"role": "user", "content": f"That was not valid: {exc.message}. Reply with only the corrected JSON object."},
-        ]
-        return ask(reask)
+    with _result_counted(purpose):
+        try:
+            return ask(prompt)
+        except ChatterError as exc:
+            if exc.code != "invalid" or not answers:
+                raise
+            reask = [
+                *prompt,
+                {"role": "assistant", "content": answers[-1][:4000]},
+                {"role": "user", "content": f"That was not valid: {exc.message}. Reply with only the corrected JSON object."},
+            ]
+            return ask(reask)
 
 
 def llm_embed(*, texts: list[str], timeout: float | None = None, purpose: str = "embed") -> list[list[float]]:
-    """One embedding per text, in order, of CHATTER_EMBED_DIMS dimensions."""
+    """One embedding per text, in order. CHATTER_EMBED_DIMS asks for that size (`dimensions`); 0 sends
+    no `dimensions` and takes whatever size the model gives (the same for every text, or "invalid")."""
     if not texts:
         return []
+    dims = settings.CHATTER_EMBED_DIMS
 
     def send(client: openai.OpenAI, attempt_timeout: float, headers: dict[str, str]) -> Any:
+        options: dict[str, Any] = {"dimensions": dims} if dims else {}
         return client.embeddings.create(
             model=settings.CHATTER_EMBED_MODEL,
             input=texts,
-            dimensions=settings.CHATTER_EMBED_DIMS,
             timeout=attempt_timeout,
             extra_headers=headers,
+            **options,
         )
 
     def parse(response: Any) -> list[list[float]]:
@@ -359,17 +452,88 @@ def llm_embed(*, texts: list[str], timeout: float | None = None, purpose: str = 
             raise _Failure("invalid", "LLM endpoint sent malformed embeddings", retryable=False) from None
         if len(vectors) != len(texts) or any(not vector for vector in vectors):
             raise _Failure("invalid", f"LLM endpoint sent {len(vectors)} embeddings for {len(texts)} texts", retryable=False)
+        if len({len(vector) for vector in vectors}) != 1:
+            raise _Failure("invalid", "LLM endpoint sent embeddings of different sizes", retryable=False)
         return vectors
 
-    return _call(purpose=purpose, timeout=timeout, metadata=None, send=send, parse=parse)
+    with _result_counted(purpose):
+        return _call(purpose=purpose, timeout=timeout, metadata=None, send=send, parse=parse, embeddings=True)
+
+
+def llm_answer_refused(*, purpose: str, reason: str) -> None:
+    """Count an answer the caller's own checks refused (a persona line that fails pre-send checks,
+    a scribe document that lost its content): the call worked, its result is not usable."""
+    LLM_REFUSED.labels(purpose=purpose, reason=reason).inc()
+
+
+def llm_json_formats_known() -> dict[str, dict[str, Any]]:
+    """Endpoint ("base_url|model") -> {"format", "at"} for every endpoint found refusing a format."""
+    return FORMATS.known()
+
+
+def llm_json_formats_forget() -> None:
+    """Ask every endpoint for structured outputs again (after an upgrade; tests)."""
+    FORMATS.forget()
+
+
+def llm_failures_recent(*, limit: int = 50) -> list[dict[str, Any]]:
+    """The latest failed calls, newest first: time, purpose, outcome, endpoint host, a safe reason."""
+    try:
+        from chatter_site.lib.redis import redis_client
+
+        raw = redis_client().lrange(FAILURES_KEY, 0, max(0, limit - 1))
+    except Exception:
+        return []
+    out = []
+    for item in raw:
+        try:
+            out.append(json.loads(item))
+        except ValueError:
+            continue
+    return out
 
 
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _chat_sender(*, messages: list[dict], temperature: float, max_tokens: int, json_mode: bool) -> Sender:
+class _result_counted:
+    """Counts one result per API call: ok, or the outcome of the LLMCallError that ended it."""
+
+    def __init__(self, purpose: str) -> None:
+        self.purpose = purpose
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            result = "ok"
+        elif isinstance(exc, LLMCallError):
+            result = exc.outcome
+        elif isinstance(exc, ChatterError):
+            result = exc.code
+        else:
+            result = "crash"
+        LLM_RESULTS.labels(purpose=self.purpose, result=result).inc()
+        return False
+
+
+def _failure_record(*, purpose: str, outcome: str, message: str, endpoint: str) -> None:
+    # Best effort: the admin's view of recent failures must never make a call fail or wait.
+    try:
+        from chatter_site.lib.redis import redis_client
+
+        entry = json.dumps({"at": time.time(), "purpose": purpose, "outcome": outcome, "endpoint": endpoint, "reason": message[:300]})
+        pipe = redis_client().pipeline()
+        pipe.lpush(FAILURES_KEY, entry)
+        pipe.ltrim(FAILURES_KEY, 0, FAILURES_KEPT - 1)
+        pipe.execute()
+    except Exception:
+        log.debug("llm failure not recorded in Redis", exc_info=True)
+
+
+def _chat_sender(*, messages: list[dict], temperature: float, max_tokens: int) -> Sender:
     def send(client: openai.OpenAI, attempt_timeout: float, headers: dict[str, str]) -> Any:
-        options: dict[str, Any] = {"response_format": {"type": "json_object"}} if json_mode else {}
         return client.chat.completions.create(
             model=settings.CHATTER_LLM_MODEL,
             messages=messages,
@@ -377,10 +541,76 @@ def _chat_sender(*, messages: list[dict], temperature: float, max_tokens: int, j
             max_tokens=max_tokens,
             timeout=attempt_timeout,
             extra_headers=headers,
-            **options,
         )
 
     return send
+
+
+def _json_sender(
+    *,
+    messages: list[dict],
+    schema: type[pydantic.BaseModel],
+    temperature: float,
+    max_tokens: int,
+    purpose: str,
+    formats_used: list[str],
+) -> Sender:
+    """Asks in the endpoint's remembered format; a refusal moves it to the next one, in this attempt."""
+
+    def send(client: openai.OpenAI, attempt_timeout: float, headers: dict[str, str]) -> Any:
+        deadline = time.monotonic() + attempt_timeout
+        endpoint_key = f"{client.base_url}".rstrip("/") + f"|{settings.CHATTER_LLM_MODEL}"
+
+        def create(fmt: str) -> Any:
+            return client.chat.completions.create(
+                model=settings.CHATTER_LLM_MODEL,
+                messages=messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                timeout=max(0.05, deadline - time.monotonic()),
+                extra_headers=headers,
+                **response_format(fmt, schema),
+            )
+
+        fmt = FORMATS.get(endpoint_key)
+        while True:
+            try:
+                completion = create(fmt)
+            except openai.APIStatusError as exc:
+                following = next_format(fmt)
+                if following is None or deadline - time.monotonic() < 0.05:
+                    raise
+                reason = refusal_reason(exc, fmt)
+                if reason is None:
+                    if not (probe_after_server_error(exc, fmt) and FORMATS.probe_allowed(endpoint_key)):
+                        raise
+                    # A 5xx to structured outputs: refused (llama-cpp-python's server) or down? One
+                    # JSON-mode request tells; only an answer to it counts as a refusal.
+                    try:
+                        completion = create(following)
+                    except openai.APIError:
+                        FORMATS.probe_failed(endpoint_key)
+                        raise exc from None
+                    _fallback_note(endpoint_key, purpose=purpose, old=fmt, new=following, reason=f"http_{exc.status_code}")
+                    formats_used.append(following)
+                    return completion
+                _fallback_note(endpoint_key, purpose=purpose, old=fmt, new=following, reason=reason)
+                fmt = following
+                continue
+            formats_used.append(fmt)
+            return completion
+
+    return send
+
+
+def _fallback_note(endpoint_key: str, *, purpose: str, old: str, new: str, reason: str) -> None:
+    FORMATS.remember(endpoint_key, new)
+    LLM_FALLBACKS.labels(purpose=purpose, from_format=old, to_format=new, reason=reason).inc()
+    host = urlparse(endpoint_key.split("|", 1)[0]).netloc or endpoint_key
+    log.warning(
+        "llm json format fallback endpoint=%s model=%s from=%s to=%s reason=%s purpose=%s",
+        host, endpoint_key.rsplit("|", 1)[-1], old, new, reason, purpose,
+    )
 
 
 def _with_schema(messages: list[dict], schema: type[pydantic.BaseModel]) -> list[dict]:
@@ -393,15 +623,6 @@ def _with_schema(messages: list[dict], schema: type[pydantic.BaseModel]) -> list
         first = {**messages[0], "content": f"{messages[0].get('content') or ''}\n\n{instruction}"}
         return [first, *messages[1:]]
     return [{"role": "system", "content": instruction}, *messages]
-
-
-def _unfenced(content: str) -> str:
-    """Some models wrap JSON in a ```json fence even in JSON mode."""
-    text = content.strip()
-    if text.startswith("```"):
-        text = text.split("\n", 1)[1] if "\n" in text else ""
-        text = text.rsplit("```", 1)[0]
-    return text.strip()
 
 
 def _validation_summary(schema: type[pydantic.BaseModel], exc: pydantic.ValidationError) -> str:

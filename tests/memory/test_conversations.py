@@ -185,10 +185,10 @@ def test_it_writes_every_memory_in_one_job_on_a_real_worker(worker, llm_server):
         ConversationMemoryData.model_validate(memory.data)
         assert memory.data["summary"]
         assert memory.covered_last_seq == convo.last_seq
-    # The worker asked the model once per conversation, in JSON mode, with the history as data.
+    # The worker asked the model once per conversation, for structured outputs, with the history as data.
     asks = [r for r in llm_server.chat_requests if "<<conversation>>" in r.text_of("user")]
     assert len(asks) == 2
-    assert all(r.body.get("response_format", {}).get("type") == "json_object" for r in asks)
+    assert all(r.body.get("response_format", {}).get("type") == "json_schema" for r in asks)
     assert "All 4 messages are below." in asks[0].text_of("user")
 
 

@@ -110,6 +110,65 @@ def test_it_says_how_to_get_a_vector_store_when_none_is_configured(llm_server, s
     assert "CHATTER_VECTOR_STORE" in caught.value.message and "runchatter" in caught.value.message
 
 
+# --- vector size: CHATTER_EMBED_DIMS, an endpoint that ignores `dimensions`, a collection of another size -----
+
+
+def test_it_sends_no_dimensions_and_takes_the_models_own_size_when_dims_is_zero(memory_store, llm_server, settings):
+    settings.CHATTER_EMBED_DIMS = 0
+    llm_server.set_mode(native_dims=96)
+    store_reset()
+
+    item = write()
+
+    assert item is not None and searched() == [item.text]
+    assert all("dimensions" not in r.body for r in llm_server.embedding_requests)
+    assert len(mem0_memory().vector_store.collection.get(limit=1, include=["embeddings"])["embeddings"][0]) == 96
+    assert "embedding_dims" not in mem0_config()["embedder"]["config"]
+
+
+def test_it_says_to_set_dims_to_zero_when_the_endpoint_ignores_dimensions(memory_store, llm_server, settings):
+    llm_server.set_mode(native_dims=96)  # CHATTER_EMBED_DIMS stays 256: asked, and ignored
+    store_reset()
+
+    with pytest.raises(ChatterError) as caught:
+        write()
+
+    assert caught.value.code == "unavailable"
+    assert "answers 96-dimensional vectors" in caught.value.message and "CHATTER_EMBED_DIMS=0" in caught.value.message
+    assert not MemoryItem.objects.exists()
+
+
+def test_it_says_a_new_collection_is_needed_when_the_size_changes(memory_store, llm_server, settings):
+    write()  # 256-dimensional vectors in this test's collection
+    settings.CHATTER_EMBED_DIMS = 0
+    llm_server.set_mode(native_dims=96)
+    store_reset()
+
+    with pytest.raises(ChatterError) as caught:
+        write(text="nina asked whether the fireball skip is worth the risk")
+
+    assert f"collection {memory_store.collection!r} holds 256-dimensional vectors" in caught.value.message
+    assert "CHATTER_MEMORY_COLLECTION" in caught.value.message
+    assert MemoryItem.objects.count() == 1
+    # Told once, then the same answer without asking the endpoint again for a while.
+    probes = len(llm_server.embedding_requests)
+    with pytest.raises(ChatterError):
+        write(text="nina asked about the fireball skip again")
+    assert len(llm_server.embedding_requests) == probes
+
+
+def test_it_refuses_a_dims_setting_between_one_and_seven():
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "CHATTER_EMBED_DIMS": "4"}
+    done = subprocess.run([sys.executable, "-c", "import chatter_site.settings"], env=env, capture_output=True, text=True, timeout=60)
+
+    assert done.returncode != 0
+    assert "CHATTER_EMBED_DIMS must be 0 (the model's own size) or 8..8192, got 4" in done.stderr
+
+
 # --- writes, search, delete -------------------------------------------------------------------------
 
 
@@ -281,7 +340,8 @@ def test_it_asks_mem0_nothing_for_a_persona_without_memories(memory_store, llm_s
     write(handle="stat_nerd")
 
     assert persona_memories_top_k(room_slug=ROOM, handle="kappa_king", query="split times", k=5) == []
-    assert len(llm_server.embedding_requests) == 1, "only stat_nerd's write was embedded"
+    embedded = [r for r in llm_server.embedding_requests if r.body["input"] != [store.EMBED_PROBE_TEXT]]
+    assert len(embedded) == 1, "only stat_nerd's write was embedded"
 
 
 def test_it_generates_without_memories_quickly_when_the_vector_store_is_down(memory_store, settings):

@@ -33,9 +33,39 @@ def test_it_refuses_an_empty_answer():
     assert verdict.content is None and "empty" in verdict.reason
 
 
-def test_it_refuses_an_answer_without_the_header():
-    verdict = answer_check(answer="Here is the new paragraph only.", previous="# T\n\nx\n", title="T")
-    assert verdict.content is None and "header" in verdict.reason
+def test_it_restores_a_missing_header():
+    verdict = answer_check(answer="The story began with a wall clip.", previous="# T\n\nx\n", title="T")
+    assert verdict.content == "# T\n\nThe story began with a wall clip.\n" and verdict.repairs == ("header",)
+
+
+def test_it_puts_the_header_in_place_of_a_heading_of_the_models_own():
+    verdict = answer_check(answer="# Stream recap\n\nThe story began.", previous="# T\n\nx\n", title="T")
+    assert verdict.content == "# T\n\nThe story began.\n"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Here is the updated document:\n\n# T\n\nThe story began.",
+        "Sure! Here's the complete updated document.\n# T\n\nThe story began.",
+        "Here is the updated document:\n```markdown\n# T\n\nThe story began.\n```\nLet me know if you want changes.",
+        "Certainly, I updated it:\n\nThe story began.",
+    ],
+)
+def test_it_strips_a_preamble_and_a_fence(answer):
+    verdict = answer_check(answer=answer, previous="# T\n\nx\n", title="T")
+    assert verdict.content == "# T\n\nThe story began.\n"
+    assert "preamble" in verdict.repairs or "fence" in verdict.repairs
+
+
+def test_it_refuses_an_answer_that_is_only_a_preamble():
+    verdict = answer_check(answer="Here is the updated document:", previous="# T\n\nx\n", title="T")
+    assert verdict.content is None
+
+
+def test_it_refuses_an_answer_cut_at_the_token_limit():
+    verdict = answer_check(answer="# T\n\nThe story began and then", previous="# T\n\nx\n", title="T", cut_short=True)
+    assert verdict.content is None and "truncated" in verdict.reason
 
 
 def test_it_refuses_an_answer_that_shrank_drastically():

@@ -128,14 +128,34 @@ def test_it_keeps_the_previous_version_when_the_answer_is_empty(llm_server, docu
     assert document.version == 1 and document.status == "error" and "empty" in document.last_error
 
 
-def test_it_keeps_the_previous_version_when_the_answer_drops_the_header(llm_server, document, room):
+def test_it_mends_an_answer_that_drops_the_header(llm_server, document, room):
     say(room, "hello?")
     llm_server.set_mode(script=["Someone said hello."])
+
+    run(document)
+
+    assert document.version == 2 and document.content == "# The long stream\n\nSomeone said hello.\n"
+
+
+def test_it_mends_an_answer_wrapped_in_a_preamble_and_a_fence(llm_server, document, room):
+    say(room, "hello?")
+    llm_server.set_mode(script=["Here is the updated document:\n```markdown\n# The long stream\n\nSomeone said hello.\n```"])
+
+    run(document)
+
+    assert document.version == 2 and document.content == "# The long stream\n\nSomeone said hello.\n"
+    assert version_read(key=document.revisions.get(version=2).storage_key) == document.content
+
+
+def test_it_keeps_the_previous_version_when_the_answer_was_cut_at_the_token_limit(llm_server, document, room, settings):
+    settings.SCRIBE_LLM_MAX_TOKENS = 256
+    say(room, "tell the whole story")
+    llm_server.set_mode(script=["# The long stream\n\n" + "and then the boss fell again " * 60])
 
     with pytest.raises(services.ScribeTransientError):
         run(document)
 
-    assert document.version == 1 and "header" in document.last_error
+    assert document.version == 1 and "truncated" in document.last_error
 
 
 def test_it_records_an_llm_outage_and_writes_nothing(llm_server, document, room, settings):
@@ -184,7 +204,7 @@ def test_it_starts_from_now_on_a_restart_without_catch_up(llm_server, document, 
 
 def test_it_builds_on_an_edit_made_during_an_update(llm_server, document, room, monkeypatch):
     say(room, "the golem falls")
-    real_llm_chat = services.llm_chat
+    real_llm_chat = services.llm_chat_answer
     calls = []
 
     def llm_chat_with_a_concurrent_edit(**kwargs):
@@ -193,7 +213,7 @@ def test_it_builds_on_an_edit_made_during_an_update(llm_server, document, room, 
             services.document_edit(document_id=document.pk, content="# The long stream\n\nModerator's opening.\n", base_version=1)
         return real_llm_chat(**kwargs)
 
-    monkeypatch.setattr(services, "llm_chat", llm_chat_with_a_concurrent_edit)
+    monkeypatch.setattr(services, "llm_chat_answer", llm_chat_with_a_concurrent_edit)
     report = run(document)
 
     assert [s.outcome for s in report.steps] == ["conflict", "applied", "nothing"]

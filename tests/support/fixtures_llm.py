@@ -27,7 +27,10 @@ def llm_server_session() -> Iterator[LLMTestServer]:
 
 @pytest.fixture
 def llm_server(llm_server_session: LLMTestServer, settings) -> Iterator[LLMTestServer]:
+    from chatter_site.lib.llm import llm_json_formats_forget
+
     llm_server_session.reset()
+    llm_json_formats_forget()  # what one test taught about the server's formats is not the next one's
     settings.OPENAI_BASE_URL = llm_server_session.base_url
     settings.OPENAI_API_KEY = TEST_API_KEY
     settings.LLM_OFFLINE = False
@@ -35,3 +38,4 @@ def llm_server(llm_server_session: LLMTestServer, settings) -> Iterator[LLMTestS
         yield llm_server_session
     finally:
         llm_server_session.reset()
+        llm_json_formats_forget()

@@ -6,6 +6,10 @@
     server.set_mode(junk="text")             # 200 with a body that is not JSON ("empty": empty answer)
     server.set_mode(script=['{"a": 1}'])     # canned chat answers, one per request, then composed again
     server.set_mode(obey="plain")            # a model that obeys every injection (see OBEY_STYLES)
+    server.set_mode(refuse_formats=("json_schema",), refuse_status=400)   # 400 naming response_format
+    server.set_mode(refuse_formats=("json_schema",), refuse_status=500)   # llama-cpp-python's bare 500
+    server.set_mode(ignore_format=True)      # JSON asked for, prose + fenced, almost-valid JSON answered
+    server.set_mode(native_dims=576)         # embeddings ignore `dimensions` (llama.cpp's server)
     server.requests                          # every API request: path, JSON body, headers
 
 Normal mode answers exactly as the offline provider does (the same composer). Modes can also be
@@ -22,7 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatter_site.lib.offline_llm import Faults, OfflineLLMServer
+from chatter_site.lib.offline_llm.json_tasks import compose_json
 from chatter_site.lib.offline_llm.prompt import read_block, texts_by_role
+from chatter_site.lib.offline_llm.server import OfflineLLMHandler, chat_completion, embeddings_response
 
 CHAT_PATH = "/v1/chat/completions"
 EMBEDDINGS_PATH = "/v1/embeddings"
@@ -116,13 +122,63 @@ class RecordedRequest:
         return "\n".join(str(m.get("content", "")) for m in self.messages if m.get("role") == role)
 
 
+def almost_json(value: dict[str, Any]) -> str:
+    """What a model that ignores response_format answers: a preamble, a fence, a trailing comma."""
+    body = json.dumps(value, indent=1)
+    body = body[: body.rindex("}")].rstrip() + ",\n}"
+    return f"Sure! Here is the JSON you asked for:\n```json\n{body}\n```\nLet me know if you need anything else."
+
+
+class _ModalHandler(OfflineLLMHandler):
+    """The provider's handler, with the test server's format and embedding modes in front."""
+
+    server: LLMTestServer
+
+    def answer_api(self, path: str, body: dict[str, Any]) -> None:
+        modes = self.server.format_modes()
+        faults = self.server.current_faults()
+        if faults.fail_rate or faults.junk:  # injected failures come first, as in the provider
+            super().answer_api(path, body)
+            return
+        if path.endswith("/chat/completions"):
+            fmt = (body.get("response_format") or {}).get("type")
+            if fmt in modes["refuse_formats"]:
+                self.server.on_request(path, body, {key.lower(): value for key, value in self.headers.items()})
+                if modes["refuse_status"] >= 500:  # llama-cpp-python: a bare 500, nothing about why
+                    self.send_raw(500, b"Internal Server Error", "text/plain")
+                else:
+                    self.send_error_json(
+                        modes["refuse_status"], f"response_format type {fmt!r} is not supported by this server",
+                        kind="invalid_request_error", param="response_format",
+                    )
+                return
+            if fmt is None and read_block(texts_by_role(body.get("messages") or [], ("system",)), "json-schema") is not None:
+                # No response_format, the schema in the prompt: a model that follows its prompt answers JSON.
+                self.server.on_request(path, body, {key.lower(): value for key, value in self.headers.items()})
+                content = self.server.scripted_content(path, body) or json.dumps(compose_json(body["messages"]))
+                self.send_json(200, chat_completion(body, content))
+                return
+            if modes["ignore_format"] and fmt in ("json_object", "json_schema"):
+                self.server.on_request(path, body, {key.lower(): value for key, value in self.headers.items()})
+                content = self.server.scripted_content(path, body) or almost_json(compose_json(body["messages"]))
+                self.send_json(200, chat_completion(body, content))
+                return
+        if path.endswith("/embeddings") and modes["native_dims"]:
+            self.server.on_request(path, body, {key.lower(): value for key, value in self.headers.items()})
+            self.send_json(200, embeddings_response({**body, "dimensions": modes["native_dims"]}, default_dims=modes["native_dims"]))
+            return
+        super().answer_api(path, body)
+
+
 class LLMTestServer(OfflineLLMServer):
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         super().__init__(host, port, faults=Faults())
+        self.RequestHandlerClass = _ModalHandler
         self._records_lock = threading.Lock()
         self._requests: list[RecordedRequest] = []
         self._script: deque[str] = deque()
         self._obey: str | None = None
+        self._formats: dict[str, Any] = {"refuse_formats": (), "refuse_status": 400, "ignore_format": False, "native_dims": None}
 
     # -- modes --
 
@@ -134,8 +190,17 @@ class LLMTestServer(OfflineLLMServer):
         junk: str | None = None,
         script: list[str] | None = None,
         obey: str | None = None,
+        refuse_formats: tuple[str, ...] = (),
+        refuse_status: int = 400,
+        ignore_format: bool = False,
+        native_dims: int | None = None,
     ) -> None:
         """Replace the current mode: anything not given goes back to normal.
+
+        `refuse_formats` (response_format types) are answered `refuse_status`: a 4xx names the
+        parameter as OpenAI does, a 5xx is a bare "Internal Server Error" as llama-cpp-python's is.
+        `ignore_format` answers JSON requests as a model that never saw response_format (see
+        almost_json). `native_dims` makes embeddings that size whatever `dimensions` asks.
 
         `obey` (a key of OBEY_STYLES) makes every chat answer an obeyed injection in that style, and
         every JSON answer what an injection wants (see obey_json)."""
@@ -152,6 +217,14 @@ class LLMTestServer(OfflineLLMServer):
         with self._records_lock:
             self._script = deque(script or [])
             self._obey = obey
+            self._formats = {
+                "refuse_formats": tuple(refuse_formats), "refuse_status": refuse_status,
+                "ignore_format": ignore_format, "native_dims": native_dims,
+            }
+
+    def format_modes(self) -> dict[str, Any]:
+        with self._records_lock:
+            return dict(self._formats)
 
     def reset(self) -> None:
         self.set_mode()
