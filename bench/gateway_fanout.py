@@ -1279,7 +1279,7 @@ def _batch_stats(hub_metrics: list[dict[str, float]]) -> str:
         return "no batches"
     locks = total("chatter_ingest_lock_seconds_count")
     return (f"{batches:.0f} batches, {total('chatter_ingest_batch_size_sum') / batches:.1f} sends per batch, "
-            f"room row lock held {1000 * total('chatter_ingest_lock_seconds_sum') / max(locks, 1):.2f} ms per commit")
+            f"stored in {1000 * total('chatter_ingest_lock_seconds_sum') / max(locks, 1):.2f} ms per commit (the room row lock is held within it)")
 
 
 def _print_scenario(r: dict[str, Any]) -> None:

@@ -8,8 +8,9 @@ batches grow with the load (group commit). A batch costs about what one message 
   spends the rate limit);
 - one Redis round trip for every sender's rate limit and slow mode;
 - the safety gate, per message;
-- one transaction of two statements: the room row locked and its seqs and open conversation moved
-  by one UPDATE, the messages stored by one multi-row INSERT; after COMMIT, one broadcast.
+- on PostgreSQL ONE statement, autocommitted: the room row locked and its seqs taken, the open
+  conversation extended, every message inserted (the room's serial section is that statement's
+  execution, never a round trip); after it, one broadcast.
 Every guarantee of message_ingest holds: seqs stay gap-free (a rollback gives them all back), a
 client_id is stored once (the unique constraint: a resend racing through another process rolls the
 batch back, which then goes one message at a time through message_ingest), and a failing
@@ -29,6 +30,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, close_old_connections, connection, transaction
 from django.utils import timezone
+from psycopg import errors as psycopg_errors
 
 from chat import metrics
 from chat.events import messages_publish
@@ -197,44 +199,15 @@ def _safety_gate(*, room: Room, items: list[_Item]) -> list[tuple[_Item, Any]]:
     return admitted
 
 
-def _take_seqs(*, room_id: int, count: int, now) -> tuple[int, int]:
-    """Lock the room row and take `count` seqs; extend the room's open conversation by them in the
-    same statement. Returns (the last seq taken, the conversation id or 0 when there is no open,
-    recent conversation). One round trip: the room lock is held from here to COMMIT, and in a Daphne
-    every round trip may also wait for the event loop to hand back the GIL."""
-    cutoff = now - timezone.timedelta(minutes=settings.CHAT_CONVERSATION_IDLE_MINUTES)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH room AS (UPDATE {Room._meta.db_table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq), "
-            f"conversation AS (UPDATE {Conversation._meta.db_table} SET last_message_at = %s, "
-            f"last_seq = (SELECT last_seq FROM room), message_count = message_count + %s "
-            f"WHERE room_id = %s AND ended_at IS NULL AND last_message_at >= %s RETURNING id) "
-            f"SELECT (SELECT last_seq FROM room), COALESCE((SELECT id FROM conversation), 0)",
-            [count, room_id, _sql_time(now), count, room_id, _sql_time(cutoff)],
-        )
-        last_seq, conversation_id = cursor.fetchone()
-    return last_seq, conversation_id
-
-
 def _persist_batch(*, room: Room, admitted: list[tuple[_Item, Any]]) -> None:
-    """One transaction for the whole batch: seqs and conversation in one statement, the messages in
-    one multi-row INSERT, COMMIT. Rows and payloads are built outside the room lock; outcomes are
-    set and the batch broadcast only once it committed."""
+    """Store the batch with consecutive seqs, all or nothing. Rows and payloads are built outside
+    the room lock; outcomes are set and the batch broadcast only once it is committed."""
     now = timezone.now()
-    count = len(admitted)
     messages = [_message_row(room=room, item=item, verdict=verdict, now=now) for item, verdict in admitted]
-    with transaction.atomic():
-        locked_at = time.perf_counter()
-        last_seq, conversation_id = _take_seqs(room_id=room.pk, count=count, now=now)
-        if not conversation_id:  # the last conversation went idle: this batch opens the next one
-            conversation_id = _conversation_for(room_id=room.pk, seq=last_seq, now=now, count=count)
-        for n, message in enumerate(messages):
-            message.seq = last_seq - count + 1 + n
-            message.conversation_id = conversation_id
-        # A client_id stored meanwhile (the same person's resend through another process) violates
-        # the unique constraint: the whole transaction rolls back, seqs included.
-        Message.objects.bulk_create(messages)
-    metrics.INGEST_LOCK_SECONDS.observe(time.perf_counter() - locked_at)
+    started = time.perf_counter()
+    if connection.vendor != "postgresql" or not _insert_in_one_statement(room_id=room.pk, messages=messages, now=now):
+        _insert_in_a_transaction(room_id=room.pk, messages=messages, now=now)
+    metrics.INGEST_LOCK_SECONDS.observe(time.perf_counter() - started)
     payloads = [message_payload(message, room_slug=room.slug) for message in messages]
     for (item, _verdict), payload in zip(admitted, payloads):
         item.outcome = payload
@@ -242,10 +215,75 @@ def _persist_batch(*, room: Room, admitted: list[tuple[_Item, Any]]) -> None:
         messages_publish(room_slug=room.slug, messages=payloads)
     except Exception:  # stored is stored: a subscriber's failure must not read as "not sent"
         logger.exception("publishing a group commit failed room=%s", room.slug)
-    sanitised = [(item, verdict, message) for (item, verdict), message in zip(admitted, messages) if verdict.action == "sanitise"]
-    for item, verdict, message in sanitised:
-        _record_safety(room=room, draft=item.draft, action=SafetyAction.Action.SANITISE, reasons=verdict.reasons,
-                       message=message)
+    for (item, verdict), message in zip(admitted, messages):
+        if verdict.action == "sanitise":
+            _record_safety(room=room, draft=item.draft, action=SafetyAction.Action.SANITISE, reasons=verdict.reasons,
+                           message=message)
+
+
+def _insert_in_one_statement(*, room_id: int, messages: list[Message], now) -> bool:
+    """PostgreSQL: take the seqs (the room row lock), extend the open conversation and insert every
+    row in ONE autocommitted statement, so the room lock is held for the statement's execution
+    inside PostgreSQL and never across a round trip to a Daphne that may be busy writing frames
+    (where each round trip also waits for the event loop to hand the GIL back). All or nothing, as
+    any statement. False when the room has no open, recent conversation: the NOT NULL conversation
+    rejected the statement, and the batch goes through _insert_in_a_transaction, which opens one.
+    Raises IntegrityError for a client_id stored meanwhile."""
+    count = len(messages)
+    fields = Message._meta.concrete_fields
+    rows, params = [], []
+    for n, message in enumerate(messages):
+        values = []
+        for field in fields:
+            if field.attname == "seq":
+                values.append("(SELECT last_seq FROM room) - %s")
+                params.append(count - 1 - n)
+            elif field.attname == "conversation_id":
+                values.append("(SELECT id FROM conversation)")
+            else:
+                values.append("%s")
+                params.append(field.get_db_prep_save(field.pre_save(message, True), connection=connection))
+        rows.append(f"({', '.join(values)})")
+    cutoff = now - timezone.timedelta(minutes=settings.CHAT_CONVERSATION_IDLE_MINUTES)
+    quote = connection.ops.quote_name
+    sql = (
+        f"WITH room AS (UPDATE {quote(Room._meta.db_table)} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq), "
+        f"conversation AS (UPDATE {quote(Conversation._meta.db_table)} SET last_message_at = %s, "
+        f"last_seq = (SELECT last_seq FROM room), message_count = message_count + %s "
+        f"WHERE room_id = %s AND ended_at IS NULL AND last_message_at >= %s RETURNING id) "
+        f"INSERT INTO {quote(Message._meta.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
+        f"VALUES {', '.join(rows)} RETURNING id, seq, conversation_id"
+    )
+    head = [count, room_id, _sql_time(now), count, room_id, _sql_time(cutoff)]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, head + params)
+            stored = {row[0]: (row[1], row[2]) for row in cursor.fetchall()}
+    except IntegrityError as error:
+        if isinstance(error.__cause__, psycopg_errors.NotNullViolation):
+            return False
+        raise
+    for message in messages:
+        message.seq, message.conversation_id = stored[message.id]
+    return True
+
+
+def _insert_in_a_transaction(*, room_id: int, messages: list[Message], now) -> None:
+    """Any database, and the batch that opens a conversation: the room row locked by taking the
+    seqs, the conversation extended or opened, the rows inserted, COMMIT."""
+    count = len(messages)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"UPDATE {Room._meta.db_table} SET last_seq = last_seq + %s WHERE id = %s RETURNING last_seq",
+                [count, room_id],
+            )
+            last_seq = cursor.fetchone()[0]
+        conversation_id = _conversation_for(room_id=room_id, seq=last_seq, now=now, count=count)
+        for n, message in enumerate(messages):
+            message.seq = last_seq - count + 1 + n
+            message.conversation_id = conversation_id
+        Message.objects.bulk_create(messages)
 
 
 def _message_row(*, room: Room, item: _Item, verdict, now) -> Message:

@@ -10,7 +10,7 @@ INGEST_BATCH_SIZE = histogram(
     buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500),
 )
 INGEST_LOCK_SECONDS = histogram(
-    "chatter_ingest_lock_seconds", "How long a group commit held its room's row lock (the room's serial section)"
+    "chatter_ingest_lock_seconds", "Time to take the seqs and store one group commit (the room row lock is held at most this long)"
 )
 BROADCAST_MESSAGES = counter("chatter_broadcast_messages_total", "Messages written to viewer sockets (per viewer)")
 BROADCAST_FRAMES = counter("chatter_broadcast_frames_total", "messages frames written to viewer sockets")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -12,6 +13,7 @@ import websockets
 from channels.db import database_sync_to_async
 from django.db import connection
 from django.test import Client
+from django.utils import timezone
 
 from chat.ingest import messages_ingest_human_batch
 from chat.models import Message, Room
@@ -45,6 +47,20 @@ def test_it_stores_a_batch_with_consecutive_seqs_and_one_message_per_client_id()
     assert list(Message.objects.filter(room=room).order_by("seq").values_list("seq", flat=True)) == [1, 2, 3, 4, 5]
     assert Room.objects.get(pk=room.pk).last_seq == 5
     assert room.conversations.get().message_count == 5
+
+
+def test_it_opens_a_new_conversation_when_the_last_went_idle():
+    room = RoomFactory()
+    alice = UserFactory()
+    first = messages_ingest_human_batch(room_slug=room.slug, drafts=_drafts(room, [(alice, "hi", "a-1")]), user_ids=[alice.pk])
+    room.conversations.update(last_message_at=timezone.now() - timedelta(hours=3))
+    sends = [(alice, "back again", "a-2"), (alice, "anyone?", "a-3")]
+    outcomes = messages_ingest_human_batch(room_slug=room.slug, drafts=_drafts(room, sends), user_ids=[alice.pk] * 2)
+    assert [first[0]["seq"]] + [o["seq"] for o in outcomes] == [1, 2, 3]
+    old, new = room.conversations.order_by("first_seq")
+    assert (old.first_seq, old.last_seq, old.ended_at is not None) == (1, 1, True)
+    assert (new.first_seq, new.last_seq, new.message_count, new.ended_at) == (2, 3, 2, None)
+    assert set(Message.objects.filter(seq__gte=2).values_list("conversation_id", flat=True)) == {new.pk}
 
 
 def test_it_refuses_within_a_batch_without_spending_a_seq(settings):

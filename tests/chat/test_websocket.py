@@ -142,7 +142,7 @@ async def test_it_answers_unavailable_and_keeps_the_socket_when_redis_or_postgre
     # Redis fails at the batch's limit checks; PostgreSQL inside its transaction, after the limits.
     for name, outage in (
         ("sends_admit", redis.exceptions.ConnectionError("Connection refused")),
-        ("_take_seqs", OperationalError("server closed the connection")),
+        ("_insert_in_one_statement", OperationalError("server closed the connection")),
     ):
         def down(*args, _outage=outage, **kwargs):
             raise _outage
