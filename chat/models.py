@@ -139,6 +139,14 @@ class BlockedTerm(models.Model):
     def __str__(self) -> str:
         return self.term
 
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        from chat.safety.blocklist import regex_rule_problem
+
+        if self.match == self.Match.REGEX and (problem := regex_rule_problem(self.term)):
+            raise ValidationError({"term": problem})
+
 
 class SafetyAction(models.Model):
     """Why the gate dropped or sanitised a message. Never stores the original text (it may hold PII)."""

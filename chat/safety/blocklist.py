@@ -9,6 +9,8 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import regex
+
 from chat.safety.types import BlockRule, _Findings
 
 logger = logging.getLogger(__name__)
@@ -29,10 +31,48 @@ _LETTERS_FOR_LEET = {
 _SPELLING_SEPARATOR = r"[ .\-_*~]"
 
 
+# A moderator's regex rule gets this long per message (the `regex` module's timeout): a pattern
+# like (a|aa)+$ backtracks exponentially and would otherwise stall the gateway on one message.
+REGEX_RULE_TIMEOUT_SECONDS = 0.02
+# Nested quantifiers, the usual cause: a group holding a quantifier, itself quantified.
+_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*?(?:[+*]|\{\d*,\d*\})(?:[^()\\]|\\.)*\)\s*(?:[+*]|\{\d*,?\d*\})")
+
+
+class RuleTimeout(Exception):
+    """A regex rule ran out of time on a message."""
+
+
+class _TimedRegex:
+    """A moderator's regex rule, matched with a time limit."""
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self.compiled = regex.compile(pattern, regex.IGNORECASE | regex.VERSION0)
+
+    def finditer(self, text: str) -> list:
+        try:
+            return list(self.compiled.finditer(text, timeout=REGEX_RULE_TIMEOUT_SECONDS))
+        except TimeoutError:
+            logger.warning("blocklist regex %r timed out on a %d-character message", self.pattern, len(text))
+            raise RuleTimeout(self.pattern) from None
+
+
+def regex_rule_problem(pattern: str) -> str | None:
+    """Why a moderator's regex rule cannot be saved, or None: it must compile and must not nest
+    quantifiers (catastrophic backtracking)."""
+    try:
+        regex.compile(pattern, regex.VERSION0)
+    except Exception as exc:  # regex.error, RecursionError...
+        return f"not a valid regular expression: {exc}"
+    if _NESTED_QUANTIFIER.search(pattern):
+        return "nested quantifiers such as (a+)+ can take exponential time on some messages; rewrite without them"
+    return None
+
+
 @dataclass(frozen=True)
 class _CompiledRules:
-    drop: tuple[re.Pattern[str], ...]
-    mask: tuple[re.Pattern[str], ...]
+    drop: tuple[re.Pattern[str] | _TimedRegex, ...]
+    mask: tuple[re.Pattern[str] | _TimedRegex, ...]
 
 
 def _leet_class(char: str) -> str:
@@ -86,7 +126,7 @@ def _compile_rules(rules: tuple[BlockRule, ...]) -> _CompiledRules:
             substrings[rule.action].append(re.escape(rule.term))
         elif rule.match == "regex":
             try:
-                compiled[rule.action].append(re.compile(rule.term, re.IGNORECASE))
+                compiled[rule.action].append(_TimedRegex(rule.term))
             except Exception:  # re.error, RecursionError...: a bad rule must not break the gate
                 logger.warning("ignoring invalid blocklist regex %r", rule.term)
     for action in compiled:
@@ -120,16 +160,22 @@ def _fold_for_matching(text: str) -> str:
     return "".join(_fold_char(c) for c in text)
 
 
-def _nonempty_matches(pattern: re.Pattern[str], text: str) -> list[tuple[int, int]]:
+def _nonempty_matches(pattern: re.Pattern[str] | _TimedRegex, text: str) -> list[tuple[int, int]]:
     # A regex rule that matches the empty string must not drop or mask every message.
-    return [m.span() for m in pattern.finditer(text) if m.end() > m.start()]
+    try:
+        return [m.span() for m in pattern.finditer(text) if m.end() > m.start()]
+    except RuleTimeout:
+        return []  # a mask rule that ran out of time masks nothing
 
 
 def _hits_drop_rule(text: str, compiled: _CompiledRules) -> bool:
     folded = _fold_for_matching(text)
     for pattern in compiled.drop:
-        if any(m.end() > m.start() for m in pattern.finditer(folded)):
-            return True
+        try:
+            if any(m.end() > m.start() for m in pattern.finditer(folded)):
+                return True
+        except RuleTimeout:
+            return True  # fail closed: a message that stalls a drop rule is not let through
     return False
 
 
