@@ -47,11 +47,11 @@ class RoomAdmin(admin.ModelAdmin):
         except Exception:
             return "?"
 
-    @admin.action(description="Mark selected rooms live")
+    @admin.action(permissions=["change"], description="Mark selected rooms live")
     def go_live(self, request, queryset) -> None:
         self.message_user(request, f"{queryset.update(is_live=True)} room(s) are live.")
 
-    @admin.action(description="Mark selected rooms offline")
+    @admin.action(permissions=["change"], description="Mark selected rooms offline")
     def go_offline(self, request, queryset) -> None:
         self.message_user(request, f"{queryset.update(is_live=False)} room(s) are offline.")
 

@@ -93,7 +93,11 @@ class NarrativeAdmin(admin.ModelAdmin):
     def text_excerpt(self, obj: Narrative) -> str:
         return obj.text if len(obj.text) <= EXCERPT else obj.text[: EXCERPT - 1] + "…"
 
-    @admin.action(description="Regenerate the selected narratives (in the background)")
+    def has_regenerate_permission(self, request: HttpRequest) -> bool:
+        # Each regeneration is an LLM call: moderators granted "Can change narrative", not any staff.
+        return request.user.has_perm("memory.change_narrative")
+
+    @admin.action(permissions=["regenerate"], description="Regenerate the selected narratives (in the background)")
     def regenerate(self, request: HttpRequest, queryset: QuerySet[Narrative]) -> None:
         sent = 0
         for subject_type, subject_key in queryset.values_list("subject_type", "subject_key"):

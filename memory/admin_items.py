@@ -111,7 +111,7 @@ class MemoryItemAdmin(admin.ModelAdmin):
 
     # -- deleting goes through memory_delete --
 
-    @admin.action(description="Delete selected memories (removed from the persona's memory, kept as history)")
+    @admin.action(permissions=["delete"], description="Delete selected memories (removed from the persona's memory, kept as history)")
     def delete_memories(self, request: HttpRequest, queryset: QuerySet[MemoryItem]) -> None:
         deleted, pending = self._delete_all(queryset)
         if deleted:

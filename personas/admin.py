@@ -171,7 +171,7 @@ class PersonaAdmin(admin.ModelAdmin):
         )
         self.message_user(request, f"Drift reset for {queryset.count()} persona(s) ({count} had drifted state).")
 
-    @admin.action(description="Preview a line from selected personas (nothing is posted)")
+    @admin.action(permissions=["change"], description="Preview a line from selected personas (nothing is posted)")
     def preview_line(self, request: HttpRequest, queryset: QuerySet[Persona]) -> HttpResponse | None:
         personas = list(queryset.order_by("handle")[: PREVIEW_MAX_PERSONAS + 1])
         if len(personas) > PREVIEW_MAX_PERSONAS:
@@ -244,7 +244,7 @@ class PersonaAdmin(admin.ModelAdmin):
     def preview_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
         """The change page's "Preview a line" button: pick a room, see the line, try again."""
         persona = get_object_or_404(Persona, pk=object_id)
-        if not self.has_view_permission(request, persona):
+        if not self.has_change_permission(request, persona):  # each preview is an LLM call
             return HttpResponse(status=403)
         rooms = list(Room.objects.filter(roster__persona=persona, roster__enabled=True).order_by("slug"))
         room = line = error = None

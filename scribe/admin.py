@@ -57,15 +57,15 @@ class ScribeDocumentAdmin(admin.ModelAdmin):
             services.document_toggle(document_id=document.pk, enabled=enabled, catch_up=catch_up, user=request.user)
         self.message_user(request, f"{queryset.count()} scribe(s) {'started' if enabled else 'stopped'}.", messages.SUCCESS)
 
-    @admin.action(description="Stop the selected scribes")
+    @admin.action(permissions=["change"], description="Stop the selected scribes")
     def stop_scribes(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._toggle(request, queryset, enabled=False, catch_up=True)
 
-    @admin.action(description="Start the selected scribes, folding in what they missed")
+    @admin.action(permissions=["change"], description="Start the selected scribes, folding in what they missed")
     def start_scribes_catch_up(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._toggle(request, queryset, enabled=True, catch_up=True)
 
-    @admin.action(description="Start the selected scribes from now (skip what they missed)")
+    @admin.action(permissions=["change"], description="Start the selected scribes from now (skip what they missed)")
     def start_scribes_from_now(self, request: HttpRequest, queryset: QuerySet) -> None:
         self._toggle(request, queryset, enabled=True, catch_up=False)
 

@@ -17,13 +17,14 @@ EDIT_PERMISSION = "scribe.change_scribedocument"
 
 # --- who may do what ------------------------------------------------------------------------------
 def user_can_run_scribe(*, user) -> bool:
-    """Start and stop scribes: staff, or a user granted "Can add scribe document"."""
-    return bool(user and user.is_authenticated and user.is_active and (user.is_staff or user.has_perm(RUN_PERMISSION)))
+    """Start and stop scribes: a user granted "Can add scribe document" (superusers have it)."""
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(RUN_PERMISSION))
 
 
 def user_can_edit_scribe(*, user) -> bool:
-    """Edit by hand and restore versions (moderators): staff, or "Can change scribe document"."""
-    return bool(user and user.is_authenticated and user.is_active and (user.is_staff or user.has_perm(EDIT_PERMISSION)))
+    """Edit, restore and redact versions (moderators): "Can change scribe document" (superusers
+    have it). Being staff alone is not enough: staff rights are the permissions they were given."""
+    return bool(user and user.is_authenticated and user.is_active and user.has_perm(EDIT_PERMISSION))
 
 
 # --- documents --------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ def room():
 
 @pytest.fixture
 def staff():
-    return UserFactory(is_staff=True)
+    return UserFactory(is_staff=True, is_superuser=True)
 
 
 @pytest.fixture

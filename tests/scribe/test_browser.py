@@ -42,7 +42,7 @@ def test_it_starts_a_scribe_on_the_room_page_and_the_document_grows_live(
 ):
     scribe_workers()
     room = RoomFactory()
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory(is_staff=True, is_superuser=True)
     sign_in(page, live_daphne, username=staff.username, next_path=f"/rooms/{room.slug}/")
     expect(page.locator("#chat-status")).to_have_text(re.compile(r"\bconnected\b"))
 

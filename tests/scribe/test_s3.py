@@ -54,7 +54,7 @@ def test_it_refuses_to_start_while_s3_is_down_and_creates_nothing(s3_server, s3_
 
 def _staff_client() -> Client:
     client = Client()
-    client.force_login(UserFactory(is_staff=True))
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
     return client
 
 

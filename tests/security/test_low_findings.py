@@ -53,3 +53,42 @@ def test_it_refuses_to_save_a_regex_rule_with_nested_quantifiers():
             BlockedTerm(term=pattern, match="regex", action="drop").full_clean()
         assert "term" in refused.value.message_dict
     BlockedTerm(term=r"b[a4]d\s*w[o0]rd", match="regex", action="drop").full_clean()
+
+
+# --- admin actions need the matching permission -------------------------------------------------------
+def test_it_offers_staff_with_view_permission_only_no_action_that_changes_anything():
+    from django.contrib.auth.models import Permission
+
+    from tests.factories import UserFactory
+
+    viewer_staff = UserFactory(is_staff=True)
+    viewer_staff.user_permissions.add(
+        *Permission.objects.filter(codename__startswith="view_", content_type__app_label__in=("chat", "memory", "personas", "scribe"))
+    )
+    client = Client()
+    client.force_login(viewer_staff)
+    for path, action in (
+        ("/admin/chat/room/", "go_live"),
+        ("/admin/chat/room/", "go_offline"),
+        ("/admin/memory/memoryitem/", "delete_memories"),
+        ("/admin/memory/narrative/", "regenerate"),
+        ("/admin/personas/persona/", "preview_line"),
+        ("/admin/scribe/scribedocument/", "stop_scribes"),
+    ):
+        page = client.get(path)
+        assert page.status_code == 200, path
+        assert f'value="{action}"' not in page.content.decode(), f"{path} offers {action} to view-only staff"
+
+
+def test_it_gives_scribe_rights_by_permission_not_by_being_staff():
+    from django.contrib.auth.models import Permission
+
+    from scribe.selectors import user_can_edit_scribe, user_can_run_scribe
+    from tests.factories import UserFactory
+
+    staff = UserFactory(is_staff=True)
+    assert not user_can_run_scribe(user=staff) and not user_can_edit_scribe(user=staff)
+    staff.user_permissions.add(Permission.objects.get(codename="change_scribedocument"))
+    staff = type(staff).objects.get(pk=staff.pk)  # permissions are cached per instance
+    assert user_can_edit_scribe(user=staff) and not user_can_run_scribe(user=staff)
+    assert user_can_run_scribe(user=UserFactory(is_staff=True, is_superuser=True))

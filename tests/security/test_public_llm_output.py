@@ -66,7 +66,7 @@ def test_it_runs_narratives_through_the_blocklist(blocklist):
 
 # --- a moderator removes a published version ----------------------------------------------------------------
 def _edited_document(room):
-    staff = UserFactory(is_staff=True)
+    staff = UserFactory(is_staff=True, is_superuser=True)
     document = scribe_services.document_start(room_slug=room.slug, title="Log", style="factual")
     scribe_services.document_edit(document_id=document.pk, content="# Log\n\nsomething that must go\n", base_version=1, user=staff)
     scribe_services.document_edit(document_id=document.pk, content="# Log\n\ncleaned up\n", base_version=2, user=staff)
