@@ -59,6 +59,7 @@ CLASSIFICATION: dict[str, str] = {
     # admin: everything is staff (AdminSite wraps its views) except signing in and out
     "admin:login": PUBLIC,
     "admin:logout": PUBLIC,
+    "admin-llm": STAFF,  # /admin/llm/, beside the admin site (chatter_site/llm_admin.py)
 }
 ADMIN_NAMESPACE = "admin"
 
