@@ -35,7 +35,13 @@ from psycopg import errors as psycopg_errors
 from chat import metrics
 from chat.events import messages_publish
 from chat.models import Conversation, Message, Room, SafetyAction
-from chat.moderation import emote_only_enforce, sanction_error, sanctions_active
+from chat.moderation import (
+    draft_with_moderator_badge,
+    emote_only_enforce,
+    room_moderator_ids,
+    sanction_error,
+    sanctions_active,
+)
 from chat.ratelimit import sends_admit
 from chat.safety import safety_check
 from chat.schemas import MessageDraft, SendFrame
@@ -148,11 +154,16 @@ def _copy_to_duplicates(items: list[_Item]) -> None:
 
 def _enforce_moderation(*, room: Room, items: list[_Item]) -> None:
     """Timed-out and banned senders are refused (with `until`), one query for the batch; so are
-    words in emote-only mode. Before the rate limit, so a refused send spends none of it."""
+    words in emote-only mode. Before the rate limit, so a refused send spends none of it. The room's
+    moderators get their badge (one more query)."""
     if not items:
         return
-    sanctions = sanctions_active(room_id=room.pk, user_ids={item.user_id for item in items})
+    user_ids = {item.user_id for item in items}
+    sanctions = sanctions_active(room_id=room.pk, user_ids=user_ids)
+    moderators = room_moderator_ids(room_id=room.pk, user_ids=user_ids)
     for item in items:
+        if item.user_id in moderators:
+            item.draft = draft_with_moderator_badge(item.draft)
         sanction = sanctions.get(item.user_id)
         if sanction is not None:
             item.outcome = sanction_error(sanction)

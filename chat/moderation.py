@@ -100,6 +100,21 @@ def sanction_enforce(*, room: Room, user_id: int) -> None:
         raise sanction_error(sanction)
 
 
+def room_moderator_ids(*, room_id: int, user_ids: set[int]) -> set[int]:
+    """Which of these viewers hold the room's moderator role (staff get the badge from their flag)."""
+    if not user_ids:
+        return set()
+    return set(RoomModerator.objects.filter(room_id=room_id, user_id__in=user_ids).values_list("user_id", flat=True))
+
+
+def draft_with_moderator_badge(draft):
+    """The draft of a room moderator's message, wearing the moderator badge like staff do."""
+    if "moderator" in draft.author.badges:
+        return draft
+    author = draft.author.model_copy(update={"badges": ["moderator", *draft.author.badges]})
+    return draft.model_copy(update={"author": author})
+
+
 def emote_only_enforce(*, room: Room, text: str) -> None:
     if room.emote_only and any(word not in EMOTE_SET for word in text.split()):
         raise ChatterError("emote_only", "emote-only mode is on: only emotes can be sent")

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from chat import metrics
 from chat.events import messages_publish, trends_publish
 from chat.models import Conversation, Message, Room, SafetyAction
-from chat.moderation import emote_only_enforce, sanction_enforce
+from chat.moderation import draft_with_moderator_badge, emote_only_enforce, room_moderator_ids, sanction_enforce
 from chat.ratelimit import rate_limit_hit, slow_mode_hit
 from chat.safety import safety_check
 from chat.schemas import MessageDraft, TrendsSnapshot
@@ -159,6 +159,8 @@ def message_ingest(*, draft: MessageDraft, user=None, enforce_limits: bool = Tru
             if user is not None:
                 sanction_enforce(room=room, user_id=user.pk)
                 emote_only_enforce(room=room, text=draft.text)
+                if room_moderator_ids(room_id=room.pk, user_ids={user.pk}):
+                    draft = draft_with_moderator_badge(draft)
             if enforce_limits:
                 _enforce_human_limits(room=room, draft=draft)
         verdict = safety_check(

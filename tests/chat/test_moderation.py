@@ -198,6 +198,12 @@ def test_timed_out_and_banned_viewers_cannot_send_until_unbanned(room, moderator
     ]
 
 
+def test_room_moderators_wear_the_moderator_badge_there_only(room, moderator):
+    assert _say(room, moderator, "hello from the mod").author_badges == ["moderator"]
+    assert _say(RoomFactory(), moderator, "just a viewer here").author_badges == []
+    assert _say(room, UserFactory(), "a viewer").author_badges == []
+
+
 def test_moderators_cannot_sanction_themselves_other_moderators_or_nobody(room, moderator):
     other = UserFactory()
     RoomModerator.objects.create(room=room, user=other)

@@ -112,6 +112,12 @@ async def test_a_timed_out_viewers_send_is_refused_with_until_and_the_socket_sta
     assert error["until"] == frame["until"] == action.until.isoformat().replace("+00:00", "Z")
     await socket.send_json_to({"type": "ping"})
     assert (await _next(socket, "pong")) == {"type": "pong"}
+    # Meanwhile the room's moderator talks, wearing the moderator badge.
+    moderator_socket = await _connect(room, moderator)
+    await moderator_socket.send_json_to({"type": "send", "text": "be nice, chat", "client_id": uuid.uuid4().hex})
+    (said,) = await _messages(socket, 1)
+    assert said["text"] == "be nice, chat" and said["author"]["badges"] == ["moderator"]
+    await moderator_socket.disconnect()
     await socket.disconnect()
 
 
