@@ -282,8 +282,9 @@ def _ban_or_unban(*, room: Room, actor, request: BanAction) -> ModerationAction:
 
 
 def _clear(*, room: Room, actor, request: ClearAction) -> ModerationAction:
-    # The room row lock (the one the gateway takes to hand out seqs) makes "every message so far" exact.
-    upto = Room.objects.select_for_update().filter(pk=room.pk).values_list("last_seq", flat=True).get()
+    # "Every message so far" = up to the committed last_seq: the gateway commits a seq together with its
+    # message, so all of them are stored. No room lock: sends go on while a long room is tombstoned.
+    upto = Room.objects.filter(pk=room.pk).values_list("last_seq", flat=True).get()
     visible = Message.objects.filter(room=room, seq__lte=upto)
     first = visible.order_by("seq").values_list("seq", flat=True).first()
     visible.update(deleted_at=timezone.now())
