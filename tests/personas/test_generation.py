@@ -77,7 +77,7 @@ def test_it_posts_one_short_line(cast, llm_server):
 
 @pytest.mark.parametrize(
     "mode",
-    [{"latency": 3.0}, {"fail_status": 500}, {"fail_status": 429}, {"junk": "text"}, {"script": [""]}],
+    [{"latency": 10.0}, {"fail_status": 500}, {"fail_status": 429}, {"junk": "text"}, {"script": [""]}],
     ids=["slow", "error-500", "rate-limited", "junk", "empty"],
 )
 def test_it_goes_quiet_when_the_endpoint_misbehaves_and_the_room_keeps_working(cast, llm_server, settings, mode):
@@ -87,7 +87,9 @@ def test_it_goes_quiet_when_the_endpoint_misbehaves_and_the_room_keeps_working(c
     llm_server.set_mode(**mode)
     started = time.monotonic()
     assert _generate(room, persona) is None
-    assert time.monotonic() - started < 5
+    # Cut at 0.5 s per attempt it takes about a second; uncut, the slow endpoint alone takes 10 s. The
+    # bound sits far from both, so a loaded machine cannot fail it (it was 5 s against a 3 s server).
+    assert time.monotonic() - started < 8
     assert not Message.objects.filter(room=room, origin="bot").exists()
     message_ingest(draft=draft_parse(bot_draft(room=room, text="chat still works")))
 

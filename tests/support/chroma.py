@@ -18,7 +18,7 @@ import pytest
 from chatter_site.lib.runner import chroma_answers, chroma_command
 from tests.support.processes import ManagedProcess, child_env, free_port
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0  # a deadline: a server that answers is used at once (imports take long under load)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ import pytest
 from tests.support.flaky_proxy import FlakyProxy
 from tests.support.processes import ManagedProcess, child_env, free_port
 
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0  # a deadline: a server that answers is used at once (imports take long under load)
 ACCESS_KEY = "testing-access-key"
 SECRET_KEY = "testing-secret-key"
 REGION = "us-east-1"
