@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 import threading
 import time
@@ -37,7 +38,7 @@ from typing import IO, Any
 from uuid import UUID
 
 from django.contrib.auth import get_user_model
-from django.db import DatabaseError, IntegrityError
+from django.db import DatabaseError, IntegrityError, transaction
 from pydantic import ValidationError
 
 from chat.events import firehose_key
@@ -48,6 +49,8 @@ from chat.services import draft_parse, message_ingest
 from chatter_site.lib.correlation import new_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.redis import redis_client
+
+logger = logging.getLogger(__name__)
 
 MAX_ERRORS_SHOWN = 20
 REPLAY_BADGE = "replay"
@@ -254,20 +257,43 @@ def replay_username(*, name: str) -> str:
     return (REPLAY_USER_PREFIX + _USERNAME_UNSAFE.sub("_", name))[:100]
 
 
+REPLAY_USER_MARK = "(replay user)"
+REPLAY_USER_TRIES = 20
+
+
+def replay_user_is_marked(user) -> bool:
+    """One of replay's own stand-ins, never a person's account (sign-up reserves the prefix, but an
+    account made before that, or by staff, may hold a `replay_` name)."""
+    return not user.is_active and not user.has_usable_password() and user.last_name == REPLAY_USER_MARK
+
+
 def replay_user_get_or_create(*, name: str):
-    """The marked stand-in for a recorded human: `replay_<name>`, inactive, no usable password."""
+    """The marked stand-in for a recorded human: `replay_<name>`, inactive, no usable password.
+
+    A real account already holding that name is never posted as: the stand-in takes the next free
+    `replay_<name>+N` instead, so replayed lines are never attributed to a person."""
     User = get_user_model()
-    username = replay_username(name=name)
-    user = User.objects.filter(username=username).first()
-    if user is not None:
+    base = replay_username(name=name)
+    for attempt in range(REPLAY_USER_TRIES):
+        username = base if attempt == 0 else f"{base[:95]}+{attempt}"
+        user = User.objects.filter(username=username).first()
+        if user is not None:
+            if replay_user_is_marked(user):
+                return user
+            logger.warning("replay: %s is a real account; posting as another stand-in", username)
+            continue
+        user = User(username=username, is_active=False, last_name=REPLAY_USER_MARK)
+        user.set_unusable_password()
+        try:
+            with transaction.atomic():
+                user.save()
+        except IntegrityError:  # created meanwhile by a concurrent replay (or someone else)
+            user = User.objects.get(username=username)
+            if replay_user_is_marked(user):
+                return user
+            continue
         return user
-    user = User(username=username, is_active=False, last_name="(replay user)")
-    user.set_unusable_password()
-    try:
-        user.save()
-    except IntegrityError:  # created meanwhile by a concurrent replay
-        return User.objects.get(username=username)
-    return user
+    raise ChatterError("invalid", f"no free replay stand-in name for {name!r}")
 
 
 def replay_run(

@@ -92,3 +92,24 @@ def test_it_gives_scribe_rights_by_permission_not_by_being_staff():
     staff = type(staff).objects.get(pk=staff.pk)  # permissions are cached per instance
     assert user_can_edit_scribe(user=staff) and not user_can_run_scribe(user=staff)
     assert user_can_run_scribe(user=UserFactory(is_staff=True, is_superuser=True))
+
+
+# --- replay stand-ins ---------------------------------------------------------------------------------------
+def test_it_never_posts_a_replayed_line_as_a_real_account_holding_the_replay_name():
+    from chat.replay import replay_user_get_or_create, replay_user_is_marked
+    from tests.factories import UserFactory
+
+    squatter = UserFactory(username="replay_mallory")  # made before the prefix was reserved, or by staff
+    stand_in = replay_user_get_or_create(name="mallory")
+    assert stand_in.pk != squatter.pk and stand_in.username == "replay_mallory+1"
+    assert replay_user_is_marked(stand_in) and not replay_user_is_marked(squatter)
+    assert replay_user_get_or_create(name="mallory").pk == stand_in.pk  # and it is reused next time
+
+
+def test_it_refuses_the_replay_prefix_at_sign_up():
+    data = {"username": "replay_bob", "password1": "correct horse battery", "password2": "correct horse battery"}
+    response = Client().post("/accounts/signup/", data, REMOTE_ADDR="198.51.100.200")
+    assert response.status_code == 200 and "replay_" in response.content.decode()
+    from django.contrib.auth import get_user_model
+
+    assert not get_user_model().objects.filter(username="replay_bob").exists()
