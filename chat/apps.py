@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "chat"
     verbose_name = "Chat"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_logged_out
+
+        from chat.signin import signed_out_notify
+
+        user_logged_out.connect(signed_out_notify, dispatch_uid="chat-signed-out")

@@ -10,12 +10,14 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.contrib.auth.models import AnonymousUser
 from django.conf import settings
 from django.db import DatabaseError
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from chat.hub import get_hub
+from chat.signin import session_still_valid
 from chat.metrics import RESUME_HELD_DROPPED, RESUMES_REFUSED, RESUMES_WAITING
 from chat.models import Room, RoomSanction
 from chat.moderation import sanction_active, sanction_error
@@ -36,6 +38,8 @@ MAX_INVALID_FRAMES = 20
 RESUME_RATE_WINDOW_SECONDS = 60.0
 # The close code of a banned viewer's sockets (4403: forbidden, in the private range).
 CLOSE_BANNED = 4403
+# The close code of a socket whose session ended (sign-out, password changed): sign in again.
+CLOSE_SIGNED_OUT = 4401
 
 
 def client_frame_validate(content: Any) -> SendFrame | ResumeFrame | PingFrame:
@@ -83,6 +87,12 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.invalid_frames = 0
         user = self.scope.get("user")
         self.user_id: int | None = user.pk if user is not None and user.is_authenticated else None
+        session = self.scope.get("session")
+        self.session_key: str | None = getattr(session, "session_key", None)
+        # Without a session in the scope (an app built without AuthMiddlewareStack, as in unit
+        # tests) there is nothing to recheck against; the site's stack always has one.
+        self.session_tracked = session is not None
+        self.session_checked_at = time.monotonic()
         try:
             self.room = await database_sync_to_async(room_get)(slug=self.slug)
         except ChatterError:
@@ -156,6 +166,11 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             raise ChatterError("auth_required", "sign in to chat")
+        if self.session_tracked and time.monotonic() - self.session_checked_at > settings.CHAT_WS_SESSION_RECHECK_SECONDS:
+            if not await database_sync_to_async(session_still_valid)(user_id=user.pk, session_key=self.session_key):
+                await self.close_signed_out()
+                return
+            self.session_checked_at = time.monotonic()
         # Group-committed with the room's other sends in this process, off Channels' sync thread;
         # the batch re-checks that the user is still active. The message comes back through the
         # hub like everyone else's: that is the sender's ack.
@@ -240,6 +255,14 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
 
     async def deliver_frame(self, frame: str) -> None:
         await self.base_send({"type": "websocket.send", "text": frame})
+
+    async def close_signed_out(self) -> None:
+        """The session behind this socket ended: it stops posting as that user (the page reloads
+        the socket as whoever the browser now is)."""
+        self.scope["user"] = AnonymousUser()
+        self.user_id = None
+        await self.send_json(ChatterError("auth_required", "you signed out or your password changed; sign in again").as_frame())
+        await self.close(code=CLOSE_SIGNED_OUT)
 
     async def close_banned(self, frame: dict[str, Any]) -> None:
         """Banned from this room: say so (with `until`) and close; the page does not reconnect."""

@@ -28,6 +28,9 @@ EVENT_MESSAGES = "room.messages"
 EVENT_CONTEXT = "room.context"
 EVENT_TRENDS = "room.trends"
 EVENT_MODERATION = "room.moderation"
+EVENT_SIGNED_OUT = "session.signed_out"
+# Every process's hub listens here for sessions that ended (sign-out), whatever rooms it serves.
+SESSIONS_GROUP = "chat.sessions"
 
 
 def room_group(slug: str) -> str:
@@ -125,3 +128,13 @@ def firehose_forget(*, room_slug: str, seqs: set[int] | None = None, upto: int |
     if doomed:
         client.xdel(key, *doomed)
     return len(doomed)
+
+
+def signed_out_publish(*, user_id: int, session_key: str | None) -> None:
+    """A viewer signed out: every hub closes that session's sockets (all the user's, without a key)."""
+    try:
+        event = {"type": EVENT_SIGNED_OUT, "user_id": user_id, "session_key": session_key}
+        run_coroutine(get_channel_layer().group_send(SESSIONS_GROUP, event), timeout=5.0)
+    except Exception:
+        metrics.BROADCAST_FAILURES.inc()
+        logger.exception("sign-out broadcast failed user=%s", user_id)

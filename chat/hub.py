@@ -22,7 +22,16 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from chat import metrics
-from chat.events import EVENT_CONTEXT, EVENT_MESSAGES, EVENT_MODERATION, EVENT_TRENDS, room_group, viewers_key
+from chat.events import (
+    EVENT_CONTEXT,
+    EVENT_MESSAGES,
+    EVENT_MODERATION,
+    EVENT_SIGNED_OUT,
+    EVENT_TRENDS,
+    SESSIONS_GROUP,
+    room_group,
+    viewers_key,
+)
 from chat.models import Room
 from chat.selectors import messages_after, room_cache_forget, tombstone_payload
 from chatter_site.lib.redis import redis_client
@@ -165,6 +174,7 @@ class Hub:
             _tune_gc()
             _skip_autobahn_debug_formatting()
             self.channel = await get_channel_layer().new_channel(prefix="hub")
+            await get_channel_layer().group_add(SESSIONS_GROUP, self.channel)
             loop = asyncio.get_running_loop()
             self._tasks = [
                 loop.create_task(self._receive_loop(), name="hub-receive"),
@@ -201,6 +211,9 @@ class Hub:
             return
         if kind == EVENT_MODERATION:
             self._moderate(event)
+            return
+        if kind == EVENT_SIGNED_OUT:
+            asyncio.get_running_loop().create_task(self._close_signed_out(event))
             return
         if kind == EVENT_CONTEXT:
             room, frame = event["context"]["room"], json.dumps({"type": "context", "context": event["context"]})
@@ -240,8 +253,26 @@ class Hub:
                 except Exception:
                     logger.debug("closing a banned viewer's socket failed", exc_info=True)
 
+    async def _close_signed_out(self, event: dict[str, Any]) -> None:
+        """A session ended: its sockets (in every room this process serves) stop posting as that user."""
+        user_id, session_key = event.get("user_id"), event.get("session_key")
+        for feed in list(self.feeds.values()):
+            for viewer in list(feed.viewers):
+                if getattr(viewer, "user_id", None) != user_id:
+                    continue
+                if session_key and getattr(viewer, "session_key", None) != session_key:
+                    continue
+                try:
+                    await viewer.close_signed_out()
+                except Exception:
+                    logger.debug("closing a signed-out viewer's socket failed", exc_info=True)
+
     async def _resubscribe(self) -> None:
         layer = get_channel_layer()
+        try:
+            await layer.group_add(SESSIONS_GROUP, self.channel)
+        except Exception:
+            logger.warning("hub re-subscribe to sessions failed", exc_info=True)
         for slug, feed in list(self.feeds.items()):
             try:
                 await layer.group_add(room_group(slug), self.channel)

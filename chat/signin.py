@@ -109,3 +109,31 @@ class SignInForm(ThrottledSignInMixin, AuthenticationForm):
 
 class AdminSignInForm(ThrottledSignInMixin, AdminAuthenticationForm):
     pass
+
+
+def session_still_valid(*, user_id: int, session_key: str | None) -> bool:
+    """Is the session a socket was opened with still signed in as this user, with the password it
+    was signed in with? False after sign-out (the session is gone) or a password change (its hash
+    no longer matches): an open socket must not keep posting as the user."""
+    from importlib import import_module
+
+    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
+    from django.utils.crypto import constant_time_compare
+
+    if not session_key:
+        return False
+    data = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).load()
+    if str(data.get(SESSION_KEY)) != str(user_id):
+        return False
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    stored = data.get(HASH_SESSION_KEY) or ""
+    return user is not None and constant_time_compare(stored, user.get_session_auth_hash())
+
+
+def signed_out_notify(sender, request, user, **kwargs) -> None:
+    """user_logged_out: close the sockets this browser session holds, in every process."""
+    from chat.events import signed_out_publish
+
+    if user is not None and user.pk is not None:
+        session_key = getattr(getattr(request, "session", None), "session_key", None)
+        signed_out_publish(user_id=user.pk, session_key=session_key)

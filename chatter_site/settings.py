@@ -223,6 +223,9 @@ CHAT_WS_MAX_PER_IP = env_int("CHATTER_WS_MAX_PER_IP", 20, minimum=0)
 CHAT_WS_RESUME_HELD_MAX = env_int("CHATTER_WS_RESUME_HELD_MAX", 1000, minimum=1)
 CHAT_WS_RESUME_MAX_PAGES = env_int("CHATTER_WS_RESUME_MAX_PAGES", 25, minimum=1)
 CHAT_WS_RESUMES_PER_MINUTE = env_int("CHATTER_WS_RESUMES_PER_MINUTE", 30, minimum=1)
+# An open socket re-reads its session before a send at most this often: after sign-out or a
+# password change it stops posting (sign-out also closes the session's sockets at once).
+CHAT_WS_SESSION_RECHECK_SECONDS = env_float("CHATTER_WS_SESSION_RECHECK_SECONDS", 5.0, minimum=0.0)
 CHAT_WS_RESUME_DRAIN_SECONDS = env_float("CHATTER_WS_RESUME_DRAIN_SECONDS", 10.0, minimum=0.1)
 CHAT_WS_LIMIT_EXEMPT = env_networks("CHATTER_WS_LIMIT_EXEMPT", "127.0.0.0/8,::1")
 TRUSTED_PROXIES = env_networks("CHATTER_TRUSTED_PROXIES", "")
