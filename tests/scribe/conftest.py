@@ -46,7 +46,14 @@ def scribe_llm(llm_server_session: LLMTestServer) -> Iterator[LLMTestServer]:
 def _scribe_consumers(exclude: str | None = None) -> list[str]:
     from chatter_site.celery import app
 
-    replies = app.control.inspect(timeout=1.0).active_queues() or {}
+    # A worker busy on a loaded machine can miss one 1 s window; then it would go on taking the
+    # updates under test. Asked again while nobody answered (in a full run the session's worker is up,
+    # so the first answer ends this at once).
+    replies: dict = {}
+    for _ in range(3):
+        replies = app.control.inspect(timeout=1.0).active_queues() or {}
+        if replies:
+            break
     return [
         name for name, queues in replies.items()
         if name != exclude and any(queue.get("name") == "scribe" for queue in queues or [])
