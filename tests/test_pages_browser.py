@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
 
 from chat.services import draft_parse, human_draft, message_ingest
-from memory.models import MemoryItem
+from memory.models import MemoryItem, Narrative
 from tests.factories import RoomFactory, UserFactory, bot_draft
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 
@@ -54,6 +55,12 @@ class Visit:
         assert overflow <= 0, f"{name}: {overflow}px wider than the 1366px window (a horizontal scrollbar)"
         assert not self.missing, f"{name}: requests answered 404: {self.missing}"
 
+    def check_results_table(self, name: str) -> None:
+        """A changelist's table fits its column beside the filters (no scrolling inside it)."""
+        self.check(name)
+        clipped = self.page.evaluate("(box => box.scrollWidth - box.clientWidth)(document.querySelector('#changelist .results'))")
+        assert clipped <= 0, f"{name}: the table is {clipped}px wider than its column beside the filters"
+
 
 def test_the_room_profile_persona_and_admin_pages_fit_1366px_and_request_nothing_missing(
     live_daphne, transactional_db, llm_server, page: Page, tmp_path: Path
@@ -85,6 +92,11 @@ def test_the_room_profile_persona_and_admin_pages_fit_1366px_and_request_nothing
             text=f"{moderator.username} and framedatafelix argue about frame-perfect inputs on level {n}, at length.",
             dedupe_key=f"pages-{n}",
         )
+    Narrative.objects.create(
+        subject_type="persona", subject_key="lore_goblin", source_count=4, generated_at=timezone.now(),
+        text="I am lore_goblin. I know the backstory of every boss in this game and I will tell you about it, "
+        "whether you asked or not; chat calls me a walking wiki and I take it as a compliment. " * 3,
+    )
     visit = Visit(page, live_daphne, shots)
 
     page.goto(f"{live_daphne}/accounts/login/?next=/rooms/{room.slug}/")
@@ -115,9 +127,10 @@ def test_the_room_profile_persona_and_admin_pages_fit_1366px_and_request_nothing
     visit.open(f"/admin/personas/persona/{personas[0].pk}/change/", "admin-persona")
     visit.check("admin-persona")
     visit.open("/admin/memory/memoryitem/", "admin-memory-items")
-    visit.check("admin-memory-items")
-    clipped = page.evaluate("(box => box.scrollWidth - box.clientWidth)(document.querySelector('#changelist .results'))")
-    assert clipped <= 0, f"the memory items table is {clipped}px wider than its column beside the filters"
+    visit.check_results_table("admin-memory-items")
+    visit.open("/admin/memory/narrative/", "admin-narratives")
+    expect(page.locator("#result_list")).to_contain_text("lore_goblin")
+    visit.check_results_table("admin-narratives")
     visit.open("/admin/", "admin-index")
     expect(page.locator("#content-main")).to_contain_text("Conversation memories")
     visit.check("admin-index")
