@@ -109,16 +109,20 @@ def _refuse_inactive(items: list[_Item]) -> None:
 
 
 def _stored_for(items: list[_Item]) -> dict[tuple[str, str], Message]:
+    """The messages already stored under these (author, client_id) pairs, tombstones included (a
+    deleted message's resend is still that message). One narrow query for the common case of
+    nothing stored; full rows only for what matched."""
     keys = {(item.draft.author_key, item.draft.client_id) for item in items}
     if not keys:
         return {}
-    by_author: dict[str, list[str]] = {}
-    for author_key, client_id in keys:
-        by_author.setdefault(author_key, []).append(client_id)
-    rows = Message.all_objects.none()  # a deleted message's resend is still that message (a tombstone)
-    for author_key, client_ids in by_author.items():
-        rows = rows | Message.all_objects.filter(author_key=author_key, client_id__in=client_ids)
-    return {(row.author_key, row.client_id): row for row in rows.select_related("room")}
+    candidates = Message.all_objects.filter(
+        author_key__in={author for author, _ in keys}, client_id__in={client_id for _, client_id in keys}
+    ).values_list("pk", "author_key", "client_id")
+    matched = [pk for pk, author_key, client_id in candidates if (author_key, client_id) in keys]
+    if not matched:
+        return {}
+    rows = Message.all_objects.filter(pk__in=matched).select_related("room")
+    return {(row.author_key, row.client_id): row for row in rows}
 
 
 def _answer_stored(*, room: Room, items: list[_Item]) -> None:
