@@ -6,6 +6,7 @@ never become markup. No links, images or raw HTML: a living document does not ne
 """
 from __future__ import annotations
 
+import functools
 import html
 import re
 
@@ -17,9 +18,8 @@ _ORDERED_RE = re.compile(r"^\s{0,3}\d{1,3}[.)]\s+(.*)$")
 _QUOTE_RE = re.compile(r"^\s{0,3}>\s?(.*)$")
 _RULE_RE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _CODE_RE = re.compile(r"`([^`\n]+)`")
-_STRONG_RE = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_EM_STAR_RE = re.compile(r"(?<![\w*])\*(?=[^\s*])(.+?)(?<=[^\s*])\*(?![\w*])")
-_EM_UNDERSCORE_RE = re.compile(r"(?<![\w_])_(?=[^\s_])(.+?)(?<=[^\s_])_(?![\w_])")
+_DELIMITER_RE = re.compile(r"\*+|_+")
+_RENDER_CACHE_SIZE = 256
 
 
 def _inline(text: str) -> str:
@@ -35,12 +35,53 @@ def _inline(text: str) -> str:
 
 
 def _emphasis(escaped: str) -> str:
-    escaped = _STRONG_RE.sub(r"<strong>\2</strong>", escaped)
-    escaped = _EM_STAR_RE.sub(r"<em>\1</em>", escaped)
-    return _EM_UNDERSCORE_RE.sub(r"<em>\1</em>", escaped)
+    """**strong**, __strong__, *em* and _em_ in one left-to-right pass with a stack of openers.
+
+    Linear in the text (each delimiter is pushed and popped at most once): the regex it replaces
+    scanned to the end of the paragraph for every unmatched opener, which made a long paragraph of
+    " *a" quadratic on every page view. Single delimiters keep the word-boundary rule (snake_case and
+    2*3*4 stay as they are); a run of three or more is text.
+    """
+    out: list[str] = []
+    # Per delimiter, the indexes in `out` of its unclosed openers, innermost last.
+    openers: dict[str, list[int]] = {"*": [], "_": [], "**": [], "__": []}
+    position = 0
+    for match in _DELIMITER_RE.finditer(escaped):
+        start, end, run = match.start(), match.end(), match.group()
+        out.append(escaped[position:start])
+        position = end
+        before = escaped[start - 1] if start else " "
+        after = escaped[end] if end < len(escaped) else " "
+        if len(run) > 2:
+            out.append(run)
+            continue
+        single = len(run) == 1
+        can_open = not after.isspace() and (not single or not (before.isalnum() or before == "_"))
+        can_close = not before.isspace() and (not single or not (after.isalnum() or after == "_"))
+        stack = openers[run]
+        if can_close and stack and stack[-1] != len(out) - 1:
+            index = stack.pop()
+            tag = "em" if single else "strong"
+            out[index] = f"<{tag}>"
+            out.append(f"</{tag}>")
+            for other in openers.values():  # openers inside the span that never closed stay text
+                while other and other[-1] > index:
+                    other.pop()
+            continue
+        out.append(run)
+        if can_open:
+            stack.append(len(out) - 1)
+    out.append(escaped[position:])
+    return "".join(out)
 
 
 def render_markdown(text: str) -> SafeString:
+    # Every read of every version renders it; a version never changes, so its HTML is kept.
+    return mark_safe(_render(text or ""))
+
+
+@functools.lru_cache(maxsize=_RENDER_CACHE_SIZE)
+def _render(text: str) -> str:
     blocks: list[str] = []
     paragraph: list[str] = []
     items: list[str] = []
@@ -60,7 +101,7 @@ def render_markdown(text: str) -> SafeString:
             blocks.append(f"<blockquote><p>{_inline(' '.join(quote))}</p></blockquote>")
             quote.clear()
 
-    for raw in (text or "").replace("\r\n", "\n").split("\n"):
+    for raw in text.replace("\r\n", "\n").split("\n"):
         line = raw.rstrip()
         if not line.strip():
             flush()
@@ -94,4 +135,4 @@ def render_markdown(text: str) -> SafeString:
             flush()
         paragraph.append(line.strip())
     flush()
-    return mark_safe("\n".join(blocks))
+    return "\n".join(blocks)

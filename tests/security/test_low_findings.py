@@ -113,3 +113,26 @@ def test_it_refuses_the_replay_prefix_at_sign_up():
     from django.contrib.auth import get_user_model
 
     assert not get_user_model().objects.filter(username="replay_bob").exists()
+
+
+# --- the scribe's Markdown ------------------------------------------------------------------------------------
+def test_it_renders_a_long_paragraph_of_unclosed_emphasis_in_linear_time():
+    import time
+
+    from scribe.rendering import render_markdown
+
+    text = " *a" * 22_000  # 64 kB: the old regexes took ~13 s on it (0.8 s at 16 kB, quadratic)
+    started = time.perf_counter()
+    html = render_markdown(text)
+    assert time.perf_counter() - started < 3  # measured 0.03 s
+    assert "<em>" not in html and html.count("*a") == 22_000
+
+
+def test_it_renders_each_version_once():
+    from scribe.rendering import _render, render_markdown
+
+    text = "# Cached\n\n**once** per version\n"
+    render_markdown(text)
+    hits = _render.cache_info().hits
+    assert render_markdown(text) == "<h1>Cached</h1>\n<p><strong>once</strong> per version</p>"
+    assert _render.cache_info().hits == hits + 1
