@@ -22,6 +22,18 @@ DECODE_HOP_SECONDS = 0.1
 URL_SCHEMES = ("http://", "https://", "rtmp://", "rtmps://", "rtsp://", "srt://")
 OPEN_TIMEOUT_SECONDS = 15.0
 READ_TIMEOUT_SECONDS = 30.0
+# The protocols FFmpeg may use for each kind of source, nested opens included: a playlist (HLS,
+# a local .m3u8) names other URLs, and without a whitelist FFmpeg follows any of them (file:,
+# concat:, data:, another host's http:). Redirects stay within the scheme family listed here.
+PROTOCOLS_BY_SCHEME = {
+    "http": "http,https,tls,tcp",
+    "https": "http,https,tls,tcp",
+    "rtmp": "rtmp,rtmps,tls,tcp",
+    "rtmps": "rtmp,rtmps,tls,tcp",
+    "rtsp": "rtsp,rtp,srtp,udp,tcp,tls",
+    "srt": "srt,udp",
+}
+FILE_PROTOCOLS = "file"
 
 
 def audio_decode(
@@ -46,11 +58,14 @@ def _container_open(uri: str):
         if uri == "-":
             return av.open(sys.stdin.buffer, mode="r")
         if uri.lower().startswith(URL_SCHEMES):
-            return av.open(uri, mode="r", timeout=(OPEN_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS))
+            protocols = PROTOCOLS_BY_SCHEME[uri.split(":", 1)[0].lower()]
+            return av.open(
+                uri, mode="r", timeout=(OPEN_TIMEOUT_SECONDS, READ_TIMEOUT_SECONDS), options={"protocol_whitelist": protocols}
+            )
         path = Path(uri).expanduser()
         if not path.is_file():
             raise ChatterError("invalid", f"audio file not found: {uri}")
-        container = av.open(str(path), mode="r")
+        container = av.open(str(path), mode="r", options={"protocol_whitelist": FILE_PROTOCOLS})
     except av.error.FFmpegError as error:
         raise ChatterError("invalid", f"cannot decode audio from {uri}: {error.strerror or error}") from None
     if not container.streams.audio:

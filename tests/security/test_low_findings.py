@@ -136,3 +136,54 @@ def test_it_renders_each_version_once():
     hits = _render.cache_info().hits
     assert render_markdown(text) == "<h1>Cached</h1>\n<p><strong>once</strong> per version</p>"
     assert _render.cache_info().hits == hits + 1
+
+
+# --- run_stream_context --audio URL -----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("uri", "allowed"),
+    [("https://stream.example/live.m3u8", "http,https,tls,tcp"), ("rtmp://ingest.example/live", "rtmp,rtmps,tls,tcp"), ("srt://ingest.example:9000", "srt,udp")],
+)
+def test_it_limits_the_protocols_ffmpeg_may_follow_from_a_url(monkeypatch, uri, allowed):
+    import av
+
+    from chatter_site.lib.errors import ChatterError
+    from streamctx.audio.decode import _container_open
+
+    opened = {}
+
+    def fake_open(target, **kwargs):
+        opened.update(kwargs, target=target)
+        raise av.error.InvalidDataError(1094995529, "stop here")
+
+    monkeypatch.setattr(av, "open", fake_open)
+    with pytest.raises(ChatterError):
+        _container_open(uri)
+    assert opened["options"]["protocol_whitelist"] == allowed
+
+
+def test_it_keeps_a_local_playlist_to_local_files(tmp_path):
+    import http.server
+    import threading
+
+    from chatter_site.lib.errors import ChatterError
+    from streamctx.audio.decode import _container_open
+
+    hits = []
+
+    class Recorder(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            hits.append(self.path)
+            self.send_response(404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    playlist = tmp_path / "list.m3u8"
+    playlist.write_text(f"#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2,\nhttp://127.0.0.1:{server.server_address[1]}/seg0.ts\n#EXT-X-ENDLIST\n")
+    with pytest.raises(ChatterError):
+        _container_open(str(playlist))
+    server.shutdown()
+    assert hits == []
