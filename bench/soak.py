@@ -377,7 +377,8 @@ class Soak:
     def llm_control(self, **faults: Any) -> None:
         services = json.loads((self.work / "var" / "run" / "services.json").read_text())
         url = services["openai_base_url"].removesuffix("/v1") + "/__control"
-        request = urllib.request.Request(url, data=json.dumps(faults).encode(), headers={"Content-Type": "application/json"})
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {services.get('llm_control_token', '')}"}
+        request = urllib.request.Request(url, data=json.dumps(faults).encode(), headers=headers)
         with urllib.request.urlopen(request, timeout=5) as response:
             response.read()
 

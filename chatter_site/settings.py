@@ -53,8 +53,13 @@ def _secret_key() -> str:
     except FileNotFoundError:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         key = secrets.token_urlsafe(50)
-        key_file.write_text(key)
-        key_file.chmod(0o600)
+        # Created 0600 (not chmod'ed after writing, which leaves a window where others can read it).
+        try:
+            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process of this checkout made it meanwhile
+            return key_file.read_text().strip()
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(key)
         return key
 
 

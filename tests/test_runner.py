@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import os
 import signal
 import subprocess
@@ -243,8 +244,43 @@ def test_it_lets_other_commands_use_the_offline_llm_provider(chatter: RunningCha
 
 def test_it_records_the_embedded_redis_in_the_runtime_dir(chatter: RunningChatter) -> None:
     services = json.loads((chatter.runtime_dir / "services.json").read_text())
-    assert services["redis_url"].startswith("redis://127.0.0.1:")
+    assert re.match(r"redis://:[\w-]{20,}@127\.0\.0\.1:\d+/0$", services["redis_url"]), services["redis_url"]
     assert services["runner_pid"] == chatter.proc.pid
+
+
+def test_it_keeps_the_embedded_services_to_this_user(chatter: RunningChatter) -> None:
+    """Issue 14: the embedded Redis wants its password, the provider's fault switch its token, and
+    what the runner writes under var/ is readable by this user only."""
+    import redis as redis_lib
+    import urllib.error
+    import urllib.request
+
+    services = json.loads((chatter.runtime_dir / "services.json").read_text())
+    port = int(services["redis_url"].rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(redis_lib.AuthenticationError):
+        redis_lib.Redis(host="127.0.0.1", port=port, socket_timeout=5).ping()
+    assert redis_lib.Redis.from_url(services["redis_url"], socket_timeout=5).ping()
+    assert services["redis_url"].split("@")[0].split(":")[-1] not in chatter.log_path.read_text()  # not on the console
+
+    control = services["openai_base_url"].removesuffix("/v1") + "/__control"
+
+    def post(body: bytes, headers: dict[str, str]) -> int:
+        try:
+            with urllib.request.urlopen(urllib.request.Request(control, data=body, headers=headers), timeout=10) as answer:
+                return answer.status
+        except urllib.error.HTTPError as refused:
+            return refused.code
+
+    faults = json.dumps({"latency_ms": 0}).encode()
+    assert post(faults, {"Content-Type": "application/json"}) == 403
+    assert post(faults, {"Content-Type": "text/plain", "Authorization": f"Bearer {services['llm_control_token']}"}) == 415
+    assert post(faults, {"Content-Type": "application/json", "Authorization": f"Bearer {services['llm_control_token']}"}) == 200
+
+    exposed = [
+        str(path) for path in [chatter.var_dir, *chatter.var_dir.rglob("*")]
+        if not path.is_symlink() and path.stat().st_mode & 0o077 and path.name != "static"  # public files
+    ]
+    assert exposed == []
 
 
 def test_it_records_the_vector_store_in_the_runtime_dir(chatter: RunningChatter) -> None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import hmac
 import json
 import os
 import random
@@ -24,6 +25,7 @@ from chatter_site.lib.offline_llm.scribe import compose_scribe_document
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MODELS = ("offline-chat", "offline-embed")
 LOOPBACK = ("127.0.0.1", "::1", "::ffff:127.0.0.1")
+CONTROL_TOKEN_ENV = "CHATTER_LLM_CONTROL_TOKEN"
 
 
 class BadRequest(Exception):
@@ -154,6 +156,9 @@ class OfflineLLMServer(ThreadingHTTPServer):
         self.faults = faults or Faults.from_env()
         self.embed_dims = embed_dims or default_embed_dims()
         self.verbose = verbose
+        # Set by runchatter (CHATTER_LLM_CONTROL_TOKEN) so that only holders of services.json may
+        # inject faults; unset in tests and benches that start a provider of their own.
+        self.control_token = os.environ.get(CONTROL_TOKEN_ENV) or None
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -225,8 +230,7 @@ class OfflineLLMHandler(BaseHTTPRequestHandler):
         try:
             body = self.read_json()
             if path == "/__control":
-                if self.client_address[0] not in LOOPBACK:
-                    raise BadRequest("/__control answers loopback only", status=403)
+                self.control_check()
                 self.send_json(200, asdict(self.server.set_faults(body)))
             elif path in ("/v1/chat/completions", "/v1/embeddings"):
                 self.answer_api(path, body)
@@ -273,6 +277,19 @@ class OfflineLLMHandler(BaseHTTPRequestHandler):
     @staticmethod
     def model_card(model: str) -> dict[str, Any]:
         return {"id": model, "object": "model", "created": 0, "owned_by": "chatter-offline"}
+
+    def control_check(self) -> None:
+        """/__control changes how every call is answered: loopback only, a JSON body (a browser page
+        cannot send one cross-origin without a preflight this server never grants) and, when the
+        server has one (runchatter sets it), the bearer token."""
+        if self.client_address[0] not in LOOPBACK:
+            raise BadRequest("/__control answers loopback only", status=403)
+        if not (self.headers.get("Content-Type") or "").startswith("application/json"):
+            raise BadRequest("/__control takes application/json", status=415)
+        token = self.server.control_token
+        supplied = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
+        if token and not hmac.compare_digest(supplied.encode(), token.encode()):
+            raise BadRequest("/__control needs the runner's token (services.json: llm_control_token)", status=403)
 
     def read_json(self) -> dict[str, Any]:
         try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import shutil
 import signal
 import sys
@@ -21,6 +22,7 @@ from django.db import DatabaseError, connections
 from django.utils.module_loading import import_string
 
 from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.offline_llm.server import CONTROL_TOKEN_ENV
 from chatter_site.lib.runner.children import Child, Watchdog, describe_exit, signal_group, start_child
 from chatter_site.lib.runner.console import Console, Output
 from chatter_site.lib.runner.haproxy import haproxy_command, haproxy_config, haproxy_executable
@@ -108,6 +110,7 @@ class Runner:
         self.stop = StopRequest()
         self.redis_url: str | None = None
         self.llm_base_url: str | None = None
+        self.llm_control_token: str | None = None
         self.chroma_url: str | None = None  # set once it answers
         self.chroma_port = 0
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
@@ -122,6 +125,9 @@ class Runner:
 
     def run(self) -> int:
         """Start everything, supervise, stop everything. Returns the exit status for the shell."""
+        # Everything the runner and its children write (database, logs, keys, the services file
+        # with the embedded services' secrets) is for this user only.
+        os.umask(0o077)
         self.refuse_if_busy()
         previous_handlers = self.install_signal_handlers()
         try:
@@ -179,6 +185,9 @@ class Runner:
         # refuses: beat must run as a single instance and the metrics dir is shared.
         self.record_services()
         self.claimed_runtime_dir = True
+        for directory in (Path(settings.VAR_DIR), self.runtime_dir):  # made by an earlier run, perhaps 0755
+            if directory.is_dir() and directory.stat().st_uid == os.getuid():
+                directory.chmod(0o700)
         # Left over only if a previous runner was SIGKILLed; it is stale, since nobody else runs here.
         (self.runtime_dir / BEAT_PIDFILE).unlink(missing_ok=True)
         metrics_dir = self.runtime_dir / METRICS_DIRNAME
@@ -215,20 +224,28 @@ class Runner:
         executable = redis_executable()
         data_dir = self.runtime_dir / REDIS_DIRNAME
         data_dir.mkdir(parents=True, exist_ok=True)
+        # Any local process can reach 127.0.0.1: a random password (in a 0600 config file, never on
+        # the command line where `ps` shows it) keeps other users off the chat's Redis.
+        password = secrets.token_urlsafe(24)
+        config = data_dir / "redis.conf"
+        config.unlink(missing_ok=True)
+        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(f"requirepass {password}\n")
         # The free port is picked before redis binds it; if something grabs it first, try another.
         for attempt in range(3):
             port = free_port()
             child = self.spawn(
                 "redis",
                 [
-                    executable, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
+                    executable, str(config), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
                     # Redis would otherwise overwrite its argv and environment with a short title;
                     # kept, `ps` shows which checkout's runtime dir this Redis belongs to.
                     "--set-proc-title", "no",
                 ],
             )
-            url = f"redis://127.0.0.1:{port}/0"
+            url = f"redis://:{password}@127.0.0.1:{port}/0"
             if self.wait_for_redis(child, url):
                 break
             self.drop(child)
@@ -257,6 +274,7 @@ class Runner:
             services["redis_url"] = self.redis_url
         if self.llm_base_url:
             services["openai_base_url"] = self.llm_base_url
+            services["llm_control_token"] = self.llm_control_token
         if self.chroma_url:
             services["chroma_url"] = self.chroma_url
         write_services(services)
@@ -264,6 +282,8 @@ class Runner:
     # -- offline LLM provider --
 
     def start_offline_llm(self) -> None:
+        # POST /__control changes every answer: only holders of services.json (0600) may use it.
+        self.llm_control_token = secrets.token_urlsafe(24)
         for attempt in range(3):
             port = free_port()
             child = self.spawn(
@@ -369,6 +389,8 @@ class Runner:
         if self.llm_base_url:
             env["OPENAI_BASE_URL"] = self.llm_base_url
             env["OPENAI_API_KEY"] = OFFLINE_LLM_API_KEY
+        if self.llm_control_token:
+            env[CONTROL_TOKEN_ENV] = self.llm_control_token
         if self.chroma_url:
             env["CHATTER_VECTOR_STORE"] = self.chroma_url
         if self.options.daphnes > 1 and not env.get("CHATTER_TRUSTED_PROXIES"):
@@ -589,7 +611,7 @@ class Runner:
         return ", ".join(names.get(child.name, child.name) for child in self.children)
 
     def print_banner(self, *, seconds: float) -> None:
-        redis = f"embedded at {self.redis_url}" if self.redis_url else "external Redis (REDIS_URL)"
+        redis = f"embedded at {redis_url_redacted(self.redis_url)}" if self.redis_url else "external Redis (REDIS_URL)"
         lines = [
             "",
             f"  chatter is running (healthy after {seconds:.1f}s)",
@@ -667,3 +689,12 @@ class Runner:
 
 def run_chatter(*, options: RunOptions, out: Output) -> int:
     return Runner(options=options, out=out).run()
+
+
+def redis_url_redacted(url: str) -> str:
+    """The URL without its password, for the console."""
+    parsed = urllib.parse.urlsplit(url)
+    if not parsed.password:
+        return url
+    netloc = f":***@{parsed.hostname}:{parsed.port}" if parsed.port else f":***@{parsed.hostname}"
+    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
