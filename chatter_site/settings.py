@@ -399,8 +399,11 @@ CHATTER_WHISPER_COMPUTE_TYPE = env_str("CHATTER_WHISPER_COMPUTE_TYPE", "int8")
 CHATTER_WHISPER_THREADS = env_int("CHATTER_WHISPER_THREADS", 2, minimum=1)
 CHATTER_WHISPER_BEAM_SIZE = env_int("CHATTER_WHISPER_BEAM_SIZE", 1, minimum=1)
 CHATTER_WHISPER_LANGUAGE = env_str("CHATTER_WHISPER_LANGUAGE", "en")
-CHATTER_WHISPER_CHUNK_SECONDS = env_float("CHATTER_WHISPER_CHUNK_SECONDS", 4.0, minimum=1.0)
+CHATTER_WHISPER_CHUNK_SECONDS = env_float("CHATTER_WHISPER_CHUNK_SECONDS", 8.0, minimum=1.0)
 CHATTER_WHISPER_FULL_WINDOW = env_bool("CHATTER_WHISPER_FULL_WINDOW", False)
+# When the model is given the end of the transcript as a prompt: only for audio carried over from a
+# cut in mid-speech (default), always, or never. bench/asr_real_speech.py measured why.
+CHATTER_WHISPER_PROMPT = env_choice("CHATTER_WHISPER_PROMPT", ("carry", "always", "off"), "carry")
 
 # --- Auth, i18n, security -------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

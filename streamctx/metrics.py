@@ -11,3 +11,11 @@ PUBLISHED = counter("chatter_streamctx_published_total", "Stream contexts publis
 EVENTS = counter("chatter_streamctx_events_total", "Stream events detected", ("kind",))
 TAKEOVERS = counter("chatter_streamctx_takeovers_total", "Sources that stopped because another took the room over")
 PUBLISH_SKIPPED = counter("chatter_streamctx_publish_skipped_total", "Contexts not published because Redis or the database was unreachable")
+ASR_DROPPED_WORDS = counter(
+    "chatter_streamctx_asr_dropped_words_total",
+    "Words the model returned but the transcript left out (punctuation, script, loop, echo, carried)", ("reason",),
+)
+ASR_RETRIES = counter("chatter_streamctx_asr_retries_total", "Chunks decoded again without the prompt (echo, loop or nothing heard in speech)")
+ASR_SPEECH_UNPUBLISHED = counter(
+    "chatter_streamctx_asr_speech_unpublished_total", "Chunks that VAD calls speech from which nothing was published"
+)

@@ -77,7 +77,9 @@ def _container_open(uri: str):
 def _decoded_chunks(container, *, uri: str, stop: threading.Event, realtime: bool, hop: int) -> Iterator[AudioChunk]:
     import av
 
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    # Channels are resampled as they are and averaged here: ffmpeg's own downmix to mono adds the
+    # two channels of stereo at -3 dB each, so identical channels came out 41 % above full scale.
+    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
     pending: list[np.ndarray] = []
     pending_samples = 0
     emitted = 0
@@ -136,4 +138,6 @@ def _frames(container, stream) -> Iterator:
 
 
 def _samples(frame) -> np.ndarray:
-    return frame.to_ndarray().reshape(-1).astype(np.float32, copy=False)
+    """A planar frame (channels × samples) as one mono channel: the mean of its channels."""
+    planes = frame.to_ndarray().astype(np.float32, copy=False)
+    return planes[0] if planes.shape[0] == 1 else planes.mean(axis=0, dtype=np.float32)

@@ -17,11 +17,11 @@ from faster_whisper import WhisperModel
 from chatter_site.lib.errors import ChatterError
 from streamctx import metrics
 from streamctx.audio.decode import SAMPLE_RATE
+from streamctx.audio.heard import HeardSegment, segments_judge
 from streamctx.types import AudioChunk, TimedSegment
 
 logger = logging.getLogger(__name__)
 
-COMPRESSION_RATIO_LIMIT = 2.4  # whisper's own threshold for "this text repeats itself"
 # How long exit waits for a model call in flight (one utterance takes well under a second).
 EXIT_WAIT_SECONDS = 15.0
 # Whisper pads every input to a 30 s window (3,000 feature frames) and its encoder, which costs
@@ -147,27 +147,43 @@ class Transcriber:
     def __post_init__(self) -> None:
         _live_transcribers.add(self)
 
+    @property
+    def english(self) -> bool:
+        return (self.language or "").lower().startswith("en")
+
+    def hear(self, chunk: AudioChunk, *, room_slug: str = "-", prompt: str | None = None) -> list[HeardSegment]:
+        """Whisper's segments of `chunk` with their words, timed in stream seconds within the chunk.
+
+        Nothing is filtered here (see `heard.segments_judge`), except words the aligner squeezed to
+        nothing: whisper ran on past the audio.
+        """
+        found = self._run(chunk, room_slug=room_slug, prompt=prompt)
+        begin, end = chunk.start, chunk.start + chunk.duration
+
+        def at(offset: float) -> float:
+            # Whisper's times can run past the audio it was given (its window is longer): clamp.
+            return round(min(end, max(begin, begin + float(offset))), 3)
+
+        heard = []
+        for segment in found:
+            words = [
+                TimedSegment(start=at(word.start), end=at(word.end), text=word.word)
+                for word in (segment.words or [])
+                if word.word.strip() and at(word.end) > at(word.start)
+            ]
+            if words:
+                heard.append(HeardSegment(words=words, compression_ratio=float(segment.compression_ratio)))
+        return heard
+
     def transcribe(self, chunk: AudioChunk, *, room_slug: str = "-", prompt: str | None = None) -> list[TimedSegment]:
-        """Segments heard in `chunk`, timed in stream seconds."""
-        found = self._run(chunk, room_slug=room_slug, word_timestamps=False, prompt=prompt)
+        """Segments heard in `chunk` (hallucinations and loops dropped), timed in stream seconds."""
+        verdict = segments_judge(self.hear(chunk, room_slug=room_slug, prompt=prompt), published=[], english=self.english)
         return [
-            TimedSegment(start=round(chunk.start + float(s.start), 3), end=round(chunk.start + float(s.end), 3), text=s.text.strip())
-            for s in found
-            if s.text.strip()
+            TimedSegment(start=words[0].start, end=words[-1].end, text="".join(word.text for word in words).strip())
+            for words in verdict.segments
         ]
 
-    def transcribe_words(self, chunk: AudioChunk, *, room_slug: str = "-", prompt: str | None = None) -> list[TimedSegment]:
-        """One segment per word (text keeps its leading space), timed in stream seconds."""
-        found = self._run(chunk, room_slug=room_slug, word_timestamps=True, prompt=prompt)
-        return [
-            TimedSegment(start=round(chunk.start + float(w.start), 3), end=round(chunk.start + float(w.end), 3), text=w.word)
-            for s in found
-            for w in (s.words or [])
-            # A word the aligner squeezed to nothing was not heard: whisper ran on past the audio.
-            if w.word.strip() and w.end > w.start
-        ]
-
-    def _run(self, chunk: AudioChunk, *, room_slug: str, word_timestamps: bool, prompt: str | None) -> list:
+    def _run(self, chunk: AudioChunk, *, room_slug: str, prompt: str | None) -> list:
         duration = chunk.duration
         with self._lock:  # one model call at a time: the threads setting is the CPU budget
             started = time.perf_counter()
@@ -183,13 +199,13 @@ class Transcriber:
                 # Temperature fallback re-decodes a doubtful chunk up to five times; a live
                 # transcript prefers a slightly worse line now to a better one seconds later.
                 temperature=0.0,
-                word_timestamps=word_timestamps,
+                # Word times cost next to nothing here (measured) and let every decision (carry-over,
+                # echo, the overlap with what was published) work word by word.
+                word_timestamps=True,
                 # Bounds a repetition loop on noise: normal speech is < 5 tokens a second.
                 max_new_tokens=int(duration * 10) + 24,
             )
-            # The work happens while iterating. A very repetitive segment is a hallucination loop
-            # (whisper's own fallback would re-decode it, which a live transcript cannot wait for).
-            segments = [s for s in segments if s.compression_ratio <= COMPRESSION_RATIO_LIMIT]
+            segments = list(segments)  # the work happens while iterating
             elapsed = time.perf_counter() - started
             self.busy_seconds += elapsed
             self.audio_seconds += duration

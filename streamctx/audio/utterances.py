@@ -4,21 +4,22 @@ from __future__ import annotations
 import itertools
 import logging
 import queue
-import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from chatter_site.lib.errors import ChatterError
+from streamctx import metrics
 from streamctx.audio.decode import DECODE_HOP_SECONDS, SAMPLE_RATE, audio_decode
+from streamctx.audio.heard import TAIL_WORDS, Verdict, norm, segments_judge, unpublished
 from streamctx.audio.model import Transcriber, whisper_setting
 from streamctx.types import AudioChunk, TimedSegment
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_CHUNK_SECONDS = 4.0
+DEFAULT_CHUNK_SECONDS = 8.0
 MAX_CHUNK_SECONDS = 25.0  # whisper sees at most 30 s at once
 # A pause this long after speech ends an utterance, once the utterance holds MIN_UTTERANCE_SPEECH
 # seconds of speech: whisper guesses wildly on a lone second of speech ("The boss is at low
@@ -38,7 +39,9 @@ TAIL_GUARD_SECONDS = 0.4
 # Carried-over audio starts this much before the unfinished word, so the model hears it in
 # context; the published words it may hear again there are dropped (see _unpublished).
 CARRY_CONTEXT_SECONDS = 1.0
-MAX_OVERLAP_WORDS = 8
+PROMPT_CHARS = 120
+# A call that publishes nothing from at least this much speech is decoded again without the prompt.
+RETRY_SPEECH_SECONDS = 0.3
 # Audio kept before speech starts, so the first syllable is never clipped.
 LEAD_IN_SECONDS = 0.4
 # A live source falling this far behind (a starved CPU) skips ahead rather than lag for ever.
@@ -56,6 +59,22 @@ _END = object()
 class Cut:
     chunk: AudioChunk
     whole: bool  # True: ends in a pause (or the source ended); False: cut mid-speech
+    speech_seconds: float = 0.0  # what VAD calls speech in it
+
+
+@dataclass(frozen=True)
+class CutReport:
+    """What one cut cost and gave: for the metrics, the benchmark and the tests."""
+
+    start: float
+    end: float
+    whole: bool
+    after_carry: bool  # it began with audio carried over from the previous cut
+    speech_seconds: float
+    calls: int  # model calls: 2 when it was decoded again without the prompt
+    published: list[TimedSegment]
+    dropped: dict[str, int]  # words, by reason
+    carried_over: bool  # its unfinished tail went back into the buffer
 
 
 class UtteranceBuffer:
@@ -106,30 +125,32 @@ class UtteranceBuffer:
             else:
                 self._trim_silence()
             return None
+        seconds = speech * VAD_WINDOW / SAMPLE_RATE
         if final:
-            return Cut(self._take(len(self.samples)), whole=True)
+            return Cut(self._take(len(self.samples)), whole=True, speech_seconds=seconds)
         trailing = _trailing_below(self.probs, VAD_NEG_THRESHOLD)
         if trailing >= self.endpoint_windows and (speech >= _windows(MIN_UTTERANCE_SPEECH_SECONDS) or trailing >= _windows(LONG_PAUSE_SECONDS)):
-            return Cut(self._take(len(self.samples)), whole=True)
+            return Cut(self._take(len(self.samples)), whole=True, speech_seconds=seconds)
         if len(self.samples) < self.max_samples:
             return None
-        gap = self._longest_gap()
+        gap = self._best_pause()
         if gap is not None:
-            return Cut(self._take(gap), whole=True)
-        return Cut(self._take(len(self.samples)), whole=False)
+            speech_seconds = self._speech_before(gap)
+            return Cut(self._take(gap), whole=True, speech_seconds=speech_seconds)
+        dip = self._deepest_dip()
+        speech_seconds = self._speech_before(dip)
+        return Cut(self._take(dip), whole=False, speech_seconds=speech_seconds)
 
-    def _longest_gap(self) -> int | None:
-        """A sample index in the middle of the longest pause (the latest of equals) in the buffer's
-        second half with enough speech before it, where a phrase most likely ended; None when
-        speech runs on without one."""
-        speech_so_far = np.cumsum(self.probs >= VAD_THRESHOLD)
-        enough = np.flatnonzero(speech_so_far >= _windows(MIN_UTTERANCE_SPEECH_SECONDS))
-        if not len(enough):
+    def _best_pause(self) -> int | None:
+        """A sample index in the middle of the longest pause (the latest of equals) after enough
+        speech for whisper, where a phrase most likely ended; None when speech runs on without one."""
+        start = self._enough_speech_window()
+        if start is None:
             return None
         quiet = np.append(self.probs < VAD_NEG_THRESHOLD, False)
         best: tuple[int, int] | None = None  # (length, middle window)
         run = 0
-        for index in range(max(len(self.probs) // 2, int(enough[0]) + 1), len(quiet)):
+        for index in range(start, len(quiet)):
             if quiet[index]:
                 run += 1
                 continue
@@ -137,6 +158,26 @@ class UtteranceBuffer:
                 best = (run, index - run // 2 - 1)
             run = 0
         return best[1] * VAD_WINDOW if best else None
+
+    def _deepest_dip(self) -> int:
+        """Where unbroken speech is least sure to be speech (the lowest VAD probability over
+        ~100 ms, the latest of equals) in the buffer's second half: between two words more often
+        than the hard limit is. Words near it are still carried over (the cut is not whole)."""
+        smooth = np.convolve(self.probs, np.ones(3) / 3, mode="same") if len(self.probs) >= 3 else self.probs
+        begin = max(len(smooth) // 2, (self._enough_speech_window() or 0))
+        end = len(smooth) - 1  # not the very end: that is the hard limit
+        if end <= begin:
+            return len(self.samples)
+        lowest = begin + int(np.flatnonzero(smooth[begin:end] == smooth[begin:end].min())[-1])
+        return lowest * VAD_WINDOW
+
+    def _enough_speech_window(self) -> int | None:
+        speech_so_far = np.cumsum(self.probs >= VAD_THRESHOLD)
+        enough = np.flatnonzero(speech_so_far >= _windows(MIN_UTTERANCE_SPEECH_SECONDS))
+        return int(enough[0]) + 1 if len(enough) else None
+
+    def _speech_before(self, sample: int) -> float:
+        return float(np.count_nonzero(self.probs[: sample // VAD_WINDOW] >= VAD_THRESHOLD)) * VAD_WINDOW / SAMPLE_RATE
 
     def put_back(self, chunk: AudioChunk) -> None:
         """Return unfinished audio (the tail of a forced cut) to the front of the buffer."""
@@ -182,24 +223,24 @@ def _trailing_below(values: np.ndarray, threshold: float) -> int:
     return len(values) if not len(above) else len(values) - 1 - int(above[-1])
 
 
-_WORD_RE = re.compile(r"[\w']+")
-
-
-def _norm(word: str) -> str:
-    return "".join(_WORD_RE.findall(word.lower()))
-
-
 @dataclass
 class _Committed:
-    """What has been published: the prompt for the next utterance, and the words that carried-over
-    audio may repeat."""
+    """What has been published: the prompt for the next utterance, and the words the next call may
+    repeat (the prompt echoed, or carried-over audio heard again)."""
 
     text: str = ""
-    words: list[str] = field(default_factory=list)  # normalised, the last few
+    words: list[str] = field(default_factory=list)  # normalised, the last TAIL_WORDS
+    end: float = 0.0  # stream time the last published word ends
     carried: bool = False  # the buffer starts with audio put back after a forced cut
 
-    def prompt(self, limit: int = 120) -> str | None:
-        return self.text[-limit:].lstrip() or None
+    def prompt(self, *, after_carry: bool) -> str | None:
+        """The end of what was published, when CHATTER_WHISPER_PROMPT asks for it: `carry` (the
+        default) only for audio carried over from a cut in mid-speech, where the sentence goes on;
+        `always`; or `off`."""
+        mode = whisper_setting("CHATTER_WHISPER_PROMPT", "carry")
+        if mode == "off" or (mode == "carry" and not after_carry):
+            return None
+        return self.text[-PROMPT_CHARS:].lstrip() or None
 
 
 def audio_segments(
@@ -210,6 +251,7 @@ def audio_segments(
     stop: threading.Event,
     realtime: bool = True,
     chunk_seconds: float | None = None,
+    observe: Callable[[CutReport], None] | None = None,
 ) -> Iterator[TimedSegment]:
     """Transcript segments of `uri` (file, URL or - for stdin), in stream time, as they are recognised.
 
@@ -217,7 +259,9 @@ def audio_segments(
     """
     max_seconds = _max_seconds(chunk_seconds)
     chunks = audio_decode(uri, stop=stop, realtime=realtime, chunk_seconds=DECODE_HOP_SECONDS)
-    return _transcribed(chunks, transcriber=transcriber, room_slug=room_slug, stop=stop, realtime=realtime, max_seconds=max_seconds)
+    return _transcribed(
+        chunks, transcriber=transcriber, room_slug=room_slug, stop=stop, realtime=realtime, max_seconds=max_seconds, observe=observe
+    )
 
 
 def chunks_transcribe(
@@ -228,15 +272,19 @@ def chunks_transcribe(
     stop: threading.Event,
     realtime: bool = True,
     chunk_seconds: float | None = None,
+    observe: Callable[[CutReport], None] | None = None,
 ) -> Iterator[TimedSegment]:
     """Transcribe decoded chunks utterance by utterance, yielding segments as they are recognised.
 
     The chunks are read in a thread of their own, so a slow model call never holds a paced source
     back; the caller's thread does the transcribing. `chunk_seconds` (default
-    CHATTER_WHISPER_CHUNK_SECONDS) is the most speech sent to the model when nobody pauses.
+    CHATTER_WHISPER_CHUNK_SECONDS) is the most speech sent to the model when nobody pauses;
+    `observe` is given a CutReport for every cut.
     """
     max_seconds = _max_seconds(chunk_seconds)
-    return _transcribed(chunks, transcriber=transcriber, room_slug=room_slug, stop=stop, realtime=realtime, max_seconds=max_seconds)
+    return _transcribed(
+        chunks, transcriber=transcriber, room_slug=room_slug, stop=stop, realtime=realtime, max_seconds=max_seconds, observe=observe
+    )
 
 
 def _max_seconds(chunk_seconds: float | None) -> float:
@@ -247,7 +295,14 @@ def _max_seconds(chunk_seconds: float | None) -> float:
 
 
 def _transcribed(
-    chunks: Iterator[AudioChunk], *, transcriber: Transcriber, room_slug: str, stop: threading.Event, realtime: bool, max_seconds: float
+    chunks: Iterator[AudioChunk],
+    *,
+    transcriber: Transcriber,
+    room_slug: str,
+    stop: threading.Event,
+    realtime: bool,
+    max_seconds: float,
+    observe: Callable[[CutReport], None] | None = None,
 ) -> Iterator[TimedSegment]:
     halt = threading.Event()  # ends the reader when this generator is closed without `stop`
     # Live: unbounded, a backlog is skipped below. Not live: the reader waits for the model.
@@ -271,64 +326,125 @@ def _transcribed(
                     raise item
                 else:
                     buffer.add(item)
-            if realtime and buffer.duration > MAX_BACKLOG_SECONDS:
-                skipped = buffer.skip_to_recent(max_seconds)
-                logger.warning("room=%s transcription fell behind; skipped %.1f s of audio", room_slug, skipped)
-            while (cut := buffer.next_cut(final=source_done)) is not None:
-                if stop.is_set():
-                    return
-                yield from _transcribe_cut(cut, buffer=buffer, transcriber=transcriber, room_slug=room_slug, committed=committed)
+                if realtime and buffer.duration > MAX_BACKLOG_SECONDS:
+                    skipped = buffer.skip_to_recent(max_seconds)
+                    logger.warning("room=%s transcription fell behind; skipped %.1f s of audio", room_slug, skipped)
+                # Cuts are decided hop by hop, as the audio was heard, however much of it waited
+                # while the model was busy: a pause in that backlog is still a pause, and the cuts
+                # (so the transcript) do not depend on how the threads were scheduled.
+                while (cut := buffer.next_cut(final=source_done)) is not None:
+                    if stop.is_set():
+                        return
+                    yield from _transcribe_cut(
+                        cut, buffer=buffer, transcriber=transcriber, room_slug=room_slug, committed=committed, observe=observe
+                    )
     finally:
         halt.set()
 
 
 def _transcribe_cut(
-    cut: Cut, *, buffer: UtteranceBuffer, transcriber: Transcriber, room_slug: str, committed: _Committed
+    cut: Cut,
+    *,
+    buffer: UtteranceBuffer,
+    transcriber: Transcriber,
+    room_slug: str,
+    committed: _Committed,
+    observe: Callable[[CutReport], None] | None = None,
 ) -> Iterator[TimedSegment]:
     after_carry, committed.carried = committed.carried, False
-    prompt = committed.prompt()
-    if cut.whole and not after_carry:
-        for segment in transcriber.transcribe(cut.chunk, room_slug=room_slug, prompt=prompt):
-            _commit(committed, segment.text)
-            yield segment
-        return
-    words = transcriber.transcribe_words(cut.chunk, room_slug=room_slug, prompt=prompt)
-    if after_carry:
-        words = _unpublished(words, committed)
-    keep = words
+    prompt = committed.prompt(after_carry=after_carry)
+    verdict, fresh = _hear(cut, transcriber=transcriber, room_slug=room_slug, committed=committed, prompt=prompt, after_carry=after_carry)
+    calls = 1
+    if prompt and (verdict.looped or (not fresh and cut.speech_seconds >= RETRY_SPEECH_SECONDS)):
+        # The prompt made the model echo or loop, or it heard nothing in speech: the same audio
+        # without the prompt, less what was published, is what was said.
+        again, again_fresh = _hear(cut, transcriber=transcriber, room_slug=room_slug, committed=committed, prompt=None, after_carry=after_carry)
+        calls = 2
+        metrics.ASR_RETRIES.inc()
+        if len(_flat(again_fresh)) >= len(_flat(fresh)) or (verdict.looped and not again.looped and again_fresh):
+            # What the prompted call dropped is still what the prompt cost (its echo, its loop).
+            for reason, count in verdict.dropped.items():
+                again.drop(reason, count)
+            verdict, fresh = again, again_fresh
+    keep = fresh
+    carried_over = False
     if not cut.whole:
         chunk_end = cut.chunk.start + cut.chunk.duration
-        keep = list(itertools.takewhile(lambda word: word.end <= chunk_end - TAIL_GUARD_SECONDS, words)) or words
-        if len(keep) < len(words):
+        words = _flat(fresh)
+        finished = list(itertools.takewhile(lambda word: word.end <= chunk_end - TAIL_GUARD_SECONDS, words))
+        # The last word before a cut in speech is suspect wherever whisper timed it: a word cut in
+        # half is heard as a shorter one ("respectable" as "respect.").
+        finished = finished[: len(words) - 1] or words[:1] if len(words) > 1 else words
+        if len(finished) < len(words):
             # Unfinished words go back with a second of what came before, for context.
-            carry_from = max(cut.chunk.start, words[len(keep)].start - CARRY_CONTEXT_SECONDS)
+            carry_from = max(cut.chunk.start, words[len(finished)].start - CARRY_CONTEXT_SECONDS)
             offset = int(round((carry_from - cut.chunk.start) * SAMPLE_RATE))
             buffer.put_back(AudioChunk(start=cut.chunk.start + offset / SAMPLE_RATE, samples=cut.chunk.samples[offset:]))
-            committed.carried = True
-    if keep:
-        text = "".join(word.text for word in keep).strip()
-        _commit(committed, text)
-        yield TimedSegment(start=keep[0].start, end=keep[-1].end, text=text)
+            committed.carried = carried_over = True
+            keep = _first_words(fresh, len(finished))
+    published = []
+    for words in keep:
+        text = "".join(word.text for word in words).strip()
+        start = max(words[0].start, min(committed.end, words[-1].end - 0.01))
+        segment = TimedSegment(start=round(start, 3), end=max(words[-1].end, round(start + 0.01, 3)), text=text)
+        _commit(committed, segment)
+        published.append(segment)
+    for reason, count in verdict.dropped.items():
+        metrics.ASR_DROPPED_WORDS.labels(reason=reason).inc(count)
+    if not published and cut.speech_seconds >= RETRY_SPEECH_SECONDS:
+        metrics.ASR_SPEECH_UNPUBLISHED.inc()
+    if observe is not None:
+        observe(
+            CutReport(
+                start=cut.chunk.start, end=cut.chunk.start + cut.chunk.duration, whole=cut.whole, after_carry=after_carry,
+                speech_seconds=cut.speech_seconds, calls=calls, published=published, dropped=dict(verdict.dropped),
+                carried_over=carried_over,
+            )
+        )
+    yield from published
 
 
-def _unpublished(words: list[TimedSegment], committed: _Committed) -> list[TimedSegment]:
-    """The words of carried-over audio less those published already: the model may or may not
-    hear the second of context again, and its times for it are too rough to go by, so the
-    overlap is found by text (the longest run of new words that ends the published text, one
-    misheard word allowed)."""
-    heard = [_norm(word.text) for word in words]
-    tail = committed.words
-    for size in range(min(len(heard), len(tail), MAX_OVERLAP_WORDS), 0, -1):
-        pairs = list(zip(heard[:size], tail[-size:]))
-        same = sum(new == old for new, old in pairs)
-        if pairs[-1][0] == pairs[-1][1] and (same == size or (size >= 2 and same == size - 1)):
-            return words[size:]
-    return words
+def _hear(
+    cut: Cut, *, transcriber: Transcriber, room_slug: str, committed: _Committed, prompt: str | None, after_carry: bool
+) -> tuple[Verdict, list[list[TimedSegment]]]:
+    """The verdict on one model call, and its words not yet published, grouped by segment."""
+    verdict = segments_judge(
+        transcriber.hear(cut.chunk, room_slug=room_slug, prompt=prompt), published=committed.words, english=transcriber.english
+    )
+    _, repeated = unpublished(verdict.words, committed.words, carried=after_carry)
+    verdict.drop("carried" if after_carry else "echo", repeated)
+    return verdict, _without_first(verdict.segments, repeated)
 
 
-def _commit(committed: _Committed, text: str) -> None:
-    committed.text = (committed.text + " " + text)[-400:]
-    committed.words = (committed.words + [_norm(word) for word in text.split()])[-MAX_OVERLAP_WORDS:]
+def _flat(segments: list[list[TimedSegment]]) -> list[TimedSegment]:
+    return [word for words in segments for word in words]
+
+
+def _without_first(segments: list[list[TimedSegment]], count: int) -> list[list[TimedSegment]]:
+    kept = []
+    for words in segments:
+        if count >= len(words):
+            count -= len(words)
+            continue
+        kept.append(words[count:])
+        count = 0
+    return kept
+
+
+def _first_words(segments: list[list[TimedSegment]], count: int) -> list[list[TimedSegment]]:
+    kept = []
+    for words in segments:
+        if count <= 0:
+            break
+        kept.append(words[:count])
+        count -= len(words)
+    return kept
+
+
+def _commit(committed: _Committed, segment: TimedSegment) -> None:
+    committed.text = (committed.text + " " + segment.text)[-400:]
+    committed.words = (committed.words + [norm(word) for word in segment.text.split() if norm(word)])[-TAIL_WORDS:]
+    committed.end = max(committed.end, segment.end)
 
 
 def _read(chunks: Iterator[AudioChunk], inbox: queue.Queue, stop: threading.Event, halt: threading.Event) -> None:

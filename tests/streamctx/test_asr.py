@@ -21,7 +21,7 @@ from prometheus_client import REGISTRY
 from chat.selectors import context_latest
 from chatter_site.lib.errors import ChatterError
 from streamctx.audio import SAMPLE_RATE, audio_decode, audio_segments, model_resolve, transcriber_load
-from streamctx.models_install import MODEL_SHA256, model_dir_problem, whisper_model_install
+from streamctx.models_install import MODEL_SHA256, whisper_model_install
 from streamctx.types import AudioChunk
 from tests.factories import RoomFactory
 
@@ -37,19 +37,6 @@ def words(text: str) -> list[str]:
 
 def _run(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True)
-
-
-@pytest.fixture(scope="session")
-def whisper_model_dir() -> Path:
-    if model_dir_problem(MODEL_DIR) is not None:
-        whisper_model_install(dest=MODEL_DIR, report=lambda line: print(line, file=sys.stderr))
-    return MODEL_DIR
-
-
-@pytest.fixture(scope="session")
-def transcriber(whisper_model_dir):
-    with override_settings(CHATTER_WHISPER_MODEL=str(whisper_model_dir)):
-        return transcriber_load()
 
 
 @pytest.fixture(scope="session")
@@ -309,15 +296,14 @@ def test_it_keeps_the_model_out_of_git():
 
 
 def test_it_drops_the_words_carried_audio_hears_again():
-    from streamctx.audio.utterances import _Committed, _commit, _unpublished
+    from streamctx.audio.heard import norm, unpublished
     from streamctx.types import TimedSegment
 
-    committed = _Committed()
-    _commit(committed, "The boss is at low health, big clutch")
+    published = [norm(word) for word in "The boss is at low health, big clutch".split()]
 
     def heard(*texts: str) -> list[str]:
         found = [TimedSegment(start=i * 0.3, end=i * 0.3 + 0.25, text=f" {text}") for i, text in enumerate(texts)]
-        return [word.text.strip() for word in _unpublished(found, committed)]
+        return [word.text.strip() for word in unpublished(found, published, carried=True)[0]]
 
     assert heard("big", "clutch", "incoming.") == ["incoming."]  # the context heard again
     assert heard("mid", "clutch", "incoming.") == ["incoming."]  # ... with one word misheard
