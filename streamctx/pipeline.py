@@ -168,11 +168,15 @@ class StreamContextSession:
         deadline = time.monotonic() + max_seconds if max_seconds else None
         next_tick = time.monotonic()
         source_done = False
+        speech_waiting = False  # new speech not yet published (it came within SPEECH_PUBLISH_MIN_GAP)
         try:
             while not stop.is_set():
                 if deadline and time.monotonic() >= deadline:
                     return self._stopped("time limit reached")
-                timeout = max(0.0, next_tick - time.monotonic())
+                wake = next_tick
+                if speech_waiting and self._last_publish is not None:
+                    wake = min(wake, self._last_publish + SPEECH_PUBLISH_MIN_GAP)
+                timeout = max(0.0, wake - time.monotonic())
                 try:
                     item = inbox.get(timeout=timeout)
                 except queue.Empty:
@@ -191,20 +195,25 @@ class StreamContextSession:
                     new_segments = [segment for segment in batch if isinstance(segment, TimedSegment)]
                     events = self.builder.add_segments(new_segments)
                     notable = any(event.confidence >= NOTABLE_EVENT_CONFIDENCE for event in events)
-                    # New speech goes out at once too (rate-limited), so a spoken word does not
-                    # wait for the next cadence tick.
-                    speech_due = new_segments and (
-                        self._last_publish is None or time.monotonic() - self._last_publish >= SPEECH_PUBLISH_MIN_GAP
-                    )
-                    if notable or speech_due:
-                        if not self._publish("event" if notable else "speech"):
+                    speech_waiting = speech_waiting or bool(new_segments)
+                    if notable:
+                        if not self._publish("event"):
                             return self._stopped(TAKEN_OVER)
+                        speech_waiting = False
                         next_tick = time.monotonic() + self.cadence
+                # New speech goes out at once too, rate-limited: speech that came too soon after the
+                # last publish goes out when the gap has passed, not at the next cadence tick.
+                if speech_waiting and (self._last_publish is None or time.monotonic() - self._last_publish >= SPEECH_PUBLISH_MIN_GAP):
+                    if not self._publish("speech"):
+                        return self._stopped(TAKEN_OVER)
+                    speech_waiting = False
+                    next_tick = time.monotonic() + self.cadence
                 if time.monotonic() >= next_tick:
                     spike = self._chat_spike(self.clock())
                     self.builder.add_event(spike)
                     if not self._publish("event" if spike else "cadence"):
                         return self._stopped(TAKEN_OVER)
+                    speech_waiting = False
                     next_tick = time.monotonic() + self.cadence
                 if source_done:
                     self._publish("final")

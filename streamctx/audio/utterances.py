@@ -58,7 +58,7 @@ _END = object()
 @dataclass(frozen=True)
 class Cut:
     chunk: AudioChunk
-    whole: bool  # True: ends in a pause (or the source ended); False: cut mid-speech
+    whole: bool  # True: the speaker stopped (or the source ended); False: cut at the chunk limit
     speech_seconds: float = 0.0  # what VAD calls speech in it
 
 
@@ -135,8 +135,10 @@ class UtteranceBuffer:
             return None
         gap = self._best_pause()
         if gap is not None:
+            # Not whole: a "pause" inside the window can be the closure of a stop inside a word
+            # ("respect|able"), so the words just before it are checked and carried like any cut's.
             speech_seconds = self._speech_before(gap)
-            return Cut(self._take(gap), whole=True, speech_seconds=speech_seconds)
+            return Cut(self._take(gap), whole=False, speech_seconds=speech_seconds)
         dip = self._deepest_dip()
         speech_seconds = self._speech_before(dip)
         return Cut(self._take(dip), whole=False, speech_seconds=speech_seconds)

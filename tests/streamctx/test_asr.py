@@ -87,6 +87,39 @@ def test_it_times_segments_in_stream_seconds(transcriber, speech):
     assert skip.start >= boss_end - 0.5
 
 
+def test_it_cuts_at_the_same_places_however_the_audio_arrives(speech):
+    """Issue 16's flake: cuts were decided once per batch the reader had queued, so on a loaded
+    machine a pause heard while the model was busy went unnoticed, the cuts moved, and whisper's
+    segment times (which can run past a short chunk's audio) broke the stream-time bounds."""
+    from streamctx.audio import chunks_transcribe
+
+    hops, _ = _decoded(speech["both"])
+
+    class CutRecorder:
+        english = True
+
+        def __init__(self, model_seconds: float) -> None:
+            self.model_seconds, self.spans = model_seconds, []
+
+        def hear(self, chunk, *, room_slug="-", prompt=None):
+            self.spans.append((round(chunk.start, 3), round(chunk.start + chunk.duration, 3)))
+            time.sleep(self.model_seconds)  # a model call, during which the reader queues more hops
+            return []
+
+    def arriving(delay: float):
+        for hop in hops:
+            time.sleep(delay)  # a source slower than the model: hops are taken one at a time
+            yield hop
+
+    spans = []
+    for hop_delay, model_seconds in ((0.01, 0.0), (0.0, 0.4)):
+        recorder = CutRecorder(model_seconds)
+        list(chunks_transcribe(arriving(hop_delay), transcriber=recorder, room_slug="asr-test", stop=threading.Event(), realtime=False,
+                               chunk_seconds=3))
+        spans.append(recorder.spans)
+    assert len(spans[0]) >= 2 and spans[0] == spans[1]
+
+
 def test_it_offsets_a_chunk_by_its_stream_start_and_records_metrics(transcriber, speech):
     _, samples = _decoded(speech["boss"])
     before = REGISTRY.get_sample_value("chatter_streamctx_asr_seconds_count") or 0.0

@@ -153,3 +153,36 @@ def test_it_keeps_playing_through_a_redis_outage(tmp_path, monkeypatch):
     assert reason == "source ended"
     assert outage["left"] == 0
     assert "we got him with one HP" in context_latest(room=room)["transcript"]
+
+
+def test_it_publishes_speech_that_came_too_soon_when_the_gap_has_passed_not_at_the_next_tick():
+    """Two phrases recognised 0.1 s apart, a 30 s cadence: the second is published about
+    SPEECH_PUBLISH_MIN_GAP after the first, not 30 s later."""
+    from django.db import connection
+
+    from streamctx.types import TimedSegment
+
+    room = RoomFactory()
+    session = StreamContextSession(room=room, source_id=new_source_id("audio"), window_seconds=45, cadence=30.0)
+    stop = threading.Event()
+    second_sent = threading.Event()
+
+    def transcript() -> str:
+        return (context_latest(room=room) or {}).get("transcript") or ""
+
+    def source():
+        yield TimedSegment(start=0.0, end=1.0, text="first phrase")
+        wait_for(lambda: "first phrase" in transcript(), timeout=10)
+        connection.close()  # this runs in the session's source thread: its own connection
+        yield TimedSegment(start=1.0, end=1.1, text="second phrase")  # within the gap of that publish
+        second_sent.set()
+        stop.wait(30)  # the stream goes on, silent
+
+    thread = threading.Thread(target=session.run, args=(source(),), kwargs={"stop": stop, "max_seconds": 40})
+    thread.start()
+    try:
+        assert second_sent.wait(10)
+        wait_for(lambda: "second phrase" in transcript(), timeout=10)
+    finally:
+        stop.set()
+        thread.join(timeout=10)
