@@ -22,7 +22,8 @@ RTF is model time / audio time (threads: --threads, default 2). For the live mod
 counted by kind: deletions at a chunk boundary (between the words of two cuts) or inside a cut,
 insertions that repeat a word just published (echo) or not (hallucination), substitutions; and the
 pipeline's own counts: cuts, model calls, calls decoded again without the prompt, forced cuts,
-carry-overs, words dropped by reason, and cuts on speech that ended with nothing published.
+carry-overs, cuts decoded again (without the prompt after an echo or a loop, or the speech before
+the first heard word), words dropped by reason, and cuts on speech that ended with nothing published.
 The machine's load average is printed with the results: the model shares the CPU with whatever
 else runs.
 """
@@ -203,7 +204,7 @@ def live_run(transcriber, stream: Path, duration: float, *, chunk_seconds: float
         "audio_seconds": round(duration, 1),
         "cuts": len(reports),
         "model_calls": transcriber.calls - calls,
-        "retries_without_prompt": sum(report.calls > 1 for report in reports),
+        "cuts_decoded_again": sum(report.calls > 1 for report in reports),
         "forced_cuts": sum(not report.whole for report in reports),
         "carry_overs": sum(report.carried_over for report in reports),
         "audio_decoded_twice_pct": round(100 * max(0.0, decoded - _unique_span(reports)) / duration, 1),
@@ -337,7 +338,7 @@ def _print_mode(mode: str, run: dict[str, Any], *, verbose: bool) -> None:
           f"{run['cut_deletions']}, echo insertions {run['echo_insertions']}, hallucinations {run['hallucinations']}")
     if "cuts" in run:
         print(f"   cuts {run['cuts']} (forced {run['forced_cuts']}, carried over {run['carry_overs']}), model calls {run['model_calls']} "
-              f"(again without the prompt {run['retries_without_prompt']}), audio decoded twice {run['audio_decoded_twice_pct']}%, "
+              f"(cuts decoded again {run['cuts_decoded_again']}), audio decoded twice {run['audio_decoded_twice_pct']}%, "
               f"speech cuts with nothing published {run['speech_cuts_with_nothing_published']}, words dropped {run['dropped_words']}")
     if verbose:
         print(f"   deleted {run['deleted']} inserted {run['inserted']}")

@@ -42,6 +42,8 @@ CARRY_CONTEXT_SECONDS = 1.0
 PROMPT_CHARS = 120
 # A call that publishes nothing from at least this much speech is decoded again without the prompt.
 RETRY_SPEECH_SECONDS = 0.3
+# Speech this close before the first heard word is that word's own onset.
+UNHEARD_MARGIN_SECONDS = 0.2
 # Audio kept before speech starts, so the first syllable is never clipped.
 LEAD_IN_SECONDS = 0.4
 # A live source falling this far behind (a starved CPU) skips ahead rather than lag for ever.
@@ -71,7 +73,7 @@ class CutReport:
     whole: bool
     after_carry: bool  # it began with audio carried over from the previous cut
     speech_seconds: float
-    calls: int  # model calls: 2 when it was decoded again without the prompt
+    calls: int  # model calls: more than 1 when it was decoded again (without the prompt, or its unheard start)
     published: list[TimedSegment]
     dropped: dict[str, int]  # words, by reason
     carried_over: bool  # its unfinished tail went back into the buffer
@@ -203,6 +205,7 @@ class UtteranceBuffer:
 
     def _take(self, count: int) -> AudioChunk:
         chunk = AudioChunk(start=self.start, samples=self.samples[:count].copy(), sample_rate=SAMPLE_RATE)
+        chunk.extra["vad"] = self.probs[: count // VAD_WINDOW].copy()  # what VAD heard, window by window
         self._drop(count)
         return chunk
 
@@ -368,6 +371,11 @@ def _transcribe_cut(
             for reason, count in verdict.dropped.items():
                 again.drop(reason, count)
             verdict, fresh = again, again_fresh
+    if not after_carry and _flat(fresh):
+        # Whisper sometimes skips a short phrase that opens a chunk ("five five" before "eight of
+        # spades"): speech VAD heard before the first word is decoded on its own.
+        lead, calls_lead = _unheard_lead(cut, fresh, transcriber=transcriber, room_slug=room_slug, committed=committed, verdict=verdict)
+        fresh, calls = lead + fresh, calls + calls_lead
     keep = fresh
     carried_over = False
     if not cut.whole:
@@ -416,6 +424,30 @@ def _hear(
     _, repeated = unpublished(verdict.words, committed.words, carried=after_carry)
     verdict.drop("carried" if after_carry else "echo", repeated)
     return verdict, _without_first(verdict.segments, repeated)
+
+
+def _unheard_lead(
+    cut: Cut, fresh: list[list[TimedSegment]], *, transcriber: Transcriber, room_slug: str, committed: _Committed, verdict: Verdict
+) -> tuple[list[list[TimedSegment]], int]:
+    """The words of the speech before the first heard word, when VAD heard enough of it there; and
+    the model calls that cost (0 or 1)."""
+    first = fresh[0][0].start
+    probs = cut.chunk.extra.get("vad")
+    windows = int((first - cut.chunk.start - UNHEARD_MARGIN_SECONDS) * SAMPLE_RATE / VAD_WINDOW)
+    if probs is None or windows <= 0:
+        return [], 0
+    if np.count_nonzero(probs[:windows] >= VAD_THRESHOLD) * VAD_WINDOW / SAMPLE_RATE < RETRY_SPEECH_SECONDS:
+        return [], 0
+    count = int(round((first - cut.chunk.start) * SAMPLE_RATE))
+    piece = AudioChunk(start=cut.chunk.start, samples=cut.chunk.samples[:count])
+    again = segments_judge(transcriber.hear(piece, room_slug=room_slug, prompt=None), published=committed.words, english=transcriber.english)
+    words, repeated = unpublished(again.words, committed.words)
+    for reason, count_dropped in again.dropped.items():
+        verdict.drop(reason, count_dropped)
+    verdict.drop("echo", repeated)
+    words = [word for word in words if word.end <= first]
+    metrics.ASR_RETRIES.inc()
+    return ([words] if words else []), 1
 
 
 def _flat(segments: list[list[TimedSegment]]) -> list[TimedSegment]:
