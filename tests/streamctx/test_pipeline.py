@@ -178,7 +178,13 @@ def test_it_publishes_speech_that_came_too_soon_when_the_gap_has_passed_not_at_t
         second_sent.set()
         stop.wait(30)  # the stream goes on, silent
 
-    thread = threading.Thread(target=session.run, args=(source(),), kwargs={"stop": stop, "max_seconds": 40})
+    def run() -> None:
+        try:
+            session.run(source(), stop=stop, max_seconds=40)
+        finally:
+            connection.close()  # the session's own thread: its own connection
+
+    thread = threading.Thread(target=run)
     thread.start()
     try:
         assert second_sent.wait(10)
