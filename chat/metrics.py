@@ -24,3 +24,6 @@ RESUME_HELD_DROPPED = counter(
 RESUMES_REFUSED = counter("chatter_ws_resumes_refused_total", "resume frames refused by the per-socket rate")
 RESUMES_WAITING = gauge("chatter_ws_resumes_waiting", "Resumes paused until their client reads what it was sent")
 SIGNIN_REFUSED = counter("chatter_signin_refused_total", "Sign-ins refused while a name or address is locked out")
+SCHEMA_READ_FAILURES = counter(
+    "chatter_schema_read_failures_total", "Snapshots read back from Redis that failed their schema", ("schema",)
+)

@@ -2,16 +2,21 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
+from pydantic import BaseModel, ValidationError
 
 from chat.events import latest_context_key, latest_trends_key, viewers_key
+from chat.metrics import SCHEMA_READ_FAILURES
 from chat.models import BlockedTerm, Message, Room
 from chat.safety import BlockRule
-from chat.schemas import Author, ChatMessage
+from chat.schemas import Author, ChatMessage, StreamContext, TrendsSnapshot
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.redis import redis_client
+
+logger = logging.getLogger(__name__)
 
 _RULES_TTL_SECONDS = 5.0
 _rules_cache: tuple[float, tuple[BlockRule, ...]] = (0.0, ())
@@ -102,17 +107,29 @@ def blocked_rules_invalidate() -> None:
     _rules_cache = (0.0, ())
 
 
-def _latest_json(key: str) -> dict[str, Any] | None:
+def _latest_json(key: str, schema: type[BaseModel]) -> dict[str, Any] | None:
+    """The latest snapshot in Redis, checked against its schema on the way out: it goes into
+    prompts and pages, and whatever wrote it (another version, a bug, a hand in redis-cli) is not
+    trusted. An invalid one reads as absent and is counted."""
     raw = redis_client().get(key)
-    return json.loads(raw) if raw else None
+    if not raw:
+        return None
+    try:
+        data = json.loads(raw)
+        schema.model_validate(data)
+    except (ValueError, ValidationError) as error:
+        SCHEMA_READ_FAILURES.labels(schema=schema.__name__).inc()
+        logger.warning("invalid %s in Redis key=%s: %s", schema.__name__, key, str(error).splitlines()[0])
+        return None
+    return data
 
 
 def trends_latest(*, room: Room) -> dict[str, Any] | None:
-    return _latest_json(latest_trends_key(room.slug))
+    return _latest_json(latest_trends_key(room.slug), TrendsSnapshot)
 
 
 def context_latest(*, room: Room) -> dict[str, Any] | None:
-    return _latest_json(latest_context_key(room.slug))
+    return _latest_json(latest_context_key(room.slug), StreamContext)
 
 
 VIEWER_COUNT_STALE_SECONDS = 20
