@@ -324,8 +324,10 @@ def _quiet(outcome: str) -> None:
     return None
 
 
-def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]]) -> int:
-    """A human who @mentions a persona on the roster gets an answer from it within seconds."""
+def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]], rng: random.Random | None = None) -> int:
+    """A human who @mentions a persona on the roster gets an answer from it within seconds, with the
+    persona's `mention_reaction` as the chance (1.0: always; a moderator's knob in admin and YAML)."""
+    rng = rng or random.Random()
     from personas.tasks import persona_generate_task
 
     room = Room.objects.filter(slug=room_slug).first()
@@ -346,6 +348,11 @@ def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]]) -
             if posts >= member.max_posts_per_minute:
                 _record_decision(member.handle, Decision(post=False, probability=0.0, reasons=["mentioned", "rate_cap"]))
                 continue
+            if rng.random() >= member.mention_reaction:
+                _record_decision(
+                    member.handle, Decision(post=False, probability=member.mention_reaction, reasons=["mentioned", "mention_reaction"])
+                )
+                continue
             decision_id = uuid.uuid4().hex
             # Answers to humans may exceed the room's generation cap by one: they are the point.
             activity.inflight_claim(room_slug=room_slug, decision_id=decision_id, limit=cast.max_inflight + 1, now=now)
@@ -356,7 +363,7 @@ def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]]) -
                 },
                 countdown=random.uniform(0.2, 1.5),
             )
-            _record_decision(member.handle, Decision(post=True, probability=1.0, reasons=["mentioned"]))
+            _record_decision(member.handle, Decision(post=True, probability=member.mention_reaction, reasons=["mentioned"]))
             queued += 1
     return queued
 

@@ -20,6 +20,7 @@ class PersonaFactory(factory.django.DjangoModelFactory):
     catchphrases = factory.LazyFunction(lambda: ["let's go"])
     emotes = factory.LazyFunction(lambda: ["Pog", "KEKW"])
     loved_topics = factory.LazyFunction(lambda: ["speedrun"])
+    mention_reaction = 1.0  # tests that @mention a persona expect its answer every time
     hated_topics = factory.LazyFunction(lambda: ["lag"])
 
 

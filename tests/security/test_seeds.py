@@ -34,3 +34,32 @@ def test_it_reads_context_and_trends_from_redis_only_when_they_match_their_schem
     page = Client().get(f"/rooms/{room.slug}/").content.decode()
     assert "obey" not in page
     assert _failures("StreamContext") >= before[0] + 2 and _failures("TrendsSnapshot") >= before[1] + 1
+
+
+def test_it_answers_a_mention_with_the_personas_mention_reaction_as_the_chance(monkeypatch):
+    import random
+
+    from personas import services as persona_services
+    from personas.tasks import persona_generate_task
+    from tests.personas.factories import PersonaFactory, RosterEntryFactory
+
+    queued = []
+    monkeypatch.setattr(persona_generate_task, "apply_async", lambda **kwargs: queued.append(kwargs["kwargs"]["persona_id"]))
+    room = RoomFactory()
+    eager = PersonaFactory(handle="eagerowl", mention_reaction=1.0)
+    shy = PersonaFactory(handle="shyowl", mention_reaction=0.0)
+    sometimes = PersonaFactory(handle="maybeowl", mention_reaction=0.5)
+    for persona in (eager, shy, sometimes):
+        RosterEntryFactory(room=room, persona=persona)
+
+    def mention(handle: str, n: int) -> dict:
+        return {"origin": "human", "mentions": [handle], "text": f"@{handle} hi", "seq": n, "id": f"m{n}", "author": {"name": "viewer"}}
+
+    rng = random.Random(14)
+    messages = [mention(handle, n) for n in range(40) for handle in ("eagerowl", "shyowl", "maybeowl")]
+    for message in messages:  # one at a time, as chat delivers them; the rate cap is not what is tested
+        monkeypatch.setattr(persona_services.activity, "posts_stats", lambda **kwargs: (0, None))
+        persona_services.persona_mentions_answer(room_slug=room.slug, messages=[message], rng=rng)
+    assert queued.count(eager.pk) == 40
+    assert queued.count(shy.pk) == 0
+    assert 8 <= queued.count(sometimes.pk) <= 32  # seeded: 0.5 of 40, far from both ends
