@@ -18,12 +18,11 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from chat.hub import get_hub
-from chat.signin import session_still_valid
 from chat.metrics import RESUME_HELD_DROPPED, RESUMES_REFUSED, RESUMES_WAITING
 from chat.models import Room, RoomSanction
 from chat.moderation import sanction_active, sanction_error
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
-from chat.ingest import ingest_queue
+from chat.ingest import SessionCheck, SessionEnded, ingest_queue
 from chat.selectors import messages_after, room_get
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
@@ -177,15 +176,20 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             raise ChatterError("auth_required", "sign in to chat")
-        if self.session_tracked and time.monotonic() - self.session_checked_at > settings.CHAT_WS_SESSION_RECHECK_SECONDS:
-            if not await database_sync_to_async(session_still_valid)(user_id=user.pk, session_key=self.session_key):
-                await self.close_signed_out()
-                return
-            self.session_checked_at = time.monotonic()
+        due = self.session_tracked and time.monotonic() - self.session_checked_at > settings.CHAT_WS_SESSION_RECHECK_SECONDS
         # Group-committed with the room's other sends in this process, off Channels' sync thread;
-        # the batch re-checks that the user is still active. The message comes back through the
-        # hub like everyone else's: that is the sender's ack.
-        await ingest_queue().send(user=user, room_slug=self.slug, frame=frame)
+        # the batch re-checks that the user is still active and, when due, this socket's session
+        # (all due sockets in one query). The message comes back through the hub like everyone
+        # else's: that is the sender's ack.
+        try:
+            await ingest_queue().send(
+                user=user, room_slug=self.slug, frame=frame, session=SessionCheck(self.session_key) if due else None
+            )
+        except SessionEnded:
+            await self.close_signed_out()
+            return
+        if due:
+            self.session_checked_at = time.monotonic()
 
     def _resume_admit(self) -> None:
         """Refuse a resume past CHAT_WS_RESUMES_PER_MINUTE on this socket: each one pages history."""

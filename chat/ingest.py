@@ -47,6 +47,7 @@ from chat.safety import safety_check
 from chat.schemas import MessageDraft, SendFrame
 from chat.selectors import blocked_rules, message_payload, room_get_cached
 from chat.services import MENTION_RE, _conversation_for, _record_safety, _sql_time, human_draft, message_ingest
+from chat.signin import sessions_still_valid
 from chatter_site.lib.errors import ChatterError
 
 logger = logging.getLogger(__name__)
@@ -57,22 +58,42 @@ MAX_BATCH = 500
 Outcome = dict[str, Any] | ChatterError
 
 
+@dataclass(frozen=True)
+class SessionCheck:
+    """A send that must first re-check the socket's session (see CHAT_WS_SESSION_RECHECK_SECONDS)."""
+
+    session_key: str | None
+
+
+class SessionEnded(ChatterError):
+    """The socket's session was signed out or its password changed: the consumer closes it."""
+
+    def __init__(self) -> None:
+        super().__init__("auth_required", "you signed out or your password changed; sign in again")
+
+
 @dataclass(eq=False)
 class _Item:
     draft: MessageDraft
     user_id: int
+    session: SessionCheck | None = None
     outcome: Outcome | None = None
 
 
 # --- the batch, synchronous (runs on the ingest pool) ---------------------------------------------
-def messages_ingest_human_batch(*, room_slug: str, drafts: list[MessageDraft], user_ids: list[int]) -> list[Outcome]:
+def messages_ingest_human_batch(
+    *, room_slug: str, drafts: list[MessageDraft], user_ids: list[int], sessions: list[SessionCheck | None] | None = None
+) -> list[Outcome]:
     """Ingest people's sends to one room as one group commit. Per draft, in order: the stored
-    message's payload (also for a client_id stored before) or the ChatterError that refused it.
-    Raises DatabaseError / RedisError when a backing service fails: then nothing was stored."""
+    message's payload (also for a client_id stored before) or the ChatterError that refused it
+    (SessionEnded for a send whose session check failed). Raises DatabaseError / RedisError when
+    a backing service fails: then nothing was stored."""
     started = time.perf_counter()
-    items = [_Item(draft=draft, user_id=user_id) for draft, user_id in zip(drafts, user_ids)]
+    sessions = sessions or [None] * len(drafts)
+    items = [_Item(draft=draft, user_id=user_id, session=session) for draft, user_id, session in zip(drafts, user_ids, sessions)]
     room = room_get_cached(slug=room_slug)
     _refuse_inactive(items)
+    _refuse_ended_sessions([item for item in items if item.outcome is None and item.session is not None])
     _answer_stored(room=room, items=[item for item in items if item.outcome is None])
     fresh = _first_per_client_id([item for item in items if item.outcome is None])
     _enforce_moderation(room=room, items=fresh)
@@ -106,6 +127,16 @@ def _refuse_inactive(items: list[_Item]) -> None:
     for item in items:
         if item.user_id not in active:
             item.outcome = ChatterError("auth_required", "your account is not active")
+
+
+def _refuse_ended_sessions(items: list[_Item]) -> None:
+    """The sockets due for a session re-check, all at once instead of one sync-thread call each."""
+    if not items:
+        return
+    valid = sessions_still_valid(pairs=[(item.user_id, item.session.session_key) for item in items])
+    for item in items:
+        if (item.user_id, item.session.session_key) not in valid:
+            item.outcome = SessionEnded()
 
 
 def _stored_for(items: list[_Item]) -> dict[tuple[str, str], Message]:
@@ -333,12 +364,12 @@ def _persist_one(item: _Item) -> Outcome:
     return message_payload(message, room_slug=item.draft.room)
 
 
-def _run_batch(room_slug: str, drafts: list[MessageDraft], user_ids: list[int]) -> list[Outcome]:
+def _run_batch(room_slug: str, drafts: list[MessageDraft], user_ids: list[int], sessions: list[SessionCheck | None]) -> list[Outcome]:
     # What database_sync_to_async does around each call: drop a connection that broke or aged out
     # (health-checked before reuse), so the first batch after a PostgreSQL restart reconnects.
     close_old_connections()
     try:
-        return messages_ingest_human_batch(room_slug=room_slug, drafts=drafts, user_ids=user_ids)
+        return messages_ingest_human_batch(room_slug=room_slug, drafts=drafts, user_ids=user_ids, sessions=sessions)
     finally:
         close_old_connections()
 
@@ -358,6 +389,7 @@ def _ingest_executor() -> ThreadPoolExecutor:
 class _Waiting:
     draft: MessageDraft
     user_id: int
+    session: SessionCheck | None
     future: asyncio.Future
 
 
@@ -368,12 +400,13 @@ class IngestQueue:
         self.queued: dict[str, list[_Waiting]] = {}
         self.running: set[str] = set()
 
-    async def send(self, *, user, room_slug: str, frame: SendFrame) -> dict[str, Any]:
+    async def send(self, *, user, room_slug: str, frame: SendFrame, session: SessionCheck | None = None) -> dict[str, Any]:
         """Queue one person's send and wait for its batch: the stored message's payload, or raises
-        ChatterError (refused) / DatabaseError / RedisError (nothing stored)."""
+        ChatterError (refused; SessionEnded when `session` was given and has ended) / DatabaseError
+        / RedisError (nothing stored)."""
         draft = human_draft(user=user, room_slug=room_slug, text=frame.text, client_id=frame.client_id, reply_to=frame.reply_to)
         loop = asyncio.get_running_loop()
-        waiting = _Waiting(draft=draft, user_id=user.pk, future=loop.create_future())
+        waiting = _Waiting(draft=draft, user_id=user.pk, session=session, future=loop.create_future())
         self.queued.setdefault(room_slug, []).append(waiting)
         if room_slug not in self.running:
             self.running.add(room_slug)
@@ -396,7 +429,7 @@ class IngestQueue:
                 try:
                     outcomes = await loop.run_in_executor(
                         _ingest_executor(), _run_batch, room_slug,
-                        [w.draft for w in batch], [w.user_id for w in batch],
+                        [w.draft for w in batch], [w.user_id for w in batch], [w.session for w in batch],
                     )
                 except Exception as exc:  # a backing service failed: every send of the batch is refused
                     for waiting in batch:

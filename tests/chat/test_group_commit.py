@@ -15,7 +15,7 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from chat.ingest import messages_ingest_human_batch
+from chat.ingest import SessionCheck, SessionEnded, messages_ingest_human_batch
 from chat.models import Message, Room
 from chat.services import draft_parse, human_draft, message_ingest
 from chatter_site.lib.errors import ChatterError
@@ -75,6 +75,25 @@ def test_it_refuses_within_a_batch_without_spending_a_seq(settings):
     assert isinstance(outcomes[1], ChatterError) and outcomes[1].code == "rate_limited"
     assert isinstance(outcomes[2], ChatterError) and outcomes[2].code == "auth_required"
     assert list(Message.objects.filter(room=room).values_list("seq", flat=True)) == [1, 2]
+
+
+def test_it_rechecks_the_due_sessions_of_a_batch_at_once():
+    room = RoomFactory()
+    alice, bob = UserFactory(), UserFactory()
+    sessions = []
+    for user in (alice, bob):
+        client = Client()
+        client.force_login(user)
+        sessions.append(SessionCheck(client.session.session_key))
+    bob.set_password("a-new-password-entirely")
+    bob.save()  # bob's session was signed in with the old password
+    sends = [(alice, "still here", "a-1"), (bob, "me too", "b-1"), (bob, "not rechecked", "b-2")]
+    outcomes = messages_ingest_human_batch(
+        room_slug=room.slug, drafts=_drafts(room, sends), user_ids=[alice.pk, bob.pk, bob.pk],
+        sessions=[sessions[0], sessions[1], None],
+    )
+    assert outcomes[0]["seq"] == 1 and isinstance(outcomes[1], SessionEnded) and outcomes[2]["seq"] == 2
+    assert list(Message.objects.filter(room=room).values_list("client_id", flat=True)) == ["a-1", "b-2"]
 
 
 # --- over real processes --------------------------------------------------------------------------
