@@ -40,10 +40,14 @@ from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_answer_refused, llm_json, prompt_block
+from chatter_site.lib.metrics import counter, histogram
 from chatter_site.lib.redis import redis_client
 from memory.models import ConversationMemory, MemoryItem, Narrative
 
 log = logging.getLogger("chatter.memory.narratives")
+
+CACHE_READS = counter("chatter_narrative_cache_reads_total", "Narrative reads by cache outcome (hit: fresh in Redis)", ("outcome",))
+GENERATION_SECONDS = histogram("chatter_narrative_generation_seconds", "One narrative's LLM call (regeneration)")
 
 SubjectType = Literal["persona", "viewer"]
 SUBJECT_TYPES: tuple[SubjectType, ...] = ("persona", "viewer")
@@ -96,7 +100,9 @@ def narrative_cached(*, subject_type: SubjectType, subject_key: str) -> str | No
     """The narrative's text from the cache (one Redis GET), or None and a regeneration is asked for."""
     entry = _cache_get(subject_type, subject_key)
     if entry is not None and _entry_fresh(entry):
+        CACHE_READS.labels(outcome="hit").inc()
         return entry["text"]
+    CACHE_READS.labels(outcome="miss").inc()
     return narrative_read(subject_type=subject_type, subject_key=subject_key, cache_checked=True).text
 
 
@@ -105,8 +111,10 @@ def narrative_read(*, subject_type: SubjectType, subject_key: str, cache_checked
     if not cache_checked:
         entry = _cache_get(subject_type, subject_key)
         if entry is not None and _entry_fresh(entry):
+            CACHE_READS.labels(outcome="hit").inc()
             generated_at = datetime.fromtimestamp(entry["ts"], tz=UTC)
             return NarrativeRead(subject_type, subject_key, "ready", entry["text"], generated_at)
+        CACHE_READS.labels(outcome="miss").inc()
     row = Narrative.objects.filter(subject_type=subject_type, subject_key=subject_key).first()
     if row is not None and _is_fresh(row.generated_at):
         _cache_put(row)
@@ -353,14 +361,18 @@ def narrative_regenerate_outcome(
             log.info("narrative skipped subject=%s:%s reason=%s", subject_type, subject_key, reason)
             client.set(lock_key, SKIPPED_PREFIX + reason, ex=SKIPPED_COOLDOWN_SECONDS)
             return RegenerateOutcome(None, reason)
-        draft = llm_json(
-            messages=_prompt(subject_type=subject_type, subject_key=subject_key, sources=sources),
-            schema=NarrativeDraft,
-            temperature=0.6,
-            max_tokens=700,
-            purpose="narrative",
-            metadata={"subject": f"{subject_type}:{subject_key}"},
-        )
+        started = time.perf_counter()
+        try:
+            draft = llm_json(
+                messages=_prompt(subject_type=subject_type, subject_key=subject_key, sources=sources),
+                schema=NarrativeDraft,
+                temperature=0.6,
+                max_tokens=700,
+                purpose="narrative",
+                metadata={"subject": f"{subject_type}:{subject_key}"},
+            )
+        finally:
+            GENERATION_SECONDS.observe(time.perf_counter() - started)
         text = narrative_hygiene(draft.text)
         if not text:
             llm_answer_refused(purpose="narrative", reason="hygiene")

@@ -62,13 +62,14 @@ from chat.trends import EMOTE_SET
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_config
-from chatter_site.lib.metrics import counter
+from chatter_site.lib.metrics import counter, histogram
 from chatter_site.lib.runtime import read_services
 from memory.models import MemoryItem, ReflectionJob
 
 log = logging.getLogger("chatter.memory")
 
 WRITES = counter("chatter_memory_writes_total", "Memory writes by outcome", ("outcome",))
+WRITE_SECONDS = histogram("chatter_mem0_write_seconds", "One Mem0 add (embedding + vector store), successful or not")
 
 MAX_TEXT_LENGTH = 300
 EMBED_PROBE_TEXT = "what size are your vectors"  # embedded once per process before Mem0 is built
@@ -467,7 +468,11 @@ def memory_write(
         "type": kind, "other_user": other_user, "confidence": confidence, "subject": subject,
         "dedupe_key": key, "room": room_slug, "handle": handle,
     }
-    added = _mem0_call("add", lambda memory: memory.add(clean, user_id=scope, metadata=metadata, infer=False))
+    started = time.perf_counter()
+    try:
+        added = _mem0_call("add", lambda memory: memory.add(clean, user_id=scope, metadata=metadata, infer=False))
+    finally:
+        WRITE_SECONDS.observe(time.perf_counter() - started)
     mem0_id = next((r["id"] for r in added.get("results", []) if r.get("event") == "ADD"), "")
     if not mem0_id:
         raise ChatterError("unavailable", "the memory store stored nothing")

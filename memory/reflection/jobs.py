@@ -534,3 +534,13 @@ def reflection_status(*, now: datetime | None = None) -> dict[str, Any]:
         "lag_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
         "oldest_pending_created_at": oldest.isoformat() if oldest else None,
     }
+
+
+def reflection_gauges() -> dict[str, tuple[str, float]]:
+    """/metrics: the reflection queue as gauges (read at scrape time, like the status endpoint)."""
+    status = reflection_status()
+    return {
+        "chatter_reflection_queue_depth": ("Reflection jobs waiting to run (pending or failed, due for a retry)", status["queue_depth"]),
+        "chatter_reflection_lag_seconds": ("Age of the oldest reflection job still waiting", status["lag_seconds"]),
+        "chatter_reflection_dead_jobs": ("Reflection jobs in the dead letters", status["dead"]),
+    }

@@ -63,3 +63,32 @@ def test_it_answers_a_mention_with_the_personas_mention_reaction_as_the_chance(m
     assert queued.count(eager.pk) == 40
     assert queued.count(shy.pk) == 0
     assert 8 <= queued.count(sometimes.pk) <= 32  # seeded: 0.5 of 40, far from both ends
+
+
+def test_it_exposes_reflection_queue_narrative_cache_and_mem0_figures_on_metrics(settings):
+    import re
+
+    from django.utils import timezone
+
+    from memory.models import Narrative
+    from memory.narratives import narrative_cached, narrative_read
+    from memory.reflection.jobs import reflection_status
+
+    Narrative.objects.create(subject_type="persona", subject_key="gaugeowl", text="Owl lore.", generated_at=timezone.now())
+    narrative_read(subject_type="persona", subject_key="gaugeowl")  # a miss: read from the row, cache warmed
+    narrative_cached(subject_type="persona", subject_key="gaugeowl")  # a hit
+    text = Client().get("/metrics", REMOTE_ADDR="127.0.0.1").content.decode()
+
+    def value(name: str) -> float:
+        match = re.search(rf"^{re.escape(name)} ([0-9.e+-]+)$", text, re.MULTILINE)
+        assert match, f"{name} is not on /metrics"
+        return float(match.group(1))
+
+    status = reflection_status()
+    assert value("chatter_reflection_queue_depth") == status["queue_depth"]
+    assert value("chatter_reflection_lag_seconds") >= 0
+    assert value('chatter_narrative_cache_reads_total{outcome="hit"}') >= 1
+    assert value('chatter_narrative_cache_reads_total{outcome="miss"}') >= 1
+    assert "chatter_narrative_generation_seconds_bucket" in text
+    assert "chatter_mem0_write_seconds_bucket" in text
+    assert "chatter_schema_read_failures_total" in text
