@@ -78,7 +78,8 @@ def _decoded_chunks(container, *, uri: str, stop: threading.Event, realtime: boo
     import av
 
     # Channels are resampled as they are and averaged here: ffmpeg's own downmix to mono adds the
-    # two channels of stereo at -3 dB each, so identical channels came out 41 % above full scale.
+    # two channels of stereo at -3 dB each, so identical channels came out 41 % louder than either
+    # (a 0.9 peak became 1.27, past full scale).
     resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
     pending: list[np.ndarray] = []
     pending_samples = 0
