@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -12,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from memory.models import ConversationMemory, Narrative
-from memory.narratives import narrative_regeneration_enqueue
+from memory.narratives import NARRATIVE_MAX_CHARS, narrative_moderator_edit, narrative_regeneration_enqueue
 
 EXCERPT = 120
 
@@ -63,8 +64,17 @@ class ConversationMemoryAdmin(admin.ModelAdmin):
         return _pretty_json(obj.data)
 
 
+class NarrativeForm(forms.ModelForm):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 12}), max_length=NARRATIVE_MAX_CHARS, strip=True)
+
+    class Meta:
+        model = Narrative
+        fields = ("text",)
+
+
 @admin.register(Narrative)
 class NarrativeAdmin(admin.ModelAdmin):
+    form = NarrativeForm
     class Media:
         css = {"all": ("memory/admin.css",)}
 
@@ -72,14 +82,20 @@ class NarrativeAdmin(admin.ModelAdmin):
     list_filter = ("subject_type",)
     search_fields = ("subject_key", "text")
     ordering = ("subject_type", "subject_key")
-    readonly_fields = ("subject_type", "subject_key", "text", "source_count", "generated_at", "correlation_id")
+    fields = ("subject_type", "subject_key", "text", "source_count", "generated_at", "edited_by", "edited_at", "correlation_id")
+    readonly_fields = ("subject_type", "subject_key", "source_count", "generated_at", "edited_by", "edited_at", "correlation_id")
     actions = ("regenerate",)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # written by regeneration only
 
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False  # the next read would only write it again
+
+    def save_model(self, request: HttpRequest, obj: Narrative, form, change: bool) -> None:
+        # The text only, through the service: it becomes the moderator's version (cache updated,
+        # kept by regeneration until stale). Nothing else on the row is editable.
+        narrative_moderator_edit(narrative_id=obj.pk, text=form.cleaned_data["text"], user=request.user)
 
     @admin.display(description="subject", ordering="subject_key")
     def subject(self, obj: Narrative) -> str:

@@ -2,6 +2,7 @@
 reflection jobs and their dead letters, per-conversation memories, and cached narratives."""
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 
 from chat.models import Conversation
@@ -135,6 +136,11 @@ class Narrative(models.Model):
     source_count = models.PositiveIntegerField(default=0, help_text="Memories it was written from.")
     generated_at = models.DateTimeField()
     correlation_id = models.CharField(max_length=40, blank=True)
+    # A moderator's version: kept (not regenerated over) until it is as old as the narrative TTL.
+    edited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["subject_type", "subject_key"]

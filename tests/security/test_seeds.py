@@ -92,3 +92,32 @@ def test_it_exposes_reflection_queue_narrative_cache_and_mem0_figures_on_metrics
     assert "chatter_narrative_generation_seconds_bucket" in text
     assert "chatter_mem0_write_seconds_bucket" in text
     assert "chatter_schema_read_failures_total" in text
+
+
+def test_it_lets_a_moderator_edit_a_narrative_and_keeps_it_over_regeneration(llm_server):
+    from django.contrib.auth.models import Permission
+    from django.utils import timezone
+
+    from memory.models import Narrative
+    from memory.narratives import narrative_cached, narrative_regenerate
+    from tests.factories import UserFactory
+
+    row = Narrative.objects.create(subject_type="persona", subject_key="editowl", text="Generated lore.", generated_at=timezone.now())
+    moderator = UserFactory(is_staff=True)
+    moderator.user_permissions.add(*Permission.objects.filter(codename__in=("view_narrative", "change_narrative")))
+    client = Client()
+    client.force_login(moderator)
+
+    response = client.post(f"/admin/memory/narrative/{row.pk}/change/", {"text": "Editowl guards the cavern, by decree."})
+
+    assert response.status_code == 302, response.content.decode()[:500]
+    row.refresh_from_db()
+    assert row.text == "Editowl guards the cavern, by decree." and row.edited_by == moderator and row.edited_at
+    assert narrative_cached(subject_type="persona", subject_key="editowl") == row.text  # served at once
+    kept = narrative_regenerate(subject_type="persona", subject_key="editowl", min_sources=0)
+    assert kept.text == row.text and llm_server.chat_requests == []  # not overwritten while fresh
+    viewer_staff = UserFactory(is_staff=True)
+    viewer_staff.user_permissions.add(Permission.objects.get(codename="view_narrative"))
+    other = Client()
+    other.force_login(viewer_staff)
+    assert other.post(f"/admin/memory/narrative/{row.pk}/change/", {"text": "vandalised"}).status_code == 403
