@@ -228,3 +228,47 @@ async def test_it_refuses_a_send_during_a_postgresql_outage_with_nothing_stored(
     assert reader.acked == {"pg-0": 1, "pg-1": 2}
     assert await database_sync_to_async(Message.objects.filter(room=room).count)() == 2
     await reader.close()
+
+
+@pytest.mark.asyncio
+@pytest.mark.slow
+async def test_it_serves_every_viewer_every_message_through_haproxy_in_front_of_two_daphnes(
+    live_daphne, proxied_daphne, tmp_path
+):
+    import subprocess
+    import urllib.request
+
+    from chatter_site.lib.runner.haproxy import haproxy_command, haproxy_config, haproxy_executable
+    from tests.support.processes import free_port
+
+    ports = [int(base.rsplit(":", 1)[1]) for base in (live_daphne, proxied_daphne[0])]
+    port = free_port()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(haproxy_config(bind="127.0.0.1", port=port, backends=[("127.0.0.1", p) for p in ports]))
+    balancer = subprocess.Popen(haproxy_command(executable=haproxy_executable(), config_path=config),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with asyncio.timeout(30):
+            while True:
+                try:
+                    with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    await asyncio.sleep(0.1)
+        room = await database_sync_to_async(RoomFactory)()
+        users = [await database_sync_to_async(UserFactory)() for _ in range(3)]
+        senders = [Reader(await _open(base, room, await database_sync_to_async(_cookie)(u))) for u in users]
+        watchers = [Reader(await _open(base, room)) for _ in range(5)]
+        for k in range(4):
+            for n, sender in enumerate(senders):
+                await sender.socket.send(json.dumps({"type": "send", "text": f"{n}:{k}", "client_id": f"lb-{n}-{k}"}))
+        for reader in senders + watchers:
+            await reader.until(lambda r=reader: len(r.seqs) >= 12)
+            assert reader.seqs == list(range(1, 13))
+        for reader in senders + watchers:
+            await reader.close()
+    finally:
+        balancer.terminate()
+        balancer.wait(timeout=10)
