@@ -1,17 +1,22 @@
 #!/usr/bin/env python
-"""Gateway fan-out benchmark: N WebSocket viewers on one room, messages through the real gateway.
+"""Gateway benchmark: N WebSocket viewers on one room; people typing over their own sockets (the
+default) or bot lines from worker processes, through the real gateway.
 
-    python bench/gateway_fanout.py                        # 1,000 viewers, 200 msg/s, 1 Daphne + baseline
-    python bench/gateway_fanout.py --daphnes 1,2 --no-baseline
-    python bench/gateway_fanout.py --sweep                # also find the baseline's best sustained load
+    python bench/gateway_fanout.py                        # 1,000 viewers, 200 typed msg/s from 200 sockets, 1 Daphne + baseline sweep
+    python bench/gateway_fanout.py --daphnes 2 --viewers 2000 --no-baseline --no-sweep   # through HAProxy
+    python bench/gateway_fanout.py --ingest producers     # the bots' path
 
 Everything runs on this machine, loopback only, and is bounded in count and time:
-- real Daphne process(es) serving chatter_site.asgi (the hub of chat/hub.py);
+- real Daphne process(es) serving chatter_site.asgi (the hub of chat/hub.py, the group commit of
+  chat/ingest.py), behind HAProxy when there are several;
+- viewer processes (asyncio, many WebSocket clients each) that record, per received item, its
+  seq and latency = receive time - send time (both time.time(), same machine); the first
+  --senders of them are signed in and type --rate between them, each text carrying its send time:
+  "t=<time.time()> p=<sender> n=<k>", each send checked acknowledged or refused;
 - producer processes calling the real gateway service `chat.services.message_ingest` (safety gate,
   seq allocation in PostgreSQL, on-commit broadcast through the Redis channel layer) at a fixed,
-  paced aggregate rate; each message's text carries its send time: "t=<time.time()> p=<producer> n=<k>";
-- viewer processes (asyncio, many WebSocket clients each) that record, per received item, its
-  seq and latency = receive time - send time (both time.time(), same machine);
+  paced rate, as the llm workers do: the cast's lines beside the typed ones (--cast-rate), or the
+  whole rate with --ingest producers;
 - the baseline: the textbook Channels chat (bench/baseline_chat.py: one group_send per message,
   one consumer channel and one frame per viewer per message, RedisPubSubChannelLayer) under its own
   Daphne, with the same viewer load generator.
