@@ -405,3 +405,22 @@ def test_it_leaves_no_orphans_when_the_runner_is_killed(tmp_path: Path) -> None:
         assert "runchatter died; its watchdog is stopping" in running.log_tail()
     finally:
         kill_leftovers(running.var_dir)
+
+
+def test_it_runs_several_daphnes_behind_haproxy(tmp_path: Path) -> None:
+    running = start_runner(tmp_path, "--daphnes", "2", "--no-demo-stream")
+    try:
+        argvs = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in processes_of(running.var_dir)]
+        assert sum(argv[1:3] == [b"-m", b"daphne"] for argv in argvs) == 2, running.log_tail()
+        assert sum(argv[0].endswith(b"haproxy") for argv in argvs) == 1, running.log_tail()
+        assert "2 Daphne processes behind HAProxy" in running.log_tail(200)
+        status, body = http_get(running.base_url + "/api/rooms")
+        assert status == 200 and b'"demo"' in body
+        assert http_get(running.base_url + "/metrics")[0] == 200  # loopback, through the proxy
+
+        running.proc.send_signal(signal.SIGINT)
+        assert running.proc.wait(timeout=90) == 0, running.log_tail()
+        assert "stopped cleanly" in running.log_tail(5)
+        wait_for(lambda: not processes_of(running.var_dir), timeout=15, message="no daphne or haproxy left")
+    finally:
+        stop_runner(running)

@@ -608,7 +608,10 @@ class Runner:
     def describe_processes(self) -> str:
         names = {"web": "web (Daphne)", "worker": f"worker (Celery, {self.options.workers} processes)", "beat": "beat",
                  "stream": "stream (the demo room's scripted stream)", "redis": "redis", "llm": "llm (offline)", "chroma": "chroma", "lb": "lb (HAProxy)"}
-        return ", ".join(names.get(child.name, child.name) for child in self.children)
+        return ", ".join(
+            names.get(child.name) or (f"{child.name} (Daphne)" if child.name.startswith("web") else child.name)
+            for child in self.children
+        )
 
     def print_banner(self, *, seconds: float) -> None:
         redis = f"embedded at {redis_url_redacted(self.redis_url)}" if self.redis_url else "external Redis (REDIS_URL)"
