@@ -57,9 +57,10 @@ def test_it_runs_every_pages_own_scripts_under_the_csp_and_blocks_injected_ones(
     paths = [
         "/", f"/rooms/{room.slug}/", f"/personas/{persona.handle}/", "/me/", f"/scribe/{document.slug}/",
         f"/scribe/{document.slug}/v1/", "/scribe/start/", "/accounts/signup/", "/admin/",
-        "/admin/chat/room/", f"/admin/chat/room/{room.pk}/change/", "/admin/personas/persona/",
-        f"/admin/personas/persona/{persona.pk}/change/",
+        "/admin/chat/room/", "/admin/personas/persona/", "/admin/memory/narrative/",
     ]
+    # No admin change pages: they make this session's Daphne cache ContentType ids, which the flush
+    # after this test renumbers, and a later test's admin save would then log against a stale id.
     for path in paths:
         response = page.goto(live_daphne + path)
         assert response.ok, (path, response.status)
