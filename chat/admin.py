@@ -5,9 +5,12 @@ from django.contrib import admin
 from django.utils import timezone
 from django.utils.html import format_html
 
+from django.templatetags.static import static
+
 from chat.models import (
     BlockedTerm,
     Conversation,
+    Emote,
     Message,
     MessageReport,
     ModerationAction,
@@ -29,12 +32,38 @@ class RoomModeratorInline(admin.TabularInline):
     verbose_name_plural = "moderators (staff moderate every room without being listed)"
 
 
+class RoomEmoteInline(admin.TabularInline):
+    model = Emote.rooms.through
+    extra = 1
+    verbose_name = "emote of this room's own set"
+    verbose_name_plural = "the room's own emote set (empty: the default emotes)"
+    autocomplete_fields = ("emote",)
+
+
+@admin.register(Emote)
+class EmoteAdmin(admin.ModelAdmin):
+    list_display = ("preview", "code", "image", "is_default", "room_list")
+    list_display_links = ("preview", "code")
+    list_editable = ("is_default",)
+    list_filter = ("is_default", "rooms")
+    search_fields = ("code",)
+    filter_horizontal = ("rooms",)
+
+    @admin.display(description="")
+    def preview(self, emote: Emote) -> str:
+        return format_html('<img src="{}" alt="{}" width="28" height="28">', static(f"emotes/{emote.image}"), emote.code)
+
+    @admin.display(description="in the own set of")
+    def room_list(self, emote: Emote) -> str:
+        return ", ".join(room.slug for room in emote.rooms.all()) or "—"
+
+
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
     list_display = ("title", "slug", "is_live", "slow_mode_seconds", "emote_only", "last_seq", "viewers", "created_at")
     list_filter = ("is_live", "emote_only")
     list_editable = ("is_live", "slow_mode_seconds")
-    inlines = (RoomModeratorInline,)
+    inlines = (RoomModeratorInline, RoomEmoteInline)
     search_fields = ("title", "slug")
     prepopulated_fields = {"slug": ("title",)}
     readonly_fields = ("last_seq", "created_at")

@@ -23,7 +23,7 @@ from chat.models import Room, RoomSanction
 from chat.moderation import sanction_active, sanction_error
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
 from chat.ingest import SessionCheck, SessionEnded, ingest_queue
-from chat.selectors import messages_after, room_get
+from chat.selectors import messages_after, room_get, viewer_role
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
 from chatter_site.lib.untrusted_json import json_loads_untrusted
@@ -93,11 +93,17 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         # tests) there is nothing to recheck against; the site's stack always has one.
         self.session_tracked = session is not None
         self.session_checked_at = time.monotonic()
+        self.presence: tuple[str, str] | None = None
+        # The chatter list is opt-in (`?chatters=1`): its frames come on their own schedule.
+        self.wants_chatters = b"chatters=1" in self.scope.get("query_string", b"").split(b"&")
         try:
             self.room = await database_sync_to_async(room_get)(slug=self.slug)
         except ChatterError:
             await self.close(code=4404)  # unknown room: refused before accept
             return
+        if self.user_id is not None:
+            # Before accept: the page counts as connected at accept, and its hello should follow at once.
+            self.presence = await database_sync_to_async(self._presence)()
         await self.accept()
         if self.user_id is not None:
             # Accepted first so the page learns why (and until when) instead of retrying blindly.
@@ -110,10 +116,20 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         last_seq = await database_sync_to_async(_room_last_seq)(self.room.pk)
         self.sent_seq = last_seq
         await self.send_json({"type": "hello", "room": self.slug, "last_seq": last_seq, "user": self._user_info()})
+        chatters = hub.chatters_frame(self.slug) if self.wants_chatters else None
+        if chatters is not None:
+            await self.deliver_frame(chatters)
 
     async def disconnect(self, code: int) -> None:
         if self.room is not None:
             await get_hub().leave(self.slug, self)
+
+    def _presence(self) -> tuple[str, str] | None:
+        """How this socket shows in the room's chatter list (chat.presence); None when anonymous."""
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return None
+        return user.get_username(), viewer_role(user=user, room=self.room)
 
     def _user_info(self) -> dict[str, Any] | None:
         user = self.scope.get("user")

@@ -14,6 +14,8 @@ import json
 import logging
 import os
 import time
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,7 +23,7 @@ from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chat import metrics
+from chat import metrics, presence
 from chat.events import (
     EVENT_CONTEXT,
     EVENT_MESSAGES,
@@ -42,6 +44,11 @@ logger = logging.getLogger(__name__)
 GAP_WAIT_SECONDS = 0.25
 GROUP_REFRESH_SECONDS = 600
 VIEWERS_REFRESH_SECONDS = 5
+# How often a hub looks at its rooms' chatter lists (a join shows up within about this long).
+PRESENCE_TICK_SECONDS = 1.0
+CAST_CACHE_SECONDS = 30.0
+CHATTERS_BIG_ROOM = 200  # sockets in this process
+CHATTERS_BIG_ROOM_INTERVAL = 5.0
 # A flush to a thousand sockets takes tens of milliseconds; it lets the event loop run every this
 # many sockets, so the receive loop (several Redis round trips per event) and the sockets' writes
 # keep going meanwhile instead of the hub falling behind the room when the CPU is short.
@@ -52,6 +59,9 @@ _gc_tuned = False
 
 
 class Viewer(Protocol):
+    presence: tuple[str, str] | None  # (name, role) of a signed-in viewer; None when anonymous
+    wants_chatters: bool  # the socket asked for `chatters` frames (the room page does, ?chatters=1)
+
     async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None: ...
 
     async def deliver_frame(self, frame: str) -> None: ...
@@ -67,6 +77,14 @@ class RoomFeed:
     pending: dict[int, dict[str, Any]] = field(default_factory=dict)
     gap_since: float | None = None
     filling: bool = False
+    # Presence (chat.presence): signed-in (name, role) -> open sockets here; written when changed.
+    people: Counter = field(default_factory=Counter)
+    presence_dirty: bool = True
+    presence_written_at: float = 0.0
+    chatters_json: str | None = None  # the last `chatters` frame sent here, for newcomers
+    chatters_sent_at: float = float("-inf")
+    cast: list = field(default_factory=list)
+    cast_read_at: float = float("-inf")
 
     def offer(self, item: dict[str, Any]) -> None:
         seq = item["seq"]
@@ -135,6 +153,10 @@ class Hub:
                     last_seq = await _room_last_seq(slug)
                     feed = self.feeds[slug] = RoomFeed(slug=slug, next_seq=last_seq + 1)
         feed.viewers.add(viewer)
+        feed.presence_dirty = True
+        identity = getattr(viewer, "presence", None)
+        if identity is not None:
+            feed.people[identity] += 1
         metrics.CONNECTED_CLIENTS.inc()
 
     async def leave(self, slug: str, viewer: Viewer) -> None:
@@ -142,6 +164,12 @@ class Hub:
         if feed is None or viewer not in feed.viewers:
             return
         feed.viewers.discard(viewer)
+        feed.presence_dirty = True
+        identity = getattr(viewer, "presence", None)
+        if identity is not None:
+            feed.people[identity] -= 1
+            if feed.people[identity] <= 0:
+                del feed.people[identity]
         metrics.CONNECTED_CLIENTS.dec()
         if feed.viewers:
             return
@@ -150,6 +178,10 @@ class Hub:
                 return  # a viewer joined while this one left: the room stays subscribed
             del self.feeds[slug]
             try:
+                await asyncio.to_thread(presence.presence_entry_remove, room_slug=slug, process_id=self._process_id)
+            except Exception:
+                logger.warning("presence entry removal failed room=%s", slug, exc_info=True)
+            try:
                 await get_channel_layer().group_discard(room_group(slug), self.channel)
             except Exception:
                 logger.warning("group_discard failed room=%s", slug, exc_info=True)
@@ -157,6 +189,11 @@ class Hub:
     def viewer_count(self, slug: str) -> int:
         feed = self.feeds.get(slug)
         return len(feed.viewers) if feed else 0
+
+    def chatters_frame(self, slug: str) -> str | None:
+        """The room's last `chatters` frame, for a socket that just joined (None before the first)."""
+        feed = self.feeds.get(slug)
+        return feed.chatters_json if feed else None
 
     async def close(self) -> None:
         """Stop the loops (Daphne never needs this; tests that start and stop loops do)."""
@@ -330,8 +367,9 @@ class Hub:
         finally:
             feed.filling = False
 
-    async def _send_all(self, feed: RoomFeed, frame: str) -> None:
-        for n, viewer in enumerate(list(feed.viewers)):
+    async def _send_all(self, feed: RoomFeed, frame: str, only: Callable[[Any], bool] | None = None) -> None:
+        viewers = [viewer for viewer in feed.viewers if only(viewer)] if only else list(feed.viewers)
+        for n, viewer in enumerate(viewers):
             if n and not n % FLUSH_YIELD_EVERY:
                 await asyncio.sleep(0)
             try:
@@ -340,16 +378,44 @@ class Hub:
                 logger.debug("delivery to a closing socket failed", exc_info=True)
 
     async def _housekeeping_loop(self) -> None:
-        last_refresh = time.monotonic()
+        last_refresh = last_counts = time.monotonic()
         while True:
-            await asyncio.sleep(VIEWERS_REFRESH_SECONDS)
+            await asyncio.sleep(PRESENCE_TICK_SECONDS)
             try:
-                await asyncio.to_thread(self._publish_viewer_counts)
+                if time.monotonic() - last_counts >= VIEWERS_REFRESH_SECONDS:
+                    await asyncio.to_thread(self._publish_viewer_counts)
+                    last_counts = time.monotonic()
+                for feed in list(self.feeds.values()):
+                    await self._presence_tick(feed)
                 if time.monotonic() - last_refresh > GROUP_REFRESH_SECONDS:
                     await self._resubscribe()
                     last_refresh = time.monotonic()
             except Exception:
                 logger.warning("hub housekeeping failed", exc_info=True)
+
+    async def _presence_tick(self, feed: RoomFeed) -> None:
+        """Write this process's share of the room when it changed, read the room's merged list, and
+        push a `chatters` frame to the local sockets only when that list changed."""
+        now = time.monotonic()
+        if feed.presence_dirty or now - feed.presence_written_at >= VIEWERS_REFRESH_SECONDS:
+            feed.presence_dirty = False
+            feed.presence_written_at = now
+            await asyncio.to_thread(
+                presence.presence_entry_write,
+                room_slug=feed.slug, process_id=self._process_id, sockets=len(feed.viewers), people=Counter(feed.people),
+            )
+        if now - feed.cast_read_at >= CAST_CACHE_SECONDS:
+            feed.cast = await database_sync_to_async(presence.room_cast)(room_slug=feed.slug)
+            feed.cast_read_at = now
+        # A big room's list changes every second (people come and go): it goes out less often there.
+        if now - feed.chatters_sent_at < (CHATTERS_BIG_ROOM_INTERVAL if len(feed.viewers) >= CHATTERS_BIG_ROOM else 0):
+            return
+        merged = await asyncio.to_thread(presence.chatters_read, room_slug=feed.slug, cast=feed.cast)
+        frame = json.dumps(merged)
+        if frame != feed.chatters_json:
+            feed.chatters_json = frame
+            feed.chatters_sent_at = now
+            await self._send_all(feed, frame, only=lambda viewer: getattr(viewer, "wants_chatters", False))
 
     def _publish_viewer_counts(self) -> None:
         pipe = redis_client().pipeline(transaction=False)

@@ -97,6 +97,7 @@ def messages_ingest_human_batch(
     _answer_stored(room=room, items=[item for item in items if item.outcome is None])
     fresh = _first_per_client_id([item for item in items if item.outcome is None])
     _enforce_moderation(room=room, items=fresh)
+    _refuse_unknown_replies(room=room, items=[item for item in fresh if item.outcome is None])
     _enforce_limits(room=room, items=[item for item in fresh if item.outcome is None])
     admitted = _safety_gate(room=room, items=[item for item in fresh if item.outcome is None])
     if admitted:
@@ -207,6 +208,17 @@ def _enforce_moderation(*, room: Room, items: list[_Item]) -> None:
             emote_only_enforce(room=room, text=item.draft.text)
         except ChatterError as error:
             item.outcome = error
+
+
+def _refuse_unknown_replies(*, room: Room, items: list[_Item]) -> None:
+    """A reply must answer a message of this room (one query for the batch, before any limit is spent)."""
+    wanted = {item.draft.reply_to for item in items if item.draft.reply_to is not None}
+    if not wanted:
+        return
+    present = set(Message.objects.filter(room=room, pk__in=wanted).values_list("pk", flat=True))
+    for item in items:
+        if item.draft.reply_to is not None and item.draft.reply_to not in present:
+            item.outcome = ChatterError("invalid", "reply_to: no such message in this room")
 
 
 def _enforce_limits(*, room: Room, items: list[_Item]) -> None:

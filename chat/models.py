@@ -281,3 +281,33 @@ class MessageReport(models.Model):
 
     def __str__(self) -> str:
         return f"report of #{self.message.seq} ({self.reason})"
+EMOTE_CODE_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_]{2,32}$", "2-32 letters, digits or underscores")
+EMOTE_IMAGE_VALIDATOR = RegexValidator(r"^[A-Za-z0-9_-]{1,60}\.(svg|png)$", "a file name in static/emotes/")
+
+
+class Emote(models.Model):
+    """A chat emote: a word that renders as an image from the bundled set (static/emotes/).
+
+    A room whose set is empty shows every default emote; a room listed on some emotes shows those.
+    """
+
+    code = models.CharField(max_length=32, unique=True, validators=[EMOTE_CODE_VALIDATOR], help_text="What chat types.")
+    image = models.CharField(max_length=64, validators=[EMOTE_IMAGE_VALIDATOR], help_text="File in static/emotes/.")
+    is_default = models.BooleanField(default=True, help_text="In every room that has no emote set of its own.")
+    rooms = models.ManyToManyField(
+        Room, blank=True, related_name="emotes", help_text="Rooms whose own set includes it (leave empty for none)."
+    )
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self) -> None:
+        from pathlib import Path
+
+        from django.core.exceptions import ValidationError
+
+        if self.image and not (Path(settings.BASE_DIR) / "static" / "emotes" / self.image).is_file():
+            raise ValidationError({"image": f"static/emotes/{self.image} does not exist"})

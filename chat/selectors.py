@@ -6,13 +6,16 @@ import logging
 import time
 from typing import Any
 
+from django.templatetags.static import static
 from pydantic import BaseModel, ValidationError
 
 from chat.events import latest_context_key, latest_trends_key, viewers_key
 from chat.metrics import SCHEMA_READ_FAILURES
-from chat.models import BlockedTerm, Message, Room
+from chat.models import BlockedTerm, Emote, Message, ModerationAction, Room
+from chat.presence import ROLE_MODERATOR, ROLE_VIEWER, cast_card
 from chat.safety import BlockRule
 from chat.schemas import Author, ChatMessage, StreamContext, TrendsSnapshot
+from chat.trends import EMOTES
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.redis import redis_client
 
@@ -83,9 +86,27 @@ def messages_after(*, room: Room, after_seq: int, limit: int) -> list[dict[str, 
     return [message_payload(row, room_slug=room.slug) for row in rows]
 
 
+def messages_before(*, room: Room, before_seq: int, limit: int) -> list[dict[str, Any]]:
+    """The `limit` persisted messages just before seq `before_seq`, oldest first (scrollback);
+    deleted ones as tombstones, as messages_after gives them."""
+    rows = list(Message.all_objects.filter(room=room, seq__lt=before_seq).order_by("-seq")[:limit])
+    return [message_payload(row, room_slug=room.slug) for row in reversed(rows)]
+
+
 def messages_recent(*, room: Room, limit: int) -> list[dict[str, Any]]:
     rows = list(Message.all_objects.filter(room=room).order_by("-seq")[:limit])
     return [message_payload(row, room_slug=room.slug) for row in reversed(rows)]
+
+
+def room_emotes(*, room: Room) -> dict[str, str]:
+    """The room's emotes, code -> image URL: its own set, else the defaults, else the bundled set
+    (an emote table emptied by hand still leaves chat with its emotes)."""
+    rows = list(Emote.objects.filter(rooms=room).values_list("code", "image"))
+    if not rows:
+        rows = list(Emote.objects.filter(is_default=True).values_list("code", "image"))
+    if not rows and not Emote.objects.exists():
+        rows = [(code, f"{code}.svg") for code in EMOTES]
+    return {code: static(f"emotes/{image}") for code, image in sorted(rows, key=lambda row: row[0].lower())}
 
 
 def blocked_rules() -> tuple[BlockRule, ...]:
@@ -130,6 +151,59 @@ def trends_latest(*, room: Room) -> dict[str, Any] | None:
 
 def context_latest(*, room: Room) -> dict[str, Any] | None:
     return _latest_json(latest_context_key(room.slug), StreamContext)
+
+
+def viewer_role(*, user, room: Room) -> str:
+    """A signed-in viewer's role in a room's chatter list: staff and the room's moderators moderate."""
+    from chat.moderation import room_moderator_is  # chat.moderation reads through this module
+
+    return ROLE_MODERATOR if room_moderator_is(user=user, room=room) else ROLE_VIEWER
+
+
+CARD_RECENT_MESSAGES = 10
+
+
+def user_card(*, room: Room, name: str, viewer) -> dict[str, Any] | None:
+    """What a click on a name in chat shows: a persona's bio and badges, or a person's join date;
+    a moderator also sees the person's recent messages in this room. None for an unknown name."""
+    from django.contrib.auth import get_user_model
+
+    from chat.services import user_badges, user_color
+
+    persona = cast_card(name=name)
+    if persona is not None:
+        return {"kind": "persona", **persona}
+    User = get_user_model()
+    user = User.objects.filter(**{f"{User.USERNAME_FIELD}__iexact": name, "is_active": True}).first()
+    if user is None:
+        return None
+    card: dict[str, Any] = {
+        "kind": "person",
+        "name": user.get_username(),
+        "color": user_color(user_id=user.pk),
+        "badges": user_badges(user),
+        "role": viewer_role(user=user, room=room),
+        "joined": user.date_joined.isoformat().replace("+00:00", "Z"),
+    }
+    if viewer is not None and viewer.is_authenticated and viewer_role(user=viewer, room=room) == ROLE_MODERATOR:
+        authored = Message.objects.filter(room=room, user=user)
+        recent = list(authored.order_by("-seq")[:CARD_RECENT_MESSAGES])
+        card["message_count"] = authored.count()
+        card["recent_messages"] = [
+            {"seq": row.seq, "text": row.text, "created_at": row.created_at.isoformat().replace("+00:00", "Z")} for row in recent
+        ]
+        actions = ModerationAction.objects.filter(room=room, target=user).order_by("-created_at")[:CARD_RECENT_MESSAGES]
+        card["moderation_actions"] = [
+            {
+                "action": row.action,
+                "by": row.actor_name,
+                "reason": row.reason,
+                "at": row.created_at.isoformat().replace("+00:00", "Z"),
+                "until": row.until.isoformat().replace("+00:00", "Z") if row.until else None,
+            }
+            for row in actions
+        ]
+    return card
 
 
 VIEWER_COUNT_STALE_SECONDS = 20

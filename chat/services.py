@@ -156,6 +156,8 @@ def message_ingest(*, draft: MessageDraft, user=None, enforce_limits: bool = Tru
             existing = _existing_for_client_id(draft)
             if existing is not None:
                 return existing  # the same client_id twice yields one message
+            if draft.reply_to is not None and not Message.objects.filter(pk=draft.reply_to, room_id=room.pk).exists():
+                raise ChatterError("invalid", "reply_to: no such message in this room")
             if user is not None:
                 sanction_enforce(room=room, user_id=user.pk)
                 emote_only_enforce(room=room, text=draft.text)

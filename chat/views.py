@@ -20,7 +20,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 from chat import moderation, selectors, signin
 from chat.forms import SignupForm
 from chat.signin import SignInForm
-from chat.trends import EMOTES
 from chatter_site.lib.clientaddr import request_client_ip
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.metrics import render_latest
@@ -62,8 +61,23 @@ def room_list(request: HttpRequest) -> HttpResponse:
     return render(request, "chat/room_list.html", {"rooms": selectors.rooms_list()})
 
 
+def _room_bootstrap(request: HttpRequest, room, *, history: list[dict]) -> dict:
+    """What the room client (static/chat/room.js) starts from."""
+    return {
+        "room": room.slug,
+        "history": history,
+        "context": selectors.context_latest(room=room),
+        "trends": selectors.trends_latest(room=room),
+        "signedIn": request.user.is_authenticated,
+        "maxLength": settings.CHAT_MAX_MESSAGE_LENGTH,
+        "emotes": selectors.room_emotes(room=room),
+        "allowedDomains": list(settings.CHAT_ALLOWED_LINK_DOMAINS),
+    }
+
+
 @require_GET
-def room_page(request: HttpRequest, slug: str) -> HttpResponse:
+def room_page(request: HttpRequest, slug: str, popout: bool = False) -> HttpResponse:
+    """The chat page; `popout` is the same chat alone in a small window (`/rooms/<slug>/chat/`)."""
     try:
         room = selectors.room_get(slug=slug)
     except ChatterError:
@@ -72,19 +86,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request,
         "chat/room.html",
-        {
-            "room": room,
-            "history": history,
-            "bootstrap": {
-                "room": room.slug,
-                "history": history,
-                "context": selectors.context_latest(room=room),
-                "trends": selectors.trends_latest(room=room),
-                "signedIn": request.user.is_authenticated,
-                "maxLength": settings.CHAT_MAX_MESSAGE_LENGTH,
-                "emotes": list(EMOTES),
-            },
-        },
+        {"room": room, "history": history, "popout": popout, "bootstrap": _room_bootstrap(request, room, history=history)},
     )
 
 
@@ -98,6 +100,34 @@ class SignInView(auth_views.LoginView):
         if form.has_error(NON_FIELD_ERRORS, "throttled"):
             response.status_code = 429
         return response
+
+
+# Overlay query options: name -> (default, minimum, maximum). Seconds of 0 never fade.
+OVERLAY_OPTIONS = {"font": (28, 12, 96), "fade": (30, 0, 3600), "lines": (12, 1, 100), "bots": (1, 0, 1)}
+
+
+def overlay_options(request: HttpRequest) -> dict[str, int]:
+    return {
+        name: _int_param(request, name, default, minimum=minimum, maximum=maximum)
+        for name, (default, minimum, maximum) in OVERLAY_OPTIONS.items()
+    }
+
+
+@require_GET
+def room_overlay(request: HttpRequest, slug: str) -> HttpResponse:
+    """The chat for OBS's browser source: transparent, large text, lines that fade, no input."""
+    try:
+        room = selectors.room_get(slug=slug)
+        options = overlay_options(request)
+    except ChatterError as error:
+        return HttpResponse(f"{error.message}\n", status=error.http_status, content_type="text/plain; charset=utf-8")
+    history = selectors.messages_recent(room=room, limit=options["lines"])
+    bootstrap = _room_bootstrap(request, room, history=history)
+    bootstrap.update(
+        signedIn=False,  # the overlay never posts, even in a signed-in browser
+        overlay={"maxLines": options["lines"], "hideBots": not options["bots"], "fade": options["fade"]},
+    )
+    return render(request, "chat/overlay.html", {"room": room, "options": options, "bootstrap": bootstrap})
 
 
 @require_http_methods(["GET", "POST"])
@@ -127,10 +157,26 @@ def api_rooms(request: HttpRequest) -> JsonResponse:
 @require_GET
 @json_errors
 def api_room_messages(request: HttpRequest, slug: str) -> JsonResponse:
+    """`?after=N` pages forward (resume, exports); `?before=N` pages back (the page's scrollback)."""
     room = selectors.room_get(slug=slug)
-    after = _int_param(request, "after", 0, minimum=0, maximum=2**62)
     limit = _int_param(request, "limit", 100, minimum=1, maximum=MAX_PAGE)
+    if request.GET.get("before") not in (None, ""):
+        if request.GET.get("after") not in (None, ""):
+            raise ChatterError("invalid", "give after or before, not both")
+        before = _int_param(request, "before", 0, minimum=1, maximum=2**62)
+        return JsonResponse(selectors.messages_before(room=room, before_seq=before, limit=limit), safe=False)
+    after = _int_param(request, "after", 0, minimum=0, maximum=2**62)
     return JsonResponse(selectors.messages_after(room=room, after_seq=after, limit=limit), safe=False)
+
+
+@require_GET
+@json_errors
+def api_room_user(request: HttpRequest, slug: str, name: str) -> JsonResponse:
+    room = selectors.room_get(slug=slug)
+    card = selectors.user_card(room=room, name=name, viewer=request.user) if len(name) <= 150 and "\x00" not in name else None
+    if card is None:
+        raise ChatterError("not_found", f"nobody called {name[:150]!r} here")
+    return JsonResponse(card)
 
 
 @require_GET

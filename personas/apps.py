@@ -6,4 +6,9 @@ class PersonasConfig(AppConfig):
     verbose_name = "Personas"
 
     def ready(self) -> None:
+        from chat.presence import card_source_register, cast_source_register
         from personas import receivers  # noqa: F401  (connects to chat's message signal)
+        from personas.selectors import cast_public, persona_card
+
+        cast_source_register(cast_public)  # the cast in each room's chatter list
+        card_source_register(persona_card)  # a persona's card when a viewer clicks its name

@@ -14,7 +14,8 @@ from chat.names import name_source_register
 def answer_mentions(sender: Any, room_slug: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
     from personas.tasks import persona_mentions_task
 
-    mentioning = [item for item in messages if item["origin"] == "human" and item.get("mentions")]
+    # A reply to a persona's line is answered as a mention is (persona_mentions_answer resolves it).
+    mentioning = [item for item in messages if item["origin"] == "human" and (item.get("mentions") or item.get("reply_to"))]
     if mentioning:
         persona_mentions_task.delay(room_slug, mentioning)
 

@@ -7,6 +7,7 @@ from functools import lru_cache
 from typing import Any
 
 from django.db import connection
+from django.urls import reverse
 
 from chat.events import firehose_key
 from chat.models import Room
@@ -149,6 +150,32 @@ def cast_for_room(*, room: Room) -> list[CastMember]:
         .order_by("persona__handle")
     )
     return [_member(entry) for entry in entries]
+
+
+def cast_public(room_slug: str) -> list[dict[str, Any]]:
+    """The room's cast as the chatter list shows it (registered with chat.presence)."""
+    room = Room.objects.filter(slug=room_slug).first()
+    if room is None:
+        return []
+    return [
+        {"name": member.handle, "color": member.view.color, "badges": list(member.view.badges)}
+        for member in cast_for_room(room=room)
+    ]
+
+
+def persona_card(name: str) -> dict[str, Any] | None:
+    """A persona's user card in chat (registered with chat.presence): who it is, in its own words."""
+    persona = Persona.objects.filter(handle__iexact=name).only("handle", "color", "badges", "bio").first()
+    if persona is None:
+        return None
+    return {
+        "name": persona.handle,
+        "color": persona.color,
+        "badges": list(persona.badges or []),
+        "bio": persona.bio,
+        "page_url": reverse("personas-persona", kwargs={"handle": persona.handle}),
+        "narrative_url": reverse("memory-api-persona-narrative", kwargs={"handle": persona.handle}),
+    }
 
 
 def cast_member(*, room: Room, persona_id: int) -> CastMember | None:

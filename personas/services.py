@@ -324,9 +324,19 @@ def _quiet(outcome: str) -> None:
     return None
 
 
+def _reply_authors(*, room: Room, messages: list[dict[str, Any]]) -> dict[str, str]:
+    """Lowercased persona handle behind each replied-to message id (one query for the batch)."""
+    ids = {str(message["reply_to"]) for message in messages if message.get("reply_to")}
+    if not ids:
+        return {}
+    rows = Message.objects.filter(room=room, pk__in=ids, author_key__startswith="bot:").values_list("pk", "author_key")
+    return {str(pk): key.removeprefix("bot:").lower() for pk, key in rows}
+
+
 def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]], rng: random.Random | None = None) -> int:
-    """A human who @mentions a persona on the roster gets an answer from it within seconds, with the
-    persona's `mention_reaction` as the chance (1.0: always; a moderator's knob in admin and YAML)."""
+    """A human who @mentions a persona on the roster, or replies to its line, gets an answer from it
+    within seconds, with the persona's `mention_reaction` as the chance (1.0: always; a moderator's
+    knob in admin and YAML)."""
     rng = rng or random.Random()
     from personas.tasks import persona_generate_task
 
@@ -337,11 +347,15 @@ def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]], r
     queued = 0
     now = time.time()
     cast = room_cast_settings(room=room)
+    replied_to = _reply_authors(room=room, messages=messages)
     for message in messages:
         if message["origin"] != "human":
             continue
-        for mention in message.get("mentions", []):
-            member = handles.get(mention.lower())
+        addressed = [mention.lower() for mention in message.get("mentions", [])]
+        if message.get("reply_to") and replied_to.get(str(message["reply_to"])):
+            addressed.append(replied_to[str(message["reply_to"])])
+        for handle in dict.fromkeys(addressed):  # a reply that also @mentions gets one answer
+            member = handles.get(handle)
             if member is None:
                 continue
             posts, _ = activity.posts_stats(room_slug=room_slug, handle=member.handle, now=now)

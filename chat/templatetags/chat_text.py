@@ -1,10 +1,12 @@
-"""`{{ text|chat_emotes }}`: a chat line with its emotes drawn as on the room page (room.js)."""
+"""`{{ text|chat_emotes }}`: a chat line with its emotes drawn as on the room page (richtext.js):
+the bundled emote images (static/emotes/); a name without an image stays a coloured chip."""
 from __future__ import annotations
 
 import re
 
 from django import template
 from django.utils.html import conditional_escape, format_html
+from django.templatetags.static import static
 from django.utils.safestring import SafeString, mark_safe
 
 from chat.trends import EMOTE_SET
@@ -24,6 +26,11 @@ def emote_hue(name: str) -> int:
 
 
 def emote_html(name: str) -> SafeString:
+    if name in EMOTE_SET:
+        return format_html(
+            '<img class="emote" src="{}" alt="{}" title="{}" width="56" height="56" draggable="false">',
+            static(f"emotes/{name}.svg"), name, name,
+        )
     return format_html('<span class="emote" title="{}" style="--emote-hue: {}">{}</span>', name, emote_hue(name), name)
 
 

@@ -32,13 +32,14 @@
   var NOTICE_MS = 6000;
   var AT_BOTTOM_SLACK_PX = 32;
   var COLOR_RE = /^#[0-9a-fA-F]{6}$/;
-  var MENTION_RE = /(^|[^\w@])@([A-Za-z0-9_]{2,32})/g;
-  // Mirrors chat.trends.EMOTES; the bootstrap may carry the server's list instead.
-  var DEFAULT_EMOTES = [
-    "Kappa", "PogChamp", "Pog", "LUL", "KEKW", "OMEGALUL", "monkaS", "PepeHands", "Sadge", "catJAM",
-    "EZ", "GG", "HYPERS", "PauseChamp", "5Head", "Clap", "BibleThump", "Kreygasm", "ResidentSleeper", "FeelsGoodMan"
-  ];
-  var EMOTES = new Set(Array.isArray(boot.emotes) ? boot.emotes : DEFAULT_EMOTES);
+  var SCROLLBACK_PAGE = 50;
+  var SCROLLBACK_TRIGGER_PX = 80;
+  var MAX_SCROLLBACK_NODES = 1500; // while reading history the list may grow to this; trimmed back at the bottom
+  var REPLY_MEMORY = 3000; // messages remembered (id -> name and text) to show what a reply answers
+  // Emotes (code -> image URL) and the link allow-list come from the server (static/chat/richtext.js).
+  var rich = window.chatterRichText.create({ emotes: boot.emotes, allowedDomains: boot.allowedDomains });
+  // The OBS overlay runs this same client with a few options (chat/views.py overlay_options).
+  var overlay = boot.overlay && typeof boot.overlay === "object" ? boot.overlay : null;
   var BADGE_LABELS = {
     broadcaster: "Host", moderator: "Mod", mod: "Mod", staff: "Staff", admin: "Admin", bot: "Bot",
     persona: "Bot", vip: "VIP", subscriber: "Sub", verified: "✓"
@@ -48,6 +49,7 @@
   };
 
   var roomSlug = String(boot.room || document.querySelector("[data-room]").getAttribute("data-room"));
+  if (overlay) MAX_MESSAGE_NODES = Math.max(1, Number(overlay.maxLines) || 12);
   var maxLength = Number(boot.maxLength) > 0 ? Number(boot.maxLength) : 500;
 
   // --- elements -----------------------------------------------------------------------------
@@ -63,6 +65,9 @@
   var contextUpdatedEl = document.getElementById("context-updated");
   var trendsEl = document.getElementById("trends-panel");
   var trendsUpdatedEl = document.getElementById("trends-updated");
+  var replyBarEl = document.getElementById("chat-reply");
+  var replyTextEl = document.getElementById("chat-reply-text");
+  var replyCancelEl = document.getElementById("chat-reply-cancel");
 
   // --- state --------------------------------------------------------------------------------
   var socket = null;
@@ -75,6 +80,13 @@
   var messageNodeCount = 0;
   var stickToBottom = true;
   var unseenCount = 0;
+  var known = new Map(); // message id -> {name, text}, for "replying to" lines
+  var replyingTo = null; // {id, name, text} while composing a reply
+  var oldestSeq = 0; // the oldest seq on screen, for scrollback
+  var scrollbackLoading = false;
+  var scrollbackDone = false;
+  var scrolledBack = false; // the list holds history loaded by scrollback (it may pass the usual cap)
+  var scrollbackCursor = 0; // the oldest seq scrollback has fetched (deleted lines are not shown)
 
   var attempt = 0;
   var reconnectTimer = null;
@@ -158,10 +170,7 @@
   }
 
   function emoteNode(name) {
-    var node = el("span", "emote", name);
-    node.setAttribute("title", name);
-    node.style.setProperty("--emote-hue", String(hashHue(name)));
-    return node;
+    return rich.emoteNode(name);
   }
 
   function codePoints(text) {
@@ -170,37 +179,31 @@
 
   // --- message rendering --------------------------------------------------------------------
   function appendRichText(container, text) {
-    var buffer = "";
-    function flush() {
-      if (buffer) container.appendChild(document.createTextNode(buffer));
-      buffer = "";
+    rich.append(container, text);
+  }
+
+  function remember(message) {
+    if (!message.id || known.has(String(message.id))) return;
+    known.set(String(message.id), { name: String((message.author || {}).name || ""), text: String(message.text || "") });
+    if (known.size > REPLY_MEMORY) known.delete(known.keys().next().value);
+  }
+
+  /** "Replying to @x: …" above a reply; the name from the message replied to, or the reply's own @. */
+  function replyContext(message) {
+    var parent = known.get(String(message.reply_to));
+    var leading = /^@([A-Za-z0-9_]{2,32})/.exec(String(message.text || ""));
+    var name = parent ? parent.name : leading ? leading[1] : "";
+    var box = el("div", "chat-reply-context");
+    box.appendChild(el("span", "chat-reply-arrow", "↪"));
+    box.appendChild(document.createTextNode(name ? "Replying to " : "Replying to an earlier message"));
+    if (name) {
+      var who = el("span", "chat-reply-name", "@" + name);
+      who.setAttribute("data-name", name);
+      box.appendChild(who);
     }
-    var parts = text.split(/(\s+)/);
-    for (var i = 0; i < parts.length; i++) {
-      var part = parts[i];
-      if (!part) continue;
-      if (EMOTES.has(part)) {
-        flush();
-        container.appendChild(emoteNode(part));
-        continue;
-      }
-      if (part.indexOf("@") === -1) {
-        buffer += part;
-        continue;
-      }
-      var cursor = 0;
-      var match;
-      MENTION_RE.lastIndex = 0;
-      while ((match = MENTION_RE.exec(part)) !== null) {
-        var at = match.index + match[1].length;
-        buffer += part.slice(cursor, at);
-        flush();
-        container.appendChild(el("span", "mention", "@" + match[2]));
-        cursor = at + 1 + match[2].length;
-      }
-      buffer += part.slice(cursor);
-    }
-    flush();
+    if (parent && parent.text) box.appendChild(el("span", "chat-reply-quote", parent.text.length > 80 ? parent.text.slice(0, 79) + "…" : parent.text));
+    box.setAttribute("data-reply-to", String(message.reply_to));
+    return box;
   }
 
   /** Highlights what concerns the signed-in viewer: mentions of them and their own lines. */
@@ -225,6 +228,10 @@
     var item = el("li", "chat-message origin-" + origin);
     item.setAttribute("data-seq", String(message.seq));
     if (message.id) item.setAttribute("data-id", String(message.id));
+    if (message.reply_to) {
+      item.classList.add("is-reply");
+      item.appendChild(replyContext(message));
+    }
 
     var time = el("time", "chat-time", timeLabel(message.created_at));
     if (message.created_at) time.setAttribute("datetime", String(message.created_at));
@@ -245,6 +252,9 @@
     }
 
     var authorEl = el("span", "chat-author", author.name || "unknown");
+    authorEl.setAttribute("data-name", String(author.name || ""));
+    authorEl.setAttribute("role", "button");
+    authorEl.setAttribute("tabindex", overlay ? "-1" : "0");
     var color = safeColor(author.color);
     if (color) {
       authorEl.style.color = color;
@@ -266,6 +276,13 @@
       flag.setAttribute("role", "img");
       item.appendChild(flag);
     }
+    if (boot.signedIn && !overlay && message.id) {
+      var replyButton = el("button", "chat-action chat-action-reply", "↩");
+      replyButton.type = "button";
+      replyButton.setAttribute("title", "Reply");
+      replyButton.setAttribute("aria-label", "Reply to " + (author.name || "this message"));
+      item.appendChild(replyButton);
+    }
     callPlugins("decorateMessage", item, message);
     return item;
   }
@@ -281,7 +298,8 @@
 
   function flagExplanation(flags) {
     if (!Array.isArray(flags) || !flags.length) return "";
-    var names = flags.indexOf("link_risky") !== -1 ? flags.filter(function (name) { return name !== "link"; }) : flags;
+    // An allow-listed link is drawn as a link (richtext.js): that alone is nothing to flag.
+    var names = flags.filter(function (name) { return name !== "link"; });
     return names.map(function (name) { return FLAG_TEXT[name] || "Flagged by the safety filter (" + name + ")."; }).join(" ");
   }
 
@@ -342,22 +360,7 @@
     messagesEl.appendChild(fragment);
     messageNodeCount += added;
 
-    if (messageNodeCount > MAX_MESSAGE_NODES) {
-      if (placeholderEl && placeholderEl.parentNode) {
-        placeholderEl.parentNode.removeChild(placeholderEl);
-        placeholderEl = null;
-      }
-      var removedHeight = 0;
-      while (messageNodeCount > MAX_MESSAGE_NODES) {
-        var oldest = firstMessageNode();
-        if (!oldest) break;
-        if (!wasAtBottom) removedHeight += oldest.offsetHeight;
-        messagesEl.removeChild(oldest);
-        messageNodeCount--;
-      }
-      // Keep what the reader is looking at in place while the top of the list goes away.
-      if (!wasAtBottom && removedHeight) messagesEl.scrollTop = Math.max(0, messagesEl.scrollTop - removedHeight);
-    }
+    trimTo(scrolledBack && !wasAtBottom ? MAX_SCROLLBACK_NODES : MAX_MESSAGE_NODES, wasAtBottom);
 
     if (wasAtBottom) {
       scrollToBottom();
@@ -366,6 +369,95 @@
       pillEl.textContent = (unseenCount > 99 ? "99+" : unseenCount) + " new message" + (unseenCount === 1 ? "" : "s") + " ↓";
       pillEl.hidden = false;
     }
+  }
+
+  function trimTo(cap, atBottom) {
+    if (messageNodeCount <= cap) return;
+    if (placeholderEl && placeholderEl.parentNode) {
+      placeholderEl.parentNode.removeChild(placeholderEl);
+      placeholderEl = null;
+    }
+    var edge = document.getElementById("chat-history-edge");
+    if (edge) edge.parentNode.removeChild(edge);
+    scrollbackDone = false; // what is trimmed can be loaded again
+    scrollbackCursor = 0;
+    var removedHeight = 0;
+    while (messageNodeCount > cap) {
+      var oldest = firstMessageNode();
+      if (!oldest) break;
+      if (!atBottom) removedHeight += oldest.offsetHeight;
+      messagesEl.removeChild(oldest);
+      messageNodeCount--;
+    }
+    // Keep what the reader is looking at in place while the top of the list goes away.
+    if (!atBottom && removedHeight) messagesEl.scrollTop = Math.max(0, messagesEl.scrollTop - removedHeight);
+  }
+
+  // --- scrollback: older messages from the messages API when the reader reaches the top --------
+  function loadOlder() {
+    if (overlay || scrollbackLoading || scrollbackDone) return;
+    var first = firstMessageNode();
+    var firstSeq = first ? Number(first.getAttribute("data-seq")) : 0;
+    // Below the first line shown there may be deleted ones already fetched: start under them.
+    var before = scrollbackCursor && scrollbackCursor < firstSeq ? scrollbackCursor : firstSeq;
+    if (!before || before <= 1) {
+      if (first) markHistoryStart();
+      return;
+    }
+    scrollbackLoading = true;
+    messagesEl.setAttribute("aria-busy", "true");
+    var url = "/api/rooms/" + encodeURIComponent(roomSlug) + "/messages?before=" + before + "&limit=" + SCROLLBACK_PAGE;
+    var again = false;
+    fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      .then(function (response) {
+        if (!response.ok) throw new Error("HTTP " + response.status);
+        return response.json();
+      })
+      .then(function (items) {
+        items = Array.isArray(items) ? items : [];
+        if (firstMessageNode() !== first) return; // the list moved on meanwhile (trimmed, cleared)
+        var shown = prependOlder(items, before, first);
+        scrollbackCursor = items.length ? Number(items[0].seq) || before : before;
+        if (items.length < SCROLLBACK_PAGE || scrollbackCursor <= 1) {
+          scrollbackDone = true;
+          markHistoryStart();
+        } else if (!shown) {
+          again = true; // a page of deleted lines only: fetch the one before it
+        }
+      })
+      .catch(function () { /* offline or server busy: the next scroll to the top tries again */ })
+      .then(function () {
+        scrollbackLoading = false;
+        messagesEl.removeAttribute("aria-busy");
+        if (again) loadOlder();
+      });
+  }
+
+  function prependOlder(items, before, first) {
+    var fragment = document.createDocumentFragment();
+    var added = 0;
+    items.sort(function (a, b) { return a.seq - b.seq; });
+    items.forEach(function (message) {
+      if (!message || !(Number(message.seq) < before) || isTombstone(message)) return;
+      remember(message);
+      fragment.appendChild(renderMessage(message));
+      added++;
+    });
+    if (!added) return 0;
+    var heightBefore = messagesEl.scrollHeight;
+    messagesEl.insertBefore(fragment, first);
+    messageNodeCount += added;
+    scrolledBack = true;
+    // The reader keeps looking at the same lines; the older ones appear above them.
+    messagesEl.scrollTop += messagesEl.scrollHeight - heightBefore;
+    return added;
+  }
+
+  function markHistoryStart() {
+    if (document.getElementById("chat-history-edge")) return;
+    var edge = el("li", "chat-history-edge", "This is the start of the chat.");
+    edge.id = "chat-history-edge";
+    messagesEl.insertBefore(edge, messagesEl.firstChild);
   }
 
   function scheduleRender() {
@@ -417,6 +509,8 @@
         continue;
       }
       if (accept(message)) {
+        remember(message);
+        if (overlay && overlay.hideBots && message.origin === "bot") continue;
         renderQueue.push(message);
         fresh++;
       }
@@ -520,7 +614,8 @@
 
   function socketUrl() {
     var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    return scheme + "//" + window.location.host + "/ws/rooms/" + encodeURIComponent(roomSlug) + "/";
+    // The chatter list's frames are opt-in; the overlay has no list.
+    return scheme + "//" + window.location.host + "/ws/rooms/" + encodeURIComponent(roomSlug) + "/" + (overlay ? "" : "?chatters=1");
   }
 
   function connect() {
@@ -657,7 +752,9 @@
         onModeration(frame);
         break;
       default:
-        break; // pong and anything newer than this client
+        // Other modules (chatters.js, …) listen for the frames they own.
+        document.dispatchEvent(new CustomEvent("chatter:frame", { detail: frame }));
+        break;
     }
   }
 
@@ -671,6 +768,7 @@
       for (var i = 0; i < shown.length; i++) markPersonal(shown[i]);
     }
     setStatus("connected", "connected");
+    document.dispatchEvent(new CustomEvent("chatter:hello", { detail: frame }));
     var serverSeq = Number(frame.last_seq) || 0;
     if (serverSeq > lastSeq || ahead.size) sendResume();
     pumpOutbox();
@@ -702,7 +800,9 @@
     var entry = pending.get(next);
     entry.sent = true;
     inFlight = next;
-    sendFrame({ type: "send", text: entry.text, client_id: next });
+    var frame = { type: "send", text: entry.text, client_id: next };
+    if (entry.replyTo) frame.reply_to = entry.replyTo;
+    sendFrame(frame);
     clearTimeout(ackTimer);
     ackTimer = setTimeout(function () {
       // No ack yet: let the next message go; this one is sent again after a reconnect.
@@ -765,6 +865,28 @@
     }, NOTICE_MS);
   }
 
+  // --- replies ------------------------------------------------------------------------------
+  function startReply(item) {
+    if (!inputEl || !replyBarEl || !item) return;
+    var id = item.getAttribute("data-id");
+    var authorEl = item.querySelector(".chat-author");
+    if (!id || !authorEl) return;
+    var name = authorEl.getAttribute("data-name") || authorEl.textContent;
+    var memory = known.get(id);
+    replyingTo = { id: id, name: name, text: memory ? memory.text : "" };
+    clear(replyTextEl);
+    replyTextEl.appendChild(document.createTextNode("Replying to "));
+    replyTextEl.appendChild(el("strong", "chat-reply-name", "@" + name));
+    if (replyingTo.text) replyTextEl.appendChild(el("span", "chat-reply-quote", replyingTo.text));
+    replyBarEl.hidden = false;
+    inputEl.focus();
+  }
+
+  function cancelReply() {
+    replyingTo = null;
+    if (replyBarEl) replyBarEl.hidden = true;
+  }
+
   function updateCounter() {
     if (!inputEl) return;
     var length = codePoints(inputEl.value);
@@ -785,7 +907,18 @@
       showNotice("Messages can be at most " + maxLength + " characters.", "error", "too_large");
       return;
     }
-    pending.set(newClientId(), { text: text, sent: false });
+    var replyTo = null;
+    if (replyingTo) {
+      replyTo = replyingTo.id;
+      // As on Twitch, a reply names who it answers, so it also reads right without the context line.
+      if (text.trim().toLowerCase().indexOf("@" + replyingTo.name.toLowerCase()) !== 0) text = "@" + replyingTo.name + " " + text;
+      if (codePoints(text) > maxLength) {
+        showNotice("Messages can be at most " + maxLength + " characters.", "error", "too_large");
+        return;
+      }
+    }
+    pending.set(newClientId(), { text: text, sent: false, replyTo: replyTo });
+    cancelReply();
     inputEl.value = "";
     updateCounter();
     if (!isOpen()) showNotice("Not connected: your message will be sent when chat reconnects.", "info");
@@ -916,7 +1049,7 @@
         bar.style.width = Math.max(4, (count / top) * 100).toFixed(1) + "%";
         row.appendChild(bar);
         var name = String(term.term);
-        row.appendChild(EMOTES.has(name) ? emoteNode(name) : el("span", "term-name", name));
+        row.appendChild(rich.isEmote(name) ? emoteNode(name) : el("span", "term-name", name));
         row.appendChild(el("span", "term-count", String(count)));
         list.appendChild(row);
       });
@@ -937,8 +1070,25 @@
     if (stickToBottom) {
       unseenCount = 0;
       pillEl.hidden = true;
+      if (scrolledBack) {
+        scrolledBack = false;
+        trimTo(MAX_MESSAGE_NODES, true);
+        messagesEl.scrollTop = messagesEl.scrollHeight;
+      }
+    } else if (messagesEl.scrollTop < SCROLLBACK_TRIGGER_PX) {
+      loadOlder();
     }
   }, { passive: true });
+  messagesEl.addEventListener("click", function (event) {
+    var button = event.target.closest ? event.target.closest(".chat-action-reply") : null;
+    if (button) startReply(button.closest(".chat-message"));
+  });
+  if (replyCancelEl) replyCancelEl.addEventListener("click", cancelReply);
+  if (inputEl) {
+    inputEl.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && replyingTo && !event.defaultPrevented) cancelReply();
+    });
+  }
   pillEl.addEventListener("click", scrollToBottom);
 
   if (formEl && inputEl) {
@@ -952,7 +1102,10 @@
   if (history.length) {
     // Tombstones keep history gap-free; only live gaps are worth a resume.
     lastSeq = Number(history[history.length - 1].seq) || 0;
-    renderQueue = history.filter(function (message) { return message.deleted !== true; });
+    history.forEach(remember);
+    renderQueue = history.filter(function (message) {
+      return message.deleted !== true && !(overlay && overlay.hideBots && message.origin === "bot");
+    });
     flushRender();
   }
   renderContext(boot.context);
@@ -967,6 +1120,9 @@
     lastSeq: function () { return lastSeq; },
     socket: function () { return socket; },
     isBanned: function () { return banned; },
+    me: function () { return me; },
+    room: function () { return roomSlug; },
+    rich: rich,
   };
 
   connect();

@@ -159,6 +159,11 @@ def test_it_edits_a_rooms_cast_knobs_and_roster_on_the_room_page(signed_in):
         "cast-0-max_bot_messages_per_minute": "30",
         "roster-TOTAL_FORMS": "1", "roster-INITIAL_FORMS": "0", "roster-MIN_NUM_FORMS": "0", "roster-MAX_NUM_FORMS": "1000",
         "roster-0-persona": str(persona.pk), "roster-0-enabled": "on", "roster-0-max_posts_per_minute": "1",
+        # chat's own inlines on the room screen: its moderators and its emote set, left empty here.
+        "moderators-TOTAL_FORMS": "0", "moderators-INITIAL_FORMS": "0", "moderators-MIN_NUM_FORMS": "0",
+        "moderators-MAX_NUM_FORMS": "1000",
+        "Emote_rooms-TOTAL_FORMS": "0", "Emote_rooms-INITIAL_FORMS": "0", "Emote_rooms-MIN_NUM_FORMS": "0",
+        "Emote_rooms-MAX_NUM_FORMS": "1000",
     }
     response = signed_in.post(f"/admin/chat/room/{room.pk}/change/", data)
     assert response.status_code == 302

@@ -7,10 +7,10 @@ import random
 import pytest
 
 from chat.models import Message
-from chat.services import human_draft, message_ingest
+from chat.services import draft_parse, human_draft, message_ingest
 from personas.models import Persona
 from personas.services import cast_tick
-from tests.factories import RoomFactory, UserFactory
+from tests.factories import RoomFactory, UserFactory, bot_draft
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 from tests.support.waiting import wait_for
 
@@ -27,6 +27,25 @@ def test_it_answers_a_viewer_who_mentions_a_persona_within_seconds(celery_worker
     )
     assert answer.text.startswith("@nina ")
     assert answer.origin == "bot"
+
+
+def test_it_answers_a_viewer_who_replies_to_a_personas_line_as_it_answers_a_mention(celery_worker, llm_server):
+    room = RoomFactory()
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="pixelpal", chattiness=0.0))
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="bystander", chattiness=0.0))
+    line = message_ingest(draft=draft_parse(bot_draft(room=room, text="that split was clean", handle="pixelpal")))
+    viewer = UserFactory(username="nina")
+    reply = message_ingest(
+        draft=human_draft(user=viewer, room_slug=room.slug, text="was it though", client_id="r1", reply_to=line.id), user=viewer
+    )
+    answer = wait_for(
+        lambda: Message.objects.filter(room=room, author_name="pixelpal").exclude(pk=line.pk).first(),
+        timeout=15,
+        message="pixelpal's answer to the reply",
+    )
+    assert answer.text.startswith("@nina ")
+    assert answer.reply_to == reply.id
+    assert not Message.objects.filter(room=room, author_name="bystander").exists()
 
 
 def test_a_tick_that_decides_to_post_gets_a_line_into_the_room(celery_worker, llm_server):

@@ -6,7 +6,6 @@ import uuid
 import pytest
 
 from chat.services import draft_parse, message_ingest
-from chat.templatetags.chat_text import emote_hue
 from personas.models import Persona
 from tests.factories import RoomFactory, bot_draft
 
@@ -23,8 +22,8 @@ def test_it_shows_the_bio_favourite_emotes_and_emotes_in_its_lines(client) -> No
     page = response.content.decode()
     assert response.status_code == 200
     assert '<p class="persona-bio" data-testid="persona-bio">Counts frames &lt;for fun&gt;.</p>' in page
-    assert f'<span class="emote" title="catJAM" style="--emote-hue: {emote_hue("catJAM")}">catJAM</span>' in page
-    assert 'that split <span class="emote" title="Kappa"' in page and "&lt;b&gt;was&lt;/b&gt; clean" in page
+    assert '<img class="emote" src="/static/emotes/catJAM.svg" alt="catJAM" title="catJAM"' in page
+    assert 'that split <img class="emote" src="/static/emotes/Kappa.svg" alt="Kappa"' in page and "&lt;b&gt;was&lt;/b&gt; clean" in page
 
 
 def test_it_shows_a_configured_persona_that_has_not_spoken_yet(client) -> None:

@@ -41,6 +41,7 @@ def samples(documents_dir, viewer) -> dict[str, Any]:
         "slug": room.slug,
         "handle": persona.handle,
         "username": viewer.username,
+        "name": viewer.username,
         "document_id": document.pk,
         "key": document.slug,
         "version": document.version,

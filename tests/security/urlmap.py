@@ -22,6 +22,9 @@ CLASSIFICATION: dict[str, str] = {
     "chat-home": PUBLIC,
     "chat-rooms": PUBLIC,
     "chat-room": PUBLIC,
+    "chat-room-popout": PUBLIC,
+    "chat-room-overlay": PUBLIC,
+    "chat-api-user": PUBLIC,  # a card: persona bio, join date; a person's messages only for moderators
     "chat-api-rooms": PUBLIC,
     "chat-api-messages": PUBLIC,
     "chat-api-context": PUBLIC,
