@@ -637,7 +637,7 @@
     ws.onopen = function () {
       if (ws !== socket) return;
       lastFrameAt = Date.now();
-      setStatus("connected", "connected");
+      // "connected" waits for the hello: until then the page does not know where the room is.
       startHeartbeat();
     };
     ws.onmessage = function (event) {
