@@ -24,6 +24,10 @@ _CARD_RE = re.compile(r"(?ms)^<<persona-card>>\s*$\n(.*?)\n^<</persona-card>>\s*
 _LEET_LETTERS = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RE = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){12,}")
+# Small real models copy the prompt's block format: a "<<next_chat>>" tag line before the line, the
+# line as a JSON string, or the whole line wrapped as "<<...>>". Those wrappings are dropped.
+_TAG_LINE = re.compile(r"^<</?[\w -]{1,40}>>$")
+_WRAPPED = re.compile(r"^<<\s*(.+?)\s*>>$")
 
 
 def _words(text: str) -> list[str]:
@@ -96,9 +100,26 @@ def _leaks(line: str, system_prompt: str) -> bool:
     return False
 
 
+def _first_line(raw: str) -> str:
+    """The first line the model meant as its chat line, out of the prompt-format wrapping it copied."""
+    for candidate in raw.strip().splitlines():
+        line = candidate.strip()
+        if not line or _TAG_LINE.match(line):
+            continue
+        if len(line) > 1 and line[0] == line[-1] == '"':
+            try:
+                decoded = json.loads(line)
+            except ValueError:
+                decoded = None
+            line = decoded.strip() if isinstance(decoded, str) else line
+        wrapped = _WRAPPED.match(line)
+        return wrapped.group(1) if wrapped else line
+    return ""
+
+
 def line_check(*, raw: str, handle: str, system_prompt: str, recent_own: list[str]) -> tuple[str | None, str]:
     """The cleaned line, or None with the reason it must not be sent."""
-    line = (raw or "").strip().splitlines()[0].strip() if (raw or "").strip() else ""
+    line = _first_line(raw or "")
     prefix = _NAME_PREFIX.match(line)
     if prefix and prefix.group(1).lower() == handle.lower():
         line = line[prefix.end() :]

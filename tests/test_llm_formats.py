@@ -192,3 +192,14 @@ def test_it_forgets_what_it_learnt_when_told(llm_server: LLMTestServer) -> None:
 
     assert llm_json_formats_known() == {}
     assert FORMATS.get(f"{llm_server.base_url}|any-model") == "json_schema"
+
+
+def test_it_does_not_reask_when_the_answer_was_cut_at_max_tokens(llm_server: LLMTestServer) -> None:
+    # The provider cuts a non-JSON-mode answer at max_tokens words and says "length": plain text mode.
+    llm_server.set_mode(refuse_formats=("json_schema", "json_object"), script=['{"kind": "preference", "text": "bob likes ' + "very " * 50 + 'long runs"}'])
+
+    with pytest.raises(ChatterError) as caught:
+        llm_json(messages=MESSAGES, schema=Memo, purpose="fmt-cut", max_tokens=20)
+
+    assert caught.value.code == "invalid" and "cut at max_tokens" in caught.value.message
+    assert formats_sent(llm_server) == ["json_schema", "json_object", "text"]  # no re-ask after the cut answer

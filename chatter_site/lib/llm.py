@@ -376,13 +376,15 @@ def llm_json(
     purpose: str = "json",
     metadata: dict | None = None,
 ) -> M:
-    """A JSON answer validated against `schema`; one re-ask on invalid JSON, then "invalid".
+    """A JSON answer validated against `schema`; one re-ask on invalid JSON (none for an answer cut at
+    max_tokens), then "invalid".
 
     Asked in the best format the endpoint accepts (structured outputs, JSON mode, plain text; see
     chatter_site.lib.llm_formats), read back tolerantly (fences, preambles, trailing commas)."""
     prompt = _with_schema(messages, schema)
     answers: list[str] = []
     formats_used: list[str] = []
+    cut_short: list[bool] = []
 
     def parse(completion: Any) -> M:
         content = _content(completion)
@@ -391,10 +393,14 @@ def llm_json(
             text, repaired = json_extract(content)
             value = schema.model_validate_json(text)
         except ValueError as exc:  # pydantic.ValidationError is a ValueError too
-            message = (
-                _validation_summary(schema, exc) if isinstance(exc, pydantic.ValidationError)
-                else f"LLM answer holds no JSON object for {schema.__name__}"
-            )
+            if getattr(completion.choices[0], "finish_reason", None) == "length":
+                # Cut at max_tokens: asking again would be cut again, at the same cost.
+                cut_short.append(True)
+                message = f"LLM answer for {schema.__name__} was cut at max_tokens ({max_tokens})"
+            elif isinstance(exc, pydantic.ValidationError):
+                message = _validation_summary(schema, exc)
+            else:
+                message = f"LLM answer holds no JSON object for {schema.__name__}"
             raise _Failure("invalid", message, retryable=False, code="invalid") from None
         fmt = formats_used[-1] if formats_used else "unknown"
         LLM_JSON_ANSWERS.labels(purpose=purpose, format=fmt, repaired=str(repaired).lower()).inc()
@@ -416,7 +422,7 @@ def llm_json(
         try:
             return ask(prompt)
         except ChatterError as exc:
-            if exc.code != "invalid" or not answers:
+            if exc.code != "invalid" or not answers or cut_short:
                 raise
             reask = [
                 *prompt,

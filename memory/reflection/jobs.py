@@ -131,7 +131,9 @@ class MemoryDelta(BaseModel):
 class ReflectionAnswer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
-    deltas: list[MemoryDelta] = Field(default_factory=list)
+    # maxItems only in the schema: structured outputs stop a rambling model there; validation does
+    # not refuse a longer list (hygiene keeps the first MAX_DELTAS).
+    deltas: list[MemoryDelta] = Field(default_factory=list, json_schema_extra={"maxItems": MAX_DELTAS})
 
 
 @dataclass(frozen=True)

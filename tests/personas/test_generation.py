@@ -76,6 +76,21 @@ def test_it_posts_one_short_line(cast, llm_server):
 
 
 @pytest.mark.parametrize(
+    "answer",
+    [
+        '<<next_chat>>\n"nina, the golem fight was clean"',
+        "<<nina, the golem fight was clean>>",
+        "\n\n<<chat-line>>\nnina, the golem fight was clean\n<</chat-line>>",
+    ],
+)
+def test_it_takes_the_line_out_of_the_prompt_format_a_small_model_copies(cast, llm_server, answer):
+    room, persona = cast
+    llm_server.set_mode(script=[answer])
+    message = _generate(room, persona)
+    assert message is not None and message.text == "nina, the golem fight was clean"
+
+
+@pytest.mark.parametrize(
     "mode",
     [{"latency": 10.0}, {"fail_status": 500}, {"fail_status": 429}, {"junk": "text"}, {"script": [""]}],
     ids=["slow", "error-500", "rate-limited", "junk", "empty"],
