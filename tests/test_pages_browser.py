@@ -11,13 +11,20 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 from playwright.sync_api import Browser, Page, expect
+from pydantic import BaseModel
 
 from chat.services import draft_parse, human_draft, message_ingest
+from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.llm import llm_chat, llm_json
 from memory.models import MemoryItem, Narrative
 from tests.factories import RoomFactory, UserFactory, bot_draft
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 
 pytestmark = pytest.mark.browser
+
+
+class _Note(BaseModel):
+    text: str
 
 PASSWORD = "correct-horse-battery"
 WAIT_MS = 15_000
@@ -133,5 +140,18 @@ def test_the_room_profile_persona_and_admin_pages_fit_1366px_and_request_nothing
     visit.check_results_table("admin-narratives")
     visit.open("/admin/", "admin-index")
     expect(page.locator("#content-main")).to_contain_text("Conversation memories")
+    expect(page.locator("#llm-link a")).to_have_attribute("href", "/admin/llm/")
     visit.check("admin-index")
+
+    # The LLM page: a format fallback and a failure, recorded in Redis by this process, shown by Daphne.
+    llm_server.set_mode(refuse_formats=("json_schema",), refuse_status=400)
+    llm_json(messages=[{"role": "user", "content": "remember that nina likes speedruns"}], schema=_Note, purpose="pages")
+    llm_server.set_mode(fail_status=500)
+    with pytest.raises(ChatterError):
+        llm_chat(messages=[{"role": "user", "content": "hi"}], purpose="pages")
+    llm_server.set_mode()
+    visit.open("/admin/llm/", "admin-llm")
+    expect(page.locator("#llm-failures")).to_contain_text("LLM endpoint answered HTTP 500")
+    expect(page.locator("#llm-formats")).to_contain_text("json_object")
+    visit.check("admin-llm")
 
