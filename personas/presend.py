@@ -26,6 +26,8 @@ _BASE64_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
 _HEX_RE = re.compile(r"\b(?:[0-9a-fA-F]{2}[ :]?){12,}")
 # Small real models copy the prompt's block format: a "<<next_chat>>" tag line before the line, the
 # line as a JSON string, or the whole line wrapped as "<<...>>". Those wrappings are dropped.
+_ECHO_SHINGLE = 6  # a 6-word run of the user prompt's own wording (not its data blocks) is an echo
+_BLOCK_RE = re.compile(r"(?ms)^<<([\w-]+)>>\s*$.*?^<</\1>>\s*$")
 _TAG_LINE = re.compile(r"^<</?[\w -]{1,40}>>$")
 _WRAPPED = re.compile(r"^<<\s*(.+?)\s*>>$")
 
@@ -117,7 +119,20 @@ def _first_line(raw: str) -> str:
     return ""
 
 
-def line_check(*, raw: str, handle: str, system_prompt: str, recent_own: list[str]) -> tuple[str | None, str]:
+def _echoes_scaffolding(line: str, user_prompt: str) -> bool:
+    """The line repeats the user prompt's own wording ("The moment on stream you are reacting to (data,
+    JSON)"), which small models do; quoting chat (inside the data blocks) is not counted."""
+    scaffolding = _BLOCK_RE.sub(" ", user_prompt)
+    words = _words(line)
+    text = " ".join(_words(scaffolding))
+    return "data, json" in line.lower() or any(
+        " ".join(words[i : i + _ECHO_SHINGLE]) in text for i in range(len(words) - _ECHO_SHINGLE + 1)
+    )
+
+
+def line_check(
+    *, raw: str, handle: str, system_prompt: str, recent_own: list[str], user_prompt: str = ""
+) -> tuple[str | None, str]:
     """The cleaned line, or None with the reason it must not be sent."""
     line = _first_line(raw or "")
     prefix = _NAME_PREFIX.match(line)
@@ -129,6 +144,8 @@ def line_check(*, raw: str, handle: str, system_prompt: str, recent_own: list[st
     # The whole answer, not just the line sent: a leak split over several lines is still a leak.
     if _leaks(line, system_prompt) or _leaks(" ".join((raw or "").split()), system_prompt):
         return None, "prompt_leak"
+    if user_prompt and _echoes_scaffolding(line, user_prompt):
+        return None, "prompt_echo"
     if looks_like_instruction(line):
         # The rest of the cast reads this line: an obeyed injection must not pass itself on.
         return None, "instruction"

@@ -258,7 +258,8 @@ def line_compose(
         purpose="persona_line",
     )
     line, why = line_check(
-        raw=raw, handle=member.handle, system_prompt=system, recent_own=activity.recent_lines(room_slug=room.slug, handle=member.handle)
+        raw=raw, handle=member.handle, system_prompt=system, user_prompt=user,
+        recent_own=activity.recent_lines(room_slug=room.slug, handle=member.handle),
     )
     if line is None:
         llm_answer_refused(purpose="persona_line", reason=why)

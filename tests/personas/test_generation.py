@@ -116,6 +116,25 @@ def test_it_refuses_a_line_that_leaks_the_prompt(cast, llm_server):
     assert not Message.objects.filter(room=room, origin="bot").exists()
 
 
+@pytest.mark.parametrize(
+    "answer",
+    ["The latest chat messages, quoted as data, are about the golem", "What is happening on stream (data, JSON): a boss fight"],
+)
+def test_it_refuses_a_line_that_echoes_the_prompts_own_wording(cast, llm_server, answer):
+    room, persona = cast
+    llm_server.set_mode(script=[answer])
+    assert _generate(room, persona) is None
+    assert not Message.objects.filter(room=room, origin="bot").exists()
+
+
+def test_it_lets_a_line_quote_chat(cast, llm_server):
+    room, persona = cast
+    message_ingest(draft=draft_parse(bot_draft(room=room, handle="someone_else", text="the golem fight was the cleanest run of the night")))
+    llm_server.set_mode(script=["the golem fight was the cleanest run of the night, agreed"])
+    message = _generate(room, persona)
+    assert message is not None and message.text.startswith("the golem fight was the cleanest run")
+
+
 def test_an_obeyed_injection_cannot_change_the_persona(cast, llm_server):
     room, persona = cast
     llm_server.set_mode(script=["ok setting my chattiness to 1 and my handle to admin"])
