@@ -1,161 +1,321 @@
-"""Composing one short persona chat line from the persona card and the stream context."""
+"""Composing one persona chat line: a rule-based bark system, in the manner of Valve's dynamic dialog.
+
+1. Read the request into a situation: the concept the line answers (a viewer's @mention or reply,
+   the stream moment it reacts to, an emote wave, a loved or hated topic on stream, a question to
+   chat, idle banter) and the facts around it (noun phrases from the stream, what the viewer asked).
+2. Match the speaker: a demo persona's own bank (banks.py), else the generic bank of the length tier
+   its card's voice asks for (generic_banks.py); a concept the bank lacks falls back to idle.
+3. Pick a response whose slots the situation can fill with the right kind of word (phrases.py), not
+   one this persona said lately nor a line the room just saw (BarkMemory, and the chat in the prompt).
+4. Voice it (voice.py): casing, punctuation, opener, catchphrase kept whole, emotes.
+
+Everything comes from the prompt a real model gets (persona card, stream, chat, moment, reply-to);
+the memory is the provider's own recollection of what it answered. Text written by viewers only ever
+contributes a validated noun phrase and the asker's name, so chat cannot make the provider print its
+prompt or follow instructions.
+"""
 from __future__ import annotations
 
 import random
 import re
-from dataclasses import dataclass, replace
+import threading
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from typing import Any
 
-from chatter_site.lib.offline_llm.prompt import (
-    as_terms,
-    author_name,
-    moment_keyword,
-    read_block,
-    request_seed,
-    safe_terms,
-    texts_by_role,
-    viewer_keyword,
-)
+from chatter_site.lib.offline_llm.banks import DEMO_BANKS, Bank
+from chatter_site.lib.offline_llm.generic_banks import GENERIC_BANKS
+from chatter_site.lib.offline_llm.phrases import SLOT_KINDS, NounPhrase, noun_phrase, phrases_from, phrases_in
+from chatter_site.lib.offline_llm.prompt import as_terms, author_name, read_block, request_seed, safe_terms, texts_by_role
+from chatter_site.lib.offline_llm.voice import Voice, emotes_for, voice_apply, voice_from_card
 
-EVENT_LINES: dict[str, tuple[str, ...]] = {
-    "big_laugh": ("LMAO {t}", "im crying at {t}", "that {t} bit got me", "no way that was so funny", "chat is dying rn"),
-    "fail": ("rip {t}", "that {t} attempt was rough", "F in the chat", "how did {t} go that wrong", "unlucky ngl"),
-    "clutch": ("CLUTCH {t}", "that {t} play was insane", "no way they pulled that off", "{t} diff honestly", "ice cold"),
-    "chat_question": ("good question about {t}", "someone explain {t} pls", "wait what about {t}", "i want to know too"),
-    "scene_change": ("ooh {t} time", "finally we move on", "new scene lets go", "oh we are doing {t} now"),
-    "chat_spike": ("chat is going wild", "chat moving so fast rn", "everyone spamming {t}", "this chat is unhinged"),
-}
-TOPIC_LINES = (
-    "{t} talk again", "this {t} part is so good", "ok {t} is actually interesting", "watching {t} closely", "vibes are good",
-)
-LOVED_LINES = ("i love {t} so much", "{t} is the best part", "more {t} please", "{t} hours lets go")
-HATED_LINES = ("not {t} again", "{t} is so overrated", "skip the {t} pls")
-REPLY_LINES = (
-    "{t}? fair point", "you're right about {t}", "nah {t} is overrated", "lol {t} for real", "same, {t} is wild",
-    "true true", "lol what", "nah not today", "chat is wild today", "ok sure buddy",
-)
-REPLY_QUESTION_LINES = (
-    "good question, {t} for sure", "honestly {t}, no doubt", "idk maybe {t}", "hard to say tbh", "no idea lol",
-)
-NEUTRAL_LINES = ("nice", "this is fun", "{t} looks good", "interesting {t}", "ok that was cool", "watching {t} rn")
-FILLERS = ("fr", "ngl", "lol", "tbh", "honestly")
+EVENT_KINDS = ("big_laugh", "fail", "clutch", "chat_question", "scene_change", "chat_spike")
+SLOT_RE = re.compile(r"\{(\w+)\}")
+STREAM_SLOTS = {"np", "q", *SLOT_KINDS}
+NEUTRAL_CARD = {"handle": "", "style": "casual, 4 to 12 words", "emotes": []}
 
 
-@dataclass(frozen=True)
-class Style:
-    max_words: int = 16
-    emote_chance: float = 0.45
-    max_emotes: int = 1
-    catchphrase_chance: float = 0.35
-    case: str = ""  # "upper" | "lower" | ""
-    asks: bool = False
-
-    @classmethod
-    def from_text(cls, text: str) -> Style:
-        text = text.lower()
-        style = cls()
-        if any(w in text for w in ("terse", "short", "laconic", "few words", "blunt", "dry", "minimal")):
-            style = replace(style, max_words=7, emote_chance=0.25, catchphrase_chance=0.2)
-        if any(w in text for w in ("emote", "spam", "hype", "excit", "energetic")):
-            style = replace(style, emote_chance=0.95, max_emotes=3)
-        if any(w in text for w in ("caps", "shout", "loud", "yell")):
-            style = replace(style, case="upper")
-        elif any(w in text for w in ("lowercase", "chill", "lazy", "no caps")):
-            style = replace(style, case="lower")
-        if any(w in text for w in ("question", "curious", "asks")):
-            style = replace(style, asks=True)
-        return style
+# --- memory ----------------------------------------------------------------------------------------
 
 
-def fill(template: str, topic: str | None) -> str:
-    return template.replace("{t}", topic) if topic else template
+class BarkMemory:
+    """What the provider said lately: per persona the responses it used (so it rotates through its
+    bank), and across the room the lines it wrote (so nobody echoes a line just said). Thread-safe:
+    the HTTP server answers on several threads."""
+
+    def __init__(self, *, per_persona: int = 40, room: int = 300, personas: int = 2000) -> None:
+        self._lock = threading.Lock()
+        self._used: OrderedDict[str, deque[str]] = OrderedDict()
+        self._lines: deque[str] = deque(maxlen=room)
+        self._per_persona = per_persona
+        self._personas = personas
+
+    def recent_templates(self, handle: str) -> list[str]:
+        with self._lock:
+            return list(self._used.get(handle, ()))
+
+    def recent_lines(self) -> set[str]:
+        with self._lock:
+            return set(self._lines)
+
+    def remember(self, *, handle: str, template: str, line: str) -> None:
+        with self._lock:
+            used = self._used.setdefault(handle, deque(maxlen=self._per_persona))
+            self._used.move_to_end(handle)
+            used.append(template)
+            self._lines.append(line)
+            while len(self._used) > self._personas:
+                self._used.popitem(last=False)
 
 
-def pick_line(rng: random.Random, templates: tuple[str, ...], topic: str | None) -> str:
-    if topic:
-        # "CLUTCH clutch" reads like a bug: skip templates that already say the topic.
-        usable = tuple(t for t in templates if topic.lower() not in t.replace("{t}", "").lower()) or templates
-    else:
-        usable = tuple(t for t in templates if "{t}" not in t) or templates
-    return fill(rng.choice(usable), topic or "this")
+# --- the situation ---------------------------------------------------------------------------------
 
 
-def compose_chat_line(messages: list[dict[str, Any]]) -> str:
-    """One short chat line for the persona and context in the request; the same request, the same line."""
+@dataclass
+class Situation:
+    concept: str
+    phrases: list[NounPhrase] = field(default_factory=list)  # for {np}, best first
+    asked: NounPhrase | None = None  # for {q}
+    asker: str = ""
+    topics: list[NounPhrase] = field(default_factory=list)
+    hated: list[NounPhrase] = field(default_factory=list)
+    wave: list[str] = field(default_factory=list)
+
+
+def question_kind(text: str) -> str:
+    """What a viewer's message to a persona asks for: answer_yesno | _opinion | _rate | _should | _count | _what, or reply."""
+    lowered = re.sub(r"@[\w.-]+", " ", text.lower()).strip()
+    if re.search(r"\brate\b|out of (?:10|ten)|/10\b", lowered):
+        return "answer_rate"
+    if re.search(r"\b(?:should|would you|reset or|or keep|keep going)\b", lowered):
+        return "answer_should"
+    if re.search(r"\bhow (?:many|much|long|often)\b", lowered):
+        return "answer_count"
+    if re.search(r"\b(?:what do you think|thoughts on|how do you feel|what about|how was|opinion)\b", lowered):
+        return "answer_opinion"
+    if re.match(r"^(?:hey |so |ok |okay )?(?:is|was|are|were|did|does|do|can|could|will|has|have|isn't|wasn't)\b", lowered):
+        return "answer_yesno"
+    if re.match(r"^(?:hey |so )?(?:what|which|who|why|how|where|when)\b", lowered):
+        return "answer_what"
+    return "answer_opinion" if "?" in lowered else "reply"
+
+
+def _asked_phrase(text: str, keywords: list[NounPhrase]) -> NounPhrase | None:
+    named = phrases_in(re.sub(r"@[\w.-]+", " ", text))
+    if named:
+        return named[0]
+    lowered = text.lower()
+    return next((k for k in keywords if k.text in lowered), None)
+
+
+def situation_read(*, card: dict[str, Any], stream: dict[str, Any], reply_to: dict | None, moment: dict | None,
+                   voice: Voice, rng: random.Random) -> Situation:
+    trends = stream.get("trends") if isinstance(stream.get("trends"), dict) else {}
+    keywords = safe_terms(as_terms(stream.get("keywords")) + as_terms(trends.get("top_terms")))
+    events = [e for e in stream.get("events") or [] if isinstance(e, dict) and e.get("kind") in EVENT_KINDS]
+    wave = as_terms(trends.get("emote_waves"))
+    loved = [p for p in (noun_phrase(t, topic=True) for t in as_terms(card.get("loved_topics"))) if p is not None]
+    hated = [p for p in (noun_phrase(t, topic=True) for t in as_terms(card.get("hated_topics"))) if p is not None]
+    keyword_phrases = phrases_from(keywords=keywords)
+    on_stream = " ".join(keywords).lower()
+    loved_now = [t for t in loved if t.text in on_stream]
+    hated_now = [t for t in hated if t.text in on_stream]
+    base = Situation(concept="idle", phrases=keyword_phrases, topics=loved_now or loved, hated=hated_now or hated, wave=wave)
+
+    if reply_to is not None:
+        text = str(reply_to.get("text") or "")
+        base.concept = question_kind(text)
+        base.asker = re.sub(r"[^\w.-]", "", author_name(reply_to.get("author")))[:32]
+        base.asked = _asked_phrase(text, keyword_phrases)
+        return base
+    if moment is not None and moment.get("kind") in EVENT_KINDS:
+        base.concept = moment["kind"]
+        base.phrases = phrases_from(keywords=keywords, evidence=str(moment.get("evidence") or ""), prefer_evidence=True)
+        return base
+    roll = rng.random()
+    if events and roll < 0.45:
+        base.concept = events[-1]["kind"]
+        base.phrases = phrases_from(keywords=keywords, evidence=str(events[-1].get("evidence") or ""), prefer_evidence=True)
+    elif hated_now and roll < 0.6:
+        base.concept = "hated"
+    elif wave and voice.emote_rate >= 0.25 and roll < 0.6:
+        base.concept = "wave"
+    elif loved_now and roll < 0.7:
+        base.concept = "loved"
+    elif roll < (0.82 if voice.asks else 0.74):
+        base.concept = "ask_chat"
+    elif loved and roll < 0.8:
+        base.concept = "loved"
+    return base
+
+
+# --- picking and filling a response --------------------------------------------------------------
+
+
+def _numbers(rng: random.Random) -> dict[str, str]:
+    n = rng.randint(3, 14)
+    return {
+        "pct": f"{rng.choice(range(12, 94, 3))}%",
+        "n": str(n),
+        "n2": str(n + rng.randint(2, 9)),
+        "d": str(rng.randint(1, 9)),
+        "secs": f"{rng.randint(1, 9)}.{rng.randint(1, 9)}",
+        "frames": str(rng.choice((1, 2, 3, 4, 6))),
+        "score": f"{rng.randint(6, 10)}/10",
+    }
+
+
+def _fill(template: str, values: dict[str, str]) -> str | None:
+    missing = [slot for slot in SLOT_RE.findall(template) if slot not in values]
+    if missing:
+        return None
+    return SLOT_RE.sub(lambda m: values[m.group(1)], template)
+
+
+def _bank_for(handle: str, voice: Voice) -> tuple[Bank, Bank]:
+    generic = GENERIC_BANKS[voice.tier]
+    return DEMO_BANKS.get(handle.lower(), generic), generic
+
+
+def _candidates(bank: Bank, generic: Bank, concept: str) -> list[str]:
+    chain = [concept]
+    if concept.startswith("answer_"):
+        chain.append("answer_opinion")
+    chain += ["idle"]
+    for name in chain:
+        if bank.get(name):
+            return list(bank[name])
+    return list(generic.get(concept) or generic["idle"])
+
+
+def _values(situation: Situation, rng: random.Random) -> dict[str, str]:
+    """What each slot would be filled with now: per stream slot the best phrase of its kind (what the
+    moment is about comes first), else nothing, and the lines wanting that slot are left out."""
+    values = _numbers(rng)
+    lead = situation.phrases[: 1 if rng.random() < 0.6 else len(situation.phrases)]
+    for slot in ("np", *SLOT_KINDS):
+        fitting = [p for p in lead if p.fits(slot)] or [p for p in situation.phrases if p.fits(slot)]
+        if fitting:
+            values[slot] = rng.choice(fitting).text
+    if situation.asked is not None:
+        values["q"] = situation.asked.text
+    if situation.topics:
+        values["topic"] = rng.choice(situation.topics).text
+    if situation.hated:
+        values["hated"] = rng.choice(situation.hated).text
+    return values
+
+
+def _strip_emotes(line: str, emotes: set[str]) -> str:
+    return " ".join(w for w in line.split() if w not in emotes).lower().strip()
+
+
+def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Random, memory: BarkMemory | None,
+            avoid: set[str]) -> tuple[str, str]:
+    """(template, filled line) for the situation: slot lines when a phrase fits, never a recent one."""
+    bank, generic = _bank_for(handle, voice)
+    templates = _candidates(bank, generic, situation.concept)
+    if voice.vocabulary and situation.concept == "idle" and handle.lower() not in DEMO_BANKS and rng.random() < 0.35:
+        templates = [t.replace("{np}", "{vocab}").replace("{named}", "{vocab}") for t in templates if "{np}" in t or "{named}" in t] or templates
+    values = _values(situation, rng)
+    if voice.vocabulary:
+        values["vocab"] = rng.choice(voice.vocabulary).text
+    options = [(t, line) for t in templates if (line := _fill(t, values)) is not None]
+    if not options:  # the concept's lines all want a slot nothing fits: idle lines without one
+        options = [(t, t) for t in _candidates(bank, generic, "idle") if not SLOT_RE.search(t)] or [("vibes", "vibes")]
+    slotted = [o for o in options if set(SLOT_RE.findall(o[0])) & STREAM_SLOTS]
+    # Naming what happened makes a reaction read as one: prefer a line with the phrase when there is one.
+    if slotted and rng.random() < 0.65:
+        options = slotted + [o for o in options if o not in slotted][:1]
+    used = memory.recent_templates(handle.lower()) if memory is not None else []
+    fresh = [o for o in options if o[0] not in used and o[1].lower() not in avoid]
+    if fresh:
+        return rng.choice(fresh)
+    if situation.concept not in ("idle", "reply") and not situation.concept.startswith("answer_"):
+        # This concept's lines are all said lately: banter instead of repeating one.
+        return respond(handle=handle, situation=Situation(**{**situation.__dict__, "concept": "idle"}), voice=voice,
+                       rng=rng, memory=memory, avoid=avoid)
+    # All said lately: the one said longest ago (never the last one when there is another).
+    order = {template: index for index, template in enumerate(used)}
+    return min(options, key=lambda o: (o[1].lower() in avoid, order.get(o[0], -1), rng.random()))
+
+
+def _catchphrase(voice: Voice, line: str, rng: random.Random, concept: str) -> str:
+    """Now and then the persona's catchphrase, always whole: a line of its own, or beside the line
+    when that keeps the voice's habits (its opener first, its closing question last)."""
+    if not voice.catchphrases or concept.startswith("answer_") or rng.random() >= 0.14:
+        return line
+    phrase = rng.choice(voice.catchphrases)
+    if phrase.lower() in line.lower():
+        return line
+    alone_ok = len(phrase.split()) >= max(2, voice.min_words // 2)
+    if voice.case == "sentence":
+        return f"{line} {phrase}" if len((line + " " + phrase).split()) <= voice.max_words + 6 else line
+    if voice.max_words <= 7:
+        return phrase  # a short voice's catchphrase is a whole line of its own
+    opened = any(line.lower().startswith(o.lower()) for o in voice.openers)
+    phrase_opens = any(phrase.lower().startswith(o.lower()) for o in voice.openers)
+    if opened or phrase_opens:
+        return phrase if alone_ok else line
+    if phrase.endswith(("!", "?", ".")):
+        return f"{phrase} {line}" if line.endswith("?") else f"{line} {phrase}"
+    if line.endswith("?") or rng.random() < 0.5:
+        return f"{phrase}, {line}"  # a question keeps its question mark at the end
+    return f"{line}, {phrase}"
+
+
+def _generic_voicing(voice: Voice, line: str, rng: random.Random, concept: str) -> str:
+    """Habits a moderator's card names that a generic line lacks: an opener, a closing question."""
+    if voice.openers and rng.random() < 0.6 and not concept.startswith("answer_"):
+        opener = rng.choice(voice.openers).rstrip(",.")
+        line = f"{opener} {line[:1].lower() + line[1:]}" if not line[:2].isupper() else f"{opener} {line}"
+    if voice.asks and not line.endswith("?") and rng.random() < 0.4:
+        line = line.rstrip(".!") + ", right?"
+    return line
+
+
+def _finish(line: str, voice: Voice) -> str:
+    line = re.sub(r"\s+", " ", line).strip()
+    line = voice_apply(line, voice)
+    if voice.case == "upper" and line[-1:].isalnum():
+        line += "!!" if voice.exclaims else ""
+    return line
+
+
+def compose_chat_line(messages: list[dict[str, Any]], *, memory: BarkMemory | None = None) -> str:
+    """One chat line for the persona and context in the request. Without `memory` the same request
+    gets the same line; with it, a persona does not repeat itself or the room."""
     rng = random.Random(request_seed(messages))
     system = texts_by_role(messages, ("system", "developer"))
     user = texts_by_role(messages, ("user",))
     card = read_block(system, "persona-card")
     stream = read_block(user, "stream")
+    chat = read_block(user, "chat")
     reply_to = read_block(user, "reply-to")
     moment = read_block(user, "moment")
-    moment = moment if isinstance(moment, dict) and moment.get("kind") in EVENT_LINES else None
-    card = card if isinstance(card, dict) else None
+    card = card if isinstance(card, dict) else dict(NEUTRAL_CARD)
     stream = stream if isinstance(stream, dict) else {}
     reply_to = reply_to if isinstance(reply_to, dict) else None
+    moment = moment if isinstance(moment, dict) else None
+    handle = re.sub(r"[^\w.-]", "", str(card.get("handle") or ""))[:40]
 
-    trends = stream.get("trends") if isinstance(stream.get("trends"), dict) else {}
-    keywords = safe_terms(as_terms(stream.get("keywords")) + as_terms(trends.get("top_terms")))
-    events = [e for e in stream.get("events") or [] if isinstance(e, dict)]
-    wave = as_terms(trends.get("emote_waves"))
-
-    if card is None:
-        return finish(pick_line(rng, NEUTRAL_LINES, rng.choice(keywords) if keywords else None), words=[], style=Style(), rng=rng)
-
-    style = Style.from_text(str(card.get("style") or ""))
-    catchphrases = as_terms(card.get("catchphrases"))
-    emotes = as_terms(card.get("emotes"))
-    loved = as_terms(card.get("loved_topics"))
-    hated = as_terms(card.get("hated_topics"))
-    loved_now = [t for t in loved if any(t.lower() in k.lower() or k.lower() in t.lower() for k in keywords)]
-    hated_now = [t for t in hated if any(t.lower() in k.lower() or k.lower() in t.lower() for k in keywords)]
-
-    prefix = ""
-    if reply_to is not None:
-        author = re.sub(r"[^\w.-]", "", author_name(reply_to.get("author")))[:32]
-        prefix = f"@{author}" if author else ""
-        their_text = str(reply_to.get("text") or "")
-        topic = viewer_keyword(their_text, prefer=loved + keywords, rng=rng)
-        templates = REPLY_QUESTION_LINES if their_text.rstrip().endswith("?") else REPLY_LINES
-        reaction = pick_line(rng, templates, topic)
-    elif moment is not None:
-        # The moment it was asked to react to: name what happened (a word of the evidence or the stream's keywords).
-        topic = moment_keyword(str(moment.get("evidence") or ""), prefer=keywords, rng=rng) or (rng.choice(keywords) if keywords else None)
-        naming = tuple(t for t in EVENT_LINES[moment["kind"]] if "{t}" in t) if topic else EVENT_LINES[moment["kind"]]
-        reaction = pick_line(rng, naming, topic)
-    elif hated_now and rng.random() < 0.5:
-        reaction = pick_line(rng, HATED_LINES, rng.choice(hated_now))
-    elif events and events[-1].get("kind") in EVENT_LINES and rng.random() < 0.85:
-        topic = rng.choice(keywords) if keywords and rng.random() < 0.7 else None
-        reaction = pick_line(rng, EVENT_LINES[events[-1]["kind"]], topic)
-    elif loved_now or (loved and rng.random() < 0.3):
-        reaction = pick_line(rng, LOVED_LINES, rng.choice(loved_now or loved))
-    else:
-        reaction = pick_line(rng, TOPIC_LINES, rng.choice(keywords) if keywords else None)
-
-    if style.case == "upper":
-        reaction = reaction.upper()
-    elif style.case == "lower":
-        reaction = reaction.lower()
-    if style.asks and not reaction.endswith("?") and rng.random() < 0.5:
-        reaction += "?"
-
-    parts = [reaction]
-    if catchphrases and rng.random() < style.catchphrase_chance:
-        phrase = rng.choice(catchphrases)
-        parts = [phrase, reaction] if rng.random() < 0.5 else [reaction, phrase]
-    # Joining the current emote wave is what a chat does; otherwise the persona's own emotes.
-    pool = wave[:4] if wave and (not emotes or rng.random() < 0.6) else emotes
-    if pool and rng.random() < style.emote_chance:
-        parts.append(" ".join(rng.choice(pool) for _ in range(rng.randint(1, style.max_emotes))))
-    line = " ".join(parts)
-    return finish(f"{prefix} {line}" if prefix else line, words=emotes + wave, style=style, rng=rng)
-
-
-def finish(line: str, *, words: list[str], style: Style, rng: random.Random) -> str:
-    """3 to `max_words` words on one line; an @mention stays in front."""
-    tokens = line.replace("\n", " ").split()
-    tokens = tokens[: max(3, style.max_words)]
-    while len(tokens) < 3:
-        tokens.append(rng.choice(words) if words else rng.choice(FILLERS))
-    return " ".join(tokens)[:300]
+    voice = voice_from_card(card)
+    situation = situation_read(card=card, stream=stream, reply_to=reply_to, moment=moment, voice=voice, rng=rng)
+    wave = situation.wave
+    known_emotes = set(voice.emotes) | set(wave)
+    avoid = {_strip_emotes(str(m.get("text") or ""), known_emotes) for m in (chat if isinstance(chat, list) else []) if isinstance(m, dict)}
+    if memory is not None:
+        avoid |= memory.recent_lines()
+    template, line = respond(handle=handle, situation=situation, voice=voice, rng=rng, memory=memory, avoid=avoid)
+    if handle.lower() not in DEMO_BANKS:
+        line = _generic_voicing(voice, line, rng, situation.concept)
+    line = _catchphrase(voice, line, rng, situation.concept)
+    line = _finish(line, voice)
+    if memory is not None:
+        memory.remember(handle=handle.lower(), template=template, line=_strip_emotes(line, known_emotes))
+    emotes = emotes_for(voice=voice, wave=wave, rng=rng, force=situation.concept == "wave" and bool(wave))
+    if emotes:
+        line = f"{line} {emotes}"
+    if situation.asker:
+        line = f"@{situation.asker} {line}"
+    return line[:300]

@@ -61,14 +61,19 @@ def request_seed(messages: Any) -> int:
     return int.from_bytes(digest[:8], "big")
 
 
-def as_terms(values: Any) -> list[str]:
-    """Keywords, emotes or topics given as strings or as small dicts ({"term": ...}, {"emote": ...})."""
+def as_terms(values: Any, *, limit: int = 60) -> list[str]:
+    """Keywords, emotes, topics or catchphrases given as strings or as small dicts ({"term": ...}).
+
+    One longer than `limit` is left out, never cut: a cut catchphrase reads as a broken word.
+    """
     terms: list[str] = []
     for value in values if isinstance(values, list) else []:
         if isinstance(value, dict):
             value = next((value[k] for k in ("term", "keyword", "emote", "text", "name") if isinstance(value.get(k), str)), "")
         if isinstance(value, str) and value.strip():
-            terms.append(re.sub(r"[<>\n\r]", "", value.strip())[:40])
+            term = re.sub(r"[<>\n\r]", "", value.strip())
+            if len(term) <= limit:
+                terms.append(term)
     return terms
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from chatter_site.lib.offline_llm.chat import compose_chat_line
+from chatter_site.lib.offline_llm.chat import BarkMemory, compose_chat_line
 from chatter_site.lib.offline_llm.embeddings import default_embed_dims, embed_text
 from chatter_site.lib.offline_llm.json_tasks import compose_json
 from chatter_site.lib.offline_llm.prompt import message_text, request_seed
@@ -159,6 +159,7 @@ class OfflineLLMServer(ThreadingHTTPServer):
         # Set by runchatter (CHATTER_LLM_CONTROL_TOKEN) so that only holders of services.json may
         # inject faults; unset in tests and benches that start a provider of their own.
         self.control_token = os.environ.get(CONTROL_TOKEN_ENV) or None
+        self.bark_memory = BarkMemory()  # what the cast said lately, so nobody repeats themselves
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
 
@@ -267,7 +268,9 @@ class OfflineLLMHandler(BaseHTTPRequestHandler):
             else:
                 max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
                 budget = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None
-                content = compose_scribe_document(body["messages"], max_words=budget) or compose_chat_line(body["messages"])
+                content = compose_scribe_document(body["messages"], max_words=budget) or compose_chat_line(
+                    body["messages"], memory=self.server.bark_memory
+                )
         if faults.junk == "empty":
             content = ""
         self.send_json(200, chat_completion(body, content))
