@@ -276,6 +276,7 @@ def _memory_texts(items: Iterable[MemoryItem]) -> list[str]:
     return [
         f"[{item.kind}, {item.confidence}, room {item.room_slug}]"
         + (f" (about {item.other_user})" if item.other_user else "")
+        + f" (remembered by {item.handle})"  # whose "I" and "me" the text speaks in
         + f" {item.text}"
         for item in items
     ]

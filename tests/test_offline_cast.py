@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from chatter_site.lib.llm import prompt_block
 from chatter_site.lib.offline_llm.banks import DEMO_BANKS
 from chatter_site.lib.offline_llm.chat import BarkMemory, compose_chat_line, question_kind
+from chatter_site.lib.offline_llm.json_tasks import compose_json
 from chatter_site.lib.offline_llm.phrases import noun_phrase
 from personas.demo_cast import DEMO_CAST
 
@@ -194,3 +195,71 @@ def test_it_does_not_repeat_itself_over_a_long_run() -> None:
         lines.append(without_emotes(line, spec["handle"]).lower())
 
     assert len(set(lines)) >= 0.9 * len(lines)
+
+
+# --- memories, narratives, scribe -----------------------------------------------------------------
+
+
+def reflection_request(chat: list[dict], handle: str = "DryWitDelia") -> list[dict]:
+    system = f"You are {handle}, a regular in a Twitch-style live chat, looking back on chat you just witnessed."
+    schema = {"properties": {"deltas": {"type": "array"}}}
+    return [{"role": "system", "content": system + "\n" + prompt_block(name="json-schema", data=schema)},
+            {"role": "user", "content": prompt_block(name="chat", data=chat)}]
+
+
+def test_it_remembers_nothing_from_chit_chat() -> None:
+    chat = [{"seq": 1, "author": "nina", "origin": "human", "text": "hi chat"},
+            {"seq": 2, "author": "ole", "origin": "human", "text": "that wall clip was so clean"},
+            {"seq": 3, "author": "HypeTrainHank", "origin": "bot", "text": "LETS GOOOO PogChamp"},
+            {"seq": 4, "author": "DryWitDelia (you)", "origin": "bot", "text": "Noted for the post-mortem."}]
+
+    assert compose_json(reflection_request(chat)) == {"deltas": []}
+
+
+def test_it_remembers_a_question_and_a_preference_as_memories_in_the_right_scope() -> None:
+    chat = [{"seq": 7, "author": "nina", "origin": "human", "text": "@DryWitDelia is the fireball skip worth it?"},
+            {"seq": 8, "author": "ole", "origin": "human", "text": "I love the ice cavern music"},
+            {"seq": 9, "author": "pia", "origin": "human", "text": "@HypeTrainHank was that a gold split?"}]
+
+    deltas = compose_json(reflection_request(chat))["deltas"]
+
+    assert {"kind": "relationship", "other_user": "nina", "evidence_seq": 7,
+            "text": "nina asked me whether the fireball skip was worth it"}.items() <= deltas[0].items()
+    assert deltas[1]["kind"] == "preference" and deltas[1]["text"] == "ole loves the ice cavern music"
+    assert not any("pia" in d["text"] for d in deltas)  # asked of Hank: Hank's memory, not Delia's
+    assert not any(d["text"] in {m["text"] for m in chat} for d in deltas)  # phrased as memories, not pasted lines
+
+
+def test_it_writes_a_narrative_in_prose_from_the_memories() -> None:
+    memories = ["[relationship, med, room demo] (about nina) (remembered by DryWitDelia) nina asked me whether the fireball skip was worth it",
+                "[preference, low, room demo] (about ole) (remembered by DryWitDelia) ole loves the ice cavern music"]
+    system = "You are writing the private self-narrative of the chat persona @DryWitDelia: ..."
+    user = "\n".join([prompt_block(name="memories", data=memories), prompt_block(name="conversations", data=[]),
+                      prompt_block(name="chat", data=[{"room": "demo", "author": {"name": "DryWitDelia"}, "text": "The wall clip is consistent."}])])
+    schema = {"properties": {"text": {"type": "string"}}}
+    messages_ = [{"role": "system", "content": system + "\n" + prompt_block(name="json-schema", data=schema)}, {"role": "user", "content": user}]
+
+    text = compose_json(messages_)["text"]
+
+    assert text.startswith("I am DryWitDelia") and "nina asked me whether the fireball skip was worth it" in text
+    assert "nothing notable" not in text and len(text.split()) >= 40
+
+
+def test_the_scribe_styles_read_differently_and_never_as_a_transcript() -> None:
+    from chatter_site.lib.offline_llm.scribe import compose_scribe_document
+    from scribe.prompts import update_messages
+
+    turns = [{"seq": 1, "author": "nina", "origin": "human", "text": "@DryWitDelia is the fireball skip worth it?"},
+             {"seq": 2, "author": "DryWitDelia", "origin": "bot", "text": "@nina Only when you are ahead of pace."},
+             {"seq": 3, "author": "HypeTrainHank", "origin": "bot", "text": "LETS GOOOO PogChamp"}]
+    documents = {
+        style: compose_scribe_document(update_messages(title="Boss night", style=style, version=1,
+                                                       document="# Boss night\n", turns=turns))
+        for style in ("literary", "factual", "conversational")
+    }
+
+    assert len(set(documents.values())) == 3
+    assert all("says:" not in d and "Only when you are ahead" not in d for d in documents.values())
+    assert documents["factual"].count("\n- ") == 3
+    assert re.search(r"\b(?:asked|answered|cheer|roar)\b", documents["literary"])
+    assert re.search(r"\b(?:asks|is|gets|jumps)\b", documents["conversational"])

@@ -319,7 +319,8 @@ def test_it_writes_a_scribe_update_that_keeps_the_document_and_adds_each_turn():
     updated = compose_scribe_document([{"role": "system", "content": "You are a scribe."}, {"role": "user", "content": user}])
     assert updated.startswith("# Boss night")
     assert "scribe is listening" not in updated
-    assert "nina says: “that clip was clean”" in updated and "HypeOwl says: “POG”" in updated
+    assert "nina" in updated and "clip" in updated and "HypeOwl" in updated
+    assert "says:" not in updated and "“" not in updated  # retold, not a transcript
 
 
 def test_it_condenses_the_oldest_turns_to_stay_within_the_answer_budget():
@@ -336,7 +337,7 @@ def test_it_condenses_the_oldest_turns_to_stay_within_the_answer_budget():
     lines = [line for line in updated.split("\n") if line]
     assert lines[0] == "# Boss night"
     assert lines[1].startswith("(… ") and lines[1].endswith(" earlier turns condensed)")
-    assert lines[-1] == "nina says: “the newest turn”"
+    assert lines[-1].startswith("nina ") and "says:" not in lines[-1]
     assert len(updated.split()) <= 0.75 * 600
     assert answer_check(answer=updated, previous=document, title="Boss night").content is not None  # the scribe keeps it
 

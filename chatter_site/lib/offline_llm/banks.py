@@ -349,7 +349,7 @@ GRAMPS: Bank = {
 }
 
 MAX: Bank = {
-    "clutch": ("main character moment", "the boss got absolutely humbled", "nobody: / the boss at one hp: ", "he really said plot armor", "the {named} said not today",
+    "clutch": ("main character moment", "the boss got absolutely humbled", "nobody: / the boss at one hp:", "he really said plot armor", "the {named} said not today",
                "certified classic moment", "speedrunner.exe has stopped being scared"),
     "fail": ("and that's why we can't have nice things", "the runner has left the chat", "the {named} said no", "this is fine", "speedrun to the game over screen", "task failed successfully",
              "skill issue but make it dramatic", "another one for the blooper reel"),
@@ -359,7 +359,7 @@ MAX: Bank = {
     "scene_change": ("new level new me", "the {place} speedrun any% starts now"),
     "chat_spike": ("chat moving faster than the runner", "chat lost it again"),
     "wave": ("adding to the pile", "the wave must continue", "it's free real estate"),
-    "idle": ("the runner when the boss has one attack: panic", "me pretending to understand frame data", "this run has more plot than most movies", "the {place} is just the sequel nobody asked for", "speedrunners will do anything except play the game normally", "chat when the runner breathes: CLUTCH", "it's free real estate", "the {named} is giving main character energy", "nobody: / the {named}: ",
+    "idle": ("the runner when the boss has one attack: panic", "me pretending to understand frame data", "this run has more plot than most movies", "the {place} is just the sequel nobody asked for", "speedrunners will do anything except play the game normally", "chat when the runner breathes: CLUTCH", "it's free real estate", "the {named} is giving main character energy", "nobody: / the {named}:",
              "me watching the {move} like i could do it", "the {named} lives rent free in my head",
              "plot twist: the runner is the boss"),
     "loved": ("{topic} is peak content", "give me {topic} or give me nothing"),

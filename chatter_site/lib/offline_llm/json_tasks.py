@@ -8,6 +8,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from chatter_site.lib.offline_llm.memories import narrative_text, reflection_deltas
 from chatter_site.lib.offline_llm.prompt import (
     STEERING_WORDS,
     author_name,
@@ -222,10 +223,22 @@ def schema_instance(
     return value.ljust(int(schema.get("minLength", 0)), ".")
 
 
-def compose_json(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def _response_format_schema(response_format: Any) -> Any:
+    """The schema of a structured-outputs request (`json_schema`), if that is how it was asked."""
+    if isinstance(response_format, dict) and isinstance(response_format.get("json_schema"), dict):
+        return response_format["json_schema"].get("schema")
+    return None
+
+
+def compose_json(messages: list[dict[str, Any]], *, response_format: Any = None) -> dict[str, Any]:
     system = texts_by_role(messages, ("system", "developer"))
     everything = texts_by_role(messages, ("system", "developer", "user"))
-    schema = read_block(system, "json-schema") or read_block(everything, "json-schema")
+    schema = _response_format_schema(response_format) or read_block(system, "json-schema") or read_block(everything, "json-schema")
+    properties = schema.get("properties") if isinstance(schema, dict) else None
+    if isinstance(properties, dict) and "deltas" in properties and "looking back on chat" in system:
+        return {"deltas": reflection_deltas(messages)}  # reflection: only what is worth remembering
+    if isinstance(properties, dict) and "text" in properties and (story := narrative_text(messages)) is not None:
+        return {"text": story}
     facts = extract_facts(messages)
     if isinstance(schema, dict):
         people = sorted({who for who, _ in conversation_lines(messages) if who.lower() not in ("user", "assistant", "system")})

@@ -264,7 +264,7 @@ class OfflineLLMHandler(BaseHTTPRequestHandler):
         if content is None:
             json_mode = (body.get("response_format") or {}).get("type") in ("json_object", "json_schema")
             if json_mode:
-                content = json.dumps(compose_json(body["messages"]))
+                content = json.dumps(compose_json(body["messages"], response_format=body.get("response_format")))
             else:
                 max_tokens = body.get("max_completion_tokens") or body.get("max_tokens")
                 budget = max_tokens if isinstance(max_tokens, int) and max_tokens > 0 else None

@@ -1,0 +1,222 @@
+"""Offline reflection and narratives: what a persona would remember of the chat it witnessed, and
+its story written from those memories.
+
+Reflection writes a memory only when there is something to remember, and phrases it as one:
+  - a viewer asked this persona something          → relationship: "nina asked me whether that was a gold split"
+  - a viewer disagreed with it                     → relationship: "nina disagreed with me about the fireball skip"
+  - a viewer said what they like, hate or main     → preference:   "alice loves speedruns and frame perfect tricks"
+  - a viewer said it was their first time here     → relationship: "nina said it was their first time here"
+  - several chatters repeat the same words         → catchphrase:  "a clutch on stream -> chat types \"gg on the clutch\""
+Greetings, reactions and chit-chat leave nothing. What another persona was asked is not this
+persona's memory. Everything comes from the reflection prompt: the persona is the one named in the
+system message, its own lines are marked "(you)", each line carries its seq.
+"""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Any
+
+from chatter_site.lib.offline_llm.phrases import noun_phrase, phrases_in
+from chatter_site.lib.offline_llm.prompt import STEERING_WORDS, author_name, read_block, texts_by_role, words_of
+
+PREFERENCE_RE = re.compile(
+    r"(?i)^(?:honestly |tbh |ngl )?i (?:really |just |absolutely )?(love|like|hate|prefer|enjoy|main|can't stand|adore)\s+(.{3,80}?)[.!]*$"
+)
+FAVOURITE_RE = re.compile(r"(?i)^my (?:favou?rite|fav) ([\w ]{3,30}?) (?:is|are) (.{2,60}?)[.!]*$")
+FIRST_TIME_RE = re.compile(r"(?i)\b(?:first time here|first time watching|first stream|new here)\b")
+DISAGREE_RE = re.compile(r"(?i)\b(?:you'?re wrong|that'?s wrong|bad take|disagree|nah you|no way that|terrible take)\b")
+NICKNAME_RE = re.compile(r"(?i)\bcall me ([A-Za-z][\w-]{1,20})\b")
+VERB_THIRD = {"love": "loves", "like": "likes", "hate": "hates", "prefer": "prefers", "enjoy": "enjoys", "main": "mains",
+              "can't stand": "can't stand", "adore": "adores"}
+AUX = ("is", "was", "are", "were", "does", "did", "do", "can", "could", "will", "would", "should", "has", "have")
+SUBJECT_SWAP = {"you": "I", "i": "they", "we": "we", "it": "it", "this": "this", "that": "that", "he": "he", "she": "she", "they": "they"}
+
+
+def _persona(system: str) -> str:
+    match = re.search(r"You are @?([\w.-]{2,40}),", system)
+    return match.group(1) if match else ""
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"@[\w.-]+", " ", text)).strip(" ,")
+
+
+def _safe(text: str) -> bool:
+    return not {w.lower() for w in words_of(text)} & STEERING_WORDS and "http" not in text.lower()
+
+
+def _reported_question(asker: str, text: str) -> str | None:
+    """A viewer's question as reported speech: "was that a gold split?" → "asked me whether that was a gold split"."""
+    question = _clean(text).rstrip("?!. ").strip()
+    words = question.split()
+    if not 2 <= len(words) <= 16 or not _safe(question):
+        return None
+    lowered = [w.lower() for w in words]
+    if lowered[0] in ("hey", "so", "ok", "okay", "yo"):
+        words, lowered = words[1:], lowered[1:]
+    if not words:
+        return None
+    if re.search(r"\brate\b|out of (?:10|ten)", question, re.I):
+        named = phrases_in(question)
+        return f"{asker} asked me to rate the {named[0].text}" if named else f"{asker} asked me for a rating out of ten"
+    if " ".join(lowered[:4]) == "what do you think" or " ".join(lowered[:3]) == "thoughts on you":
+        rest = " ".join(words[4:]).removeprefix("about ").strip()
+        named = phrases_in(rest) or ([p] if (p := noun_phrase(rest)) else [])
+        return f"{asker} asked what I thought about the {named[0].text}" if named else None
+    if lowered[0] in AUX and len(words) >= 3:
+        aux = lowered[0]
+        if lowered[1] in SUBJECT_SWAP:
+            subject, rest = SUBJECT_SWAP[lowered[1]], words[2:]
+        elif lowered[1] in ("the", "this", "that", "a", "an"):
+            named = phrases_in(" ".join(words[1:5]))
+            if not named:
+                return None
+            size = len(named[0].words) + 1
+            subject, rest = " ".join(words[1 : 1 + size]).lower(), words[1 + size :]
+        else:
+            return None
+        aux = {"is": "was", "are": "were", "do": "did", "does": "did", "can": "could", "will": "would", "has": "had",
+               "have": "had"}.get(aux, aux)
+        if subject == "I" and aux == "were":
+            aux = "was"
+        rest_text = " ".join(rest).replace(" here", " there").replace(" you", " me")
+        if aux in ("did",):
+            return f"{asker} asked me whether {subject} {rest_text}".strip()
+        return f"{asker} asked me whether {subject} {aux} {rest_text}".strip()
+    if lowered[0] == "how" and len(lowered) > 2 and lowered[1] in ("many", "much"):
+        named = noun_phrase(lowered[2], topic=True)
+        return f"{asker} asked me how many {named.text} there had been" if named else None
+    if lowered[0] in ("what", "which", "who", "why", "where", "when"):
+        named = phrases_in(question) or [p for p in (noun_phrase(w) for w in lowered[1:3]) if p]
+        return f"{asker} asked me a question about the {named[0].text}" if named else None
+    return None
+
+
+def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The durable deltas in the chat of a reflection request; an empty list for chit-chat."""
+    system = texts_by_role(messages, ("system", "developer"))
+    me = _persona(system).lower()
+    chat = read_block(texts_by_role(messages, ("user",)), "chat")
+    rows = [row for row in chat if isinstance(row, dict)] if isinstance(chat, list) else []
+    deltas: list[dict[str, Any]] = []
+    said_by: dict[str, set[str]] = defaultdict(set)
+    first_seq: dict[str, int] = {}
+    for row in rows:
+        author = author_name(row.get("author"))
+        text = str(row.get("text") or "")
+        seq = row.get("seq") if isinstance(row.get("seq"), int) else None
+        if not author or author.endswith("(you)") or not _safe(text):
+            continue
+        phrase = " ".join(w.lower() for w in text.split() if w.isalpha() or "'" in w)
+        if 2 <= len(phrase.split()) <= 6:
+            said_by[phrase].add(author.lower())
+            first_seq.setdefault(phrase, seq or 0)
+        if row.get("origin") != "human":
+            continue
+        mentions = {m.lower() for m in re.findall(r"@([\w.-]+)", text)}
+        to_me = me and me in mentions
+        if mentions and not to_me:
+            continue  # what another persona was asked is that persona's memory
+        base = {"other_user": author, "subject": author.lower(), "evidence_seq": seq}
+        if to_me and "?" in text and (reported := _reported_question(author, text)):
+            deltas.append({**base, "kind": "relationship", "text": reported, "confidence": "med"})
+        elif to_me and DISAGREE_RE.search(text):
+            named = phrases_in(text)
+            about = f"about the {named[0].text}" if named else "about my last take"
+            deltas.append({**base, "kind": "relationship", "text": f"{author} disagreed with me {about}", "confidence": "med"})
+        if match := PREFERENCE_RE.match(_clean(text)):
+            verb, thing = match.group(1).lower(), match.group(2).strip()
+            if 1 <= len(thing.split()) <= 8:
+                deltas.append({**base, "kind": "preference", "subject": thing.lower()[:60],
+                               "text": f"{author} {VERB_THIRD[verb]} {thing}", "confidence": "low"})
+        elif match := FAVOURITE_RE.match(_clean(text)):
+            deltas.append({**base, "kind": "preference", "subject": match.group(1).lower(),
+                           "text": f"{author}'s favourite {match.group(1)} is {match.group(2)}", "confidence": "low"})
+        if FIRST_TIME_RE.search(text):
+            deltas.append({**base, "kind": "relationship", "text": f"{author} said it was their first time here", "confidence": "low"})
+        if match := NICKNAME_RE.search(text):
+            deltas.append({**base, "kind": "relationship", "text": f"{author} likes to be called {match.group(1)}", "confidence": "low"})
+    for phrase, authors in said_by.items():
+        if len(authors) >= 3 and not {phrase} & {"lets go", "let's go"}:
+            deltas.append({"kind": "catchphrase", "other_user": "", "subject": phrase, "evidence_seq": first_seq.get(phrase),
+                           "text": f"something big on stream -> chat types \"{phrase}\"", "confidence": "med"})
+    return deltas[:12]
+
+
+# --- narratives -------------------------------------------------------------------------------------
+
+MEMORY_LINE_RE = re.compile(r"^\[(?P<kind>\w+), (?P<confidence>\w+), room (?P<room>[\w-]+)\](?: \(about (?P<about>[^)]+)\))?(?: \(remembered by (?P<by>[^)]+)\))? (?P<text>.+)$")
+
+
+def _sentence(text: str) -> str:
+    text = text.strip().rstrip(".")
+    return text[:1].upper() + text[1:] + "."
+
+
+def narrative_text(messages: list[dict[str, Any]]) -> str | None:
+    """A persona's or viewer's narrative in prose from the memories in a narrative request, or None
+    when the request is not one."""
+    system = texts_by_role(messages, ("system", "developer"))
+    user = texts_by_role(messages, ("user",))
+    persona = re.search(r"self-narrative of the chat persona @([\w.-]+)", system)
+    viewer = re.search(r"short narrative about @([\w.-]+), a regular viewer", system)
+    if not (persona or viewer):
+        return None
+    memories = [m for m in read_block(user, "memories") or [] if isinstance(m, str)]
+    lines = [m for m in read_block(user, "chat") or [] if isinstance(m, dict)]
+    parsed = [match.groupdict() for m in memories if (match := MEMORY_LINE_RE.match(m.strip()))]
+    rooms = sorted({p["room"] for p in parsed} | {str(m.get("room")) for m in lines if m.get("room")})
+    where = f"the {rooms[0]} room" if len(rooms) == 1 else "these rooms" if rooms else "this chat"
+    if persona:
+        return _persona_story(persona.group(1), parsed, lines, where)
+    return _viewer_story(viewer.group(1), parsed, lines, where)
+
+
+def _topics(lines: list[dict]) -> list[str]:
+    found: list[str] = []
+    for line in lines:
+        for phrase in phrases_in(str(line.get("text") or "")):
+            if phrase.text not in found:
+                found.append(phrase.text)
+    return found[:3]
+
+
+def _persona_story(handle: str, memories: list[dict], lines: list[dict], where: str) -> str:
+    parts = [f"I am {handle}, one of the regulars in {where}."]
+    topics = _topics(lines)
+    if topics:
+        parts.append(f"Lately I have mostly been talking about the {' and the '.join(topics[:2])}.")
+    by_person: dict[str, list[str]] = defaultdict(list)
+    others = []
+    for memory in memories:
+        about = memory.get("about")
+        (by_person[about] if about else others).append(memory["text"])
+    for person, texts in list(by_person.items())[:4]:
+        first = texts[0].removeprefix(f"{person} ").strip()
+        more = f", and it was not the only time: {len(texts) - 1} more exchanges stayed with me" if len(texts) > 1 else ""
+        parts.append(f"{person} is someone I remember: {person} {first}{more}.")
+    for text in others[:2]:
+        parts.append(f"There is a running bit I keep noticing: {text.replace(' -> ', ', and then ')}.")
+    if len(memories) > 4:
+        parts.append(f"All told I carry {len(memories)} memories from here, and most of them are about the people who talk to me.")
+    parts.append("I try to stay who I am in chat, and these are the moments that made this place feel like mine.")
+    return " ".join(parts)
+
+
+def _viewer_story(username: str, memories: list[dict], lines: list[dict], where: str) -> str:
+    parts = [f"{username} is a regular viewer in {where}."]
+    topics = _topics(lines)
+    if topics:
+        parts.append(f"They tend to talk about the {' and the '.join(topics[:2])}.")
+    remembered = [m for m in memories if (m.get("about") or "").lower() == username.lower()] or memories
+    by = sorted({m.get("by") for m in remembered if m.get("by")})
+    if by:
+        parts.append(f"Several of the cast remember them, among them {', '.join(by[:3])}.")
+    for memory in remembered[:3]:
+        who = memory.get("by") or "one of the personas"
+        text = re.sub(r"\bme\b", who, memory["text"]).replace(" my ", f" {who}'s ")
+        text = re.sub(r"\bI thought\b", f"{who} thought", text)
+        parts.append(_sentence(text))
+    parts.append("In chat they come across as engaged and curious, and the room knows them by their questions.")
+    return " ".join(parts)
