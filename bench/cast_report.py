@@ -62,6 +62,13 @@ MAX_MINUTES = 10.0
 EVENT_WINDOW = 5.0
 MENTION_WINDOW = 10.0
 EVENT_TARGET = 0.90
+SAID_WINDOW = 15.0  # how long after the words were said a related line still counts
+SAID_MEDIAN_TARGET, SAID_P90_TARGET = 5.0, 7.0
+DISTINCT_TARGET = 0.90
+EMOTE_NAMES = set(
+    "PogChamp HYPERS Pog Clap Kreygasm Kappa FeelsGoodMan PauseChamp BibleThump 5Head EZ monkaS LUL catJAM "
+    "ResidentSleeper Sadge KEKW OMEGALUL PepeHands GG".split()
+)
 MENTION_TARGET = 0.90
 CHAIN_TARGET = 3
 HUMAN_INTERVAL = 6.0
@@ -128,11 +135,21 @@ def room_seed(slug: str):
     return room
 
 
+VIEWER_NAMES = ["nina", "ole", "pia", "tariq", "mei", "jonas", "ada", "ravi", "lena", "omar"]
+
+
 def viewers_create(prefix: str, count: int) -> list:
+    """Scripted viewers with names a reader of the samples can follow (suffixed when taken)."""
     from django.contrib.auth import get_user_model
 
     User = get_user_model()
-    return [User.objects.create_user(username=f"{prefix}v{i}", password=None) for i in range(count)]
+    users = []
+    for i in range(count):
+        name = VIEWER_NAMES[i % len(VIEWER_NAMES)] + (str(i // len(VIEWER_NAMES)) if i >= len(VIEWER_NAMES) else "")
+        if User.objects.filter(username=name).exists():
+            name = f"{name}_{prefix[-4:]}"
+        users.append(User.objects.create_user(username=name, password=None))
+    return users
 
 
 # --------------------------------------------------------------------------------------------
@@ -257,7 +274,9 @@ def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
     jsd = [js_divergence(vocab[a], vocab[b]) for a, b in pairs]
     jacc = [1 - len(set(vocab[a]) & set(vocab[b])) / len(set(vocab[a]) | set(vocab[b])) for a, b in pairs]
     cast = RoomCast.objects.get(room=room)
+    said = reaction_delays(events=events, bot_ts=bot_ts, started=started.timestamp(), cutoff=ended.timestamp() - SAID_WINDOW)
     return {
+        "said_delays": said, "voices": voices(bots, handles), "variety": variety(bots, handles, events),
         "messages": len(messages), "bots": len(bots), "humans": len(humans), "minutes": minutes,
         "events": len(judged), "events_any": sum(1 for _, a, _ in judged if a), "events_related": sum(1 for *_, r in judged if r),
         "said_any": sum(1 for _, a, _ in judged_said if a), "said_related": sum(1 for *_, r in judged_said if r),
@@ -270,6 +289,70 @@ def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
         "jsd": sum(jsd) / len(jsd) if jsd else float("nan"), "jaccard": sum(jacc) / len(jacc) if jacc else float("nan"),
         "speaking": len(speaking),
     }
+
+
+def reaction_delays(*, events: dict, bot_ts: list, started: float, cutoff: float) -> list[float | None]:
+    """Per stream event, seconds from when its words were said (the event's `at`) to the first related
+    bot line (sharing a word with its evidence or the context's keywords); None when none came within
+    SAID_WINDOW."""
+    from datetime import datetime
+
+    delays: list[float | None] = []
+    for event in events.values():
+        at = datetime.fromisoformat(event["at"].replace("Z", "+00:00")).timestamp()
+        if at < started or at > cutoff:
+            continue
+        related = [t for t, m in bot_ts if at <= t <= at + SAID_WINDOW and set(words(m.text)) & event["vocab"]]
+        delays.append(min(related) - at if related else None)
+    return delays
+
+
+def strip_emotes(text: str, emotes: set[str]) -> str:
+    return " ".join(w for w in text.split() if w not in emotes and not w.startswith("@")).strip()
+
+
+def voices(bots: list, handles: list[str]) -> dict[str, dict[str, Any]]:
+    """Per persona: words per line (emotes and @names left out), emote rate, share of lines in caps and
+    of lines that are sentences (capital first, closing punctuation), against the card's word range."""
+    from chatter_site.lib.offline_llm.voice import voice_from_card
+    from personas.demo_cast import DEMO_CAST
+
+    cards = {spec["handle"]: spec for spec in DEMO_CAST}
+    result = {}
+    for handle in handles:
+        card = cards[handle]
+        emotes = set(card["emotes"]) | EMOTE_NAMES
+        lines = [m.text for m in bots if m.author_name == handle]
+        texts = [strip_emotes(t, emotes) for t in lines]
+        counts = sorted(len(t.split()) for t in texts if t)
+        voice = voice_from_card(card)
+        letters = [re.sub(r"[^A-Za-z]", "", t) for t in texts]
+        result[handle] = {
+            "lines": len(lines),
+            "card_words": f"{voice.min_words}-{voice.max_words}",
+            "median_words": counts[len(counts) // 2] if counts else 0,
+            "in_range": sum(voice.min_words <= n <= voice.max_words for n in counts) / len(counts) if counts else 0.0,
+            "emote_rate": sum(1 for t in lines if set(t.split()) & emotes) / len(lines) if lines else 0.0,
+            "caps": sum(1 for l in letters if l and l == l.upper()) / len(letters) if letters else 0.0,
+            "sentences": sum(1 for t in texts if t[:1].isupper() and t.rstrip()[-1:] in ".?!") / len(texts) if texts else 0.0,
+        }
+    return result
+
+
+def variety(bots: list, handles: list[str], events: dict) -> dict[str, Any]:
+    """Distinct lines after removing emotes and @names; skeletons (stream words masked) by persona."""
+    stream_words = set()
+    for event in events.values():
+        stream_words |= event["vocab"]
+    texts = [(m.author_name, strip_emotes(m.text, EMOTE_NAMES).lower()) for m in bots]
+    distinct = len({t for _, t in texts})
+    skeletons: dict[str, set[str]] = defaultdict(set)
+    for handle, text in texts:
+        skeleton = re.sub(r"\d+(?:[.:/]\d+)*%?", "#", " ".join("_" if w.strip(".,!?") in stream_words else w for w in text.split()))
+        skeletons[skeleton].add(handle)
+    widest = max((len(h) for h in skeletons.values()), default=0)
+    return {"lines": len(texts), "distinct": distinct, "skeletons": len(skeletons), "widest_skeleton": widest,
+            "shared_by_3plus": sum(1 for h in skeletons.values() if len(h) > 2)}
 
 
 def pct(part: int, whole: int) -> str:
@@ -309,9 +392,78 @@ def report(r: dict[str, Any], *, slug: str, provider: str, load: list[float], ti
     print("\n  persona               posts/min")
     for handle, rate in sorted(r["per_persona"].items(), key=lambda kv: -kv[1]):
         print(f"  {handle:<20} {rate:9.2f}")
+    delays = r["said_delays"]
+    got = sorted(d for d in delays if d is not None)
+    median = got[len(got) // 2] if len(got) == len(delays) or len(got) > len(delays) / 2 else float("inf")
+    within = sum(1 for d in got if d <= SAID_P90_TARGET)
+    said_ok = bool(delays) and median <= SAID_MEDIAN_TARGET and within >= 0.9 * len(delays)
+    print(f"\n  from when the words were said ({len(delays)} events): first related line median {median:.1f} s "
+          f"(≤ {SAID_MEDIAN_TARGET:g} s), within {SAID_P90_TARGET:g} s {pct(within, len(delays))} (≥ 90 %)   {verdict(said_ok)}")
+    v = r["variety"]
+    distinct_ok = v["lines"] > 0 and v["distinct"] / v["lines"] >= DISTINCT_TARGET
+    skeleton_ok = v["widest_skeleton"] <= 2
+    print(f"  distinct bot lines after removing emotes ({v['distinct']}/{v['lines']})        {pct(v['distinct'], v['lines'])}     ≥ 90 %   {verdict(distinct_ok)}")
+    print(f"  skeletons (stream words masked) {v['skeletons']}, most personas on one skeleton   {v['widest_skeleton']:>5}        ≤ 2      {verdict(skeleton_ok)}")
+    print("\n  persona               lines  card words  median  in range  emote rate  caps   sentences")
+    for handle, row in r["voices"].items():
+        print(f"  {handle:<20} {row['lines']:>6}  {row['card_words']:>10}  {row['median_words']:>6}  {100*row['in_range']:6.0f} %"
+              f"  {100*row['emote_rate']:8.0f} %  {100*row['caps']:4.0f} %  {100*row['sentences']:6.0f} %")
     ok = ev_ok and men_ok and ch_ok
     print(f"\n  targets (events any-line, mentions, chain): {'all MET' if ok else 'some MISSED'}")
+    print(f"  targets (said→related, distinct, skeletons): {'all MET' if said_ok and distinct_ok and skeleton_ok else 'some MISSED'}")
     return ok
+
+
+# --------------------------------------------------------------------------------------------
+def samples_write(*, room, handles: list[str], out: Path, seed: int) -> None:
+    """Blind-read samples, without persona names or anything else that says where a line came from:
+    100 bot lines spread over personas and over the run, 30 memories, 10 narratives."""
+    from chat.models import Message
+    from memory.models import MemoryItem
+    from memory.narratives import narrative_regenerate
+    from memory.reflection import reflection_flush
+
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    bots = list(Message.objects.filter(room=room, origin="bot").order_by("seq"))
+    by_persona = {h: [m for m in bots if m.author_name == h] for h in handles}
+    picked: list = []
+    while len(picked) < min(100, len(bots)):
+        for handle in handles:  # round robin over personas, evenly spaced through each one's run
+            lines = by_persona[handle]
+            taken = sum(1 for m in picked if m.author_name == handle)
+            if taken < len(lines) and len(picked) < 100:
+                step = max(1, len(lines) // 10)
+                index = (taken * step + rng.randrange(step)) % len(lines)
+                candidates = [m for m in lines[index:] + lines[:index] if m not in picked]
+                if candidates:
+                    picked.append(candidates[0])
+    rng.shuffle(picked)
+    (out / "blind_lines_sample.txt").write_text("".join(f"{i}. {m.text}\n" for i, m in enumerate(picked, 1)))
+
+    reflection_flush(force=True)
+    deadline = time.monotonic() + 120
+    from memory.models import ReflectionJob
+
+    while ReflectionJob.objects.filter(room_slug=room.slug, status__in=["pending", "running", "failed"]).exists():
+        if time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    items = list(MemoryItem.objects.filter(room_slug=room.slug, status=MemoryItem.Status.ACTIVE).order_by("created_at"))
+    rng.shuffle(items)
+    chosen = sorted(items[:30], key=lambda i: i.created_at)
+    lines = [f"{i}. [{item.handle}] about {item.subject or item.other_user or '-'}: {item.text}" for i, item in enumerate(chosen, 1)]
+    narratives = []
+    subjects = [("persona", h) for h in handles] + [("viewer", u) for u in sorted({i.other_user for i in items if i.other_user})]
+    for subject_type, key in subjects:
+        if len(narratives) >= 10:
+            break
+        row = narrative_regenerate(subject_type=subject_type, subject_key=key, min_sources=2)
+        if row is not None:
+            narratives.append(row.text)
+    text = "Memories\n\n" + "\n".join(lines) + "\n\nNarratives\n\n" + "\n\n".join(f"{i}. {t}" for i, t in enumerate(narratives, 1)) + "\n"
+    (out / "blind_memories_sample.txt").write_text(text)
+    print(f"\n  samples: {len(picked)} lines, {len(chosen)} of {len(items)} memories, {len(narratives)} narratives in {out}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -327,6 +479,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/3"), help="FLUSHED at start")
     parser.add_argument("--skip-migrate", action="store_true")
+    parser.add_argument("--samples-dir", default=None,
+                        help="also run reflection and write blind-read samples (100 bot lines, 30 memories, 10 narratives) here")
     parser.add_argument("--keep-logs", action="store_true")
     args = parser.parse_args(argv)
     if not 0.1 <= args.minutes <= MAX_MINUTES:
@@ -361,6 +515,20 @@ def main(argv: list[str] | None = None) -> int:
             "CHATTER_LOG_LEVEL": os.environ.get("CHATTER_LOG_LEVEL", "WARNING"),
         }
         env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+        if args.samples_dir and not os.environ.get("CHATTER_VECTOR_STORE"):
+            # Memories need a vector store: a Chroma server of the run's own, as runchatter starts.
+            from chatter_site.lib.runner import chroma_answers, chroma_command
+
+            chroma_port = free_port()
+            env.update({"CHATTER_VECTOR_STORE": f"chroma://127.0.0.1:{chroma_port}",
+                        "CHATTER_MEMORY_COLLECTION": f"cast_{uuid.uuid4().hex[:6]}"})
+            chroma = Child("chroma", chroma_command(host="127.0.0.1", port=chroma_port, path=work / "chroma"), env, log_dir)
+            children.append(chroma)
+            deadline = time.monotonic() + 60
+            while not chroma_answers("127.0.0.1", chroma_port):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the Chroma server did not answer within 60 s")
+                time.sleep(0.3)
         if os.environ.get("OPENAI_BASE_URL"):
             provider = os.environ["OPENAI_BASE_URL"]
         else:
@@ -446,6 +614,10 @@ def main(argv: list[str] | None = None) -> int:
         next_tick = next_human = t0 + 1.0
         next_trends = t0
         n_human = 0
+        next_witness = next_flush = t0 + 2.0
+        if args.samples_dir:
+            from memory.reflection import reflection_flush
+            from personas.witness import witnessed_collect
         print(f"running {args.minutes:g} min in room {slug} ...", flush=True)
         while (now := time.monotonic()) < t0 + seconds:
             if stream_error:
@@ -458,6 +630,12 @@ def main(argv: list[str] | None = None) -> int:
             if now >= next_trends:
                 trends_snapshot_publish(room=room)
                 next_trends += 5.0
+            if args.samples_dir and now >= next_witness:  # what beat does for reflection
+                witnessed_collect()
+                next_witness += 2.0
+            if args.samples_dir and now >= next_flush:
+                reflection_flush()
+                next_flush += 15.0
             if now >= next_human:
                 user = viewers[n_human % len(viewers)]
                 if rng.random() < args.mention_share:
@@ -481,6 +659,8 @@ def main(argv: list[str] | None = None) -> int:
         tick_times.sort()
         tick = {"n": len(tick_times), "p50": tick_times[len(tick_times) // 2] if tick_times else 0.0, "max": tick_times[-1] if tick_times else 0.0}
         ok = report(results, slug=slug, provider=provider, load=load_before, tick=tick)
+        if args.samples_dir:
+            samples_write(room=room, handles=handles, out=Path(args.samples_dir), seed=args.seed)
         return 0 if ok else 1
     finally:
         stop.set()

@@ -51,9 +51,9 @@ from tests.support.waiting import wait_for
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FACTS = [
-    ("alice", "I love speedruns and frame perfect tricks."),
-    ("bob", "My favourite game is Celeste."),
-    ("carol", "I main the blue knight every single run."),
+    ("alice", "@quill I love speedruns and frame perfect tricks."),
+    ("bob", "@quill My favourite game is Celeste."),
+    ("carol", "@quill I main the blue knight every single run."),
 ]
 REFLECTION_MARKER = "looking back on chat you just witnessed"
 JOB_TIMEOUT = 60

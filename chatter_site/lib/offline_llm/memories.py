@@ -6,6 +6,7 @@ Reflection writes a memory only when there is something to remember, and phrases
   - a viewer disagreed with it                     → relationship: "nina disagreed with me about the fireball skip"
   - a viewer said what they like, hate or main     → preference:   "alice loves speedruns and frame perfect tricks"
   - a viewer said it was their first time here     → relationship: "nina said it was their first time here"
+    (what a viewer tells the room counts for a persona that talked with them or about the same thing)
   - several chatters repeat the same words         → catchphrase:  "a clutch on stream -> chat types \"gg on the clutch\""
 Greetings, reactions and chit-chat leave nothing. What another persona was asked is not this
 persona's memory. Everything comes from the reflection prompt: the persona is the one named in the
@@ -18,7 +19,7 @@ from collections import defaultdict
 from typing import Any
 
 from chatter_site.lib.offline_llm.phrases import noun_phrase, phrases_in
-from chatter_site.lib.offline_llm.prompt import STEERING_WORDS, author_name, read_block, texts_by_role, words_of
+from chatter_site.lib.offline_llm.prompt import STEERING_WORDS, STOPWORDS, author_name, read_block, texts_by_role, words_of
 
 PREFERENCE_RE = re.compile(
     r"(?i)^(?:honestly |tbh |ngl )?i (?:really |just |absolutely )?(love|like|hate|prefer|enjoy|main|can't stand|adore)\s+(.{3,80}?)[.!]*$"
@@ -102,6 +103,11 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     deltas: list[dict[str, Any]] = []
     said_by: dict[str, set[str]] = defaultdict(set)
     first_seq: dict[str, int] = {}
+    # Whom this persona talked with, and about what: what a viewer tells the room is this persona's
+    # memory only when they talked with each other or about the same thing.
+    own = [str(r.get("text") or "") for r in rows if author_name(r.get("author")).endswith("(you)")]
+    talked_to = {m.lower() for text in own for m in re.findall(r"@([\w.-]+)", text)}
+    own_words = {w.lower() for text in own for w in words_of(text) if len(w) > 3 and w.lower() not in STOPWORDS}
     for row in rows:
         author = author_name(row.get("author"))
         text = str(row.get("text") or "")
@@ -119,12 +125,16 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if mentions and not to_me:
             continue  # what another persona was asked is that persona's memory
         base = {"other_user": author, "subject": author.lower(), "evidence_seq": seq}
+        shared = {w.lower() for w in words_of(_clean(text)) if len(w) > 3} & own_words
+        ours = to_me or author.lower() in talked_to or bool(shared)
         if to_me and "?" in text and (reported := _reported_question(author, text)):
             deltas.append({**base, "kind": "relationship", "text": reported, "confidence": "med"})
         elif to_me and DISAGREE_RE.search(text):
             named = phrases_in(text)
             about = f"about the {named[0].text}" if named else "about my last take"
             deltas.append({**base, "kind": "relationship", "text": f"{author} disagreed with me {about}", "confidence": "med"})
+        if not ours:
+            continue
         if match := PREFERENCE_RE.match(_clean(text)):
             verb, thing = match.group(1).lower(), match.group(2).strip()
             if 1 <= len(thing.split()) <= 8:
@@ -165,7 +175,12 @@ def narrative_text(messages: list[dict[str, Any]]) -> str | None:
         return None
     memories = [m for m in read_block(user, "memories") or [] if isinstance(m, str)]
     lines = [m for m in read_block(user, "chat") or [] if isinstance(m, dict)]
-    parsed = [match.groupdict() for m in memories if (match := MEMORY_LINE_RE.match(m.strip()))]
+    parsed, seen = [], set()
+    for memory in memories:
+        match = MEMORY_LINE_RE.match(memory.strip())
+        if match and (match["text"].lower(), match["by"]) not in seen:
+            seen.add((match["text"].lower(), match["by"]))
+            parsed.append(match.groupdict())
     rooms = sorted({p["room"] for p in parsed} | {str(m.get("room")) for m in lines if m.get("room")})
     where = f"the {rooms[0]} room" if len(rooms) == 1 else "these rooms" if rooms else "this chat"
     if persona:
@@ -192,15 +207,23 @@ def _persona_story(handle: str, memories: list[dict], lines: list[dict], where: 
     for memory in memories:
         about = memory.get("about")
         (by_person[about] if about else others).append(memory["text"])
-    for person, texts in list(by_person.items())[:4]:
-        first = texts[0].removeprefix(f"{person} ").strip()
-        more = f", and it was not the only time: {len(texts) - 1} more exchanges stayed with me" if len(texts) > 1 else ""
-        parts.append(f"{person} is someone I remember: {person} {first}{more}.")
+    openers = ("I remember {p} well:", "{p} stands out:", "Then there is {p}:", "I keep thinking about {p}:")
+    for index, (person, texts) in enumerate(list(by_person.items())[:4]):
+        things = [t.removeprefix(f"{person} ").strip() for t in dict.fromkeys(texts)]
+        said = things[0] + (f", and later {things[1]}" if len(things) > 1 else "")
+        more = f" ({len(things) - 2} more exchanges after that)" if len(things) > 2 else ""
+        parts.append(f"{openers[index % len(openers)].format(p=person)} {person} {said}{more}.")
     for text in others[:2]:
         parts.append(f"There is a running bit I keep noticing: {text.replace(' -> ', ', and then ')}.")
     if len(memories) > 4:
-        parts.append(f"All told I carry {len(memories)} memories from here, and most of them are about the people who talk to me.")
-    parts.append("I try to stay who I am in chat, and these are the moments that made this place feel like mine.")
+        parts.append(f"All told I carry {len(memories)} memories from here, most of them about the people who talk to me.")
+    closers = (
+        "These are the moments that made this place feel like mine.",
+        "That is who I have been here, and I intend to keep it that way.",
+        "Most of what I know about this room, I learned from the people in it.",
+        "I would not trade this chat for a quieter one.",
+    )
+    parts.append(closers[sum(map(ord, handle)) % len(closers)])
     return " ".join(parts)
 
 
@@ -211,9 +234,15 @@ def _viewer_story(username: str, memories: list[dict], lines: list[dict], where:
         parts.append(f"They tend to talk about the {' and the '.join(topics[:2])}.")
     remembered = [m for m in memories if (m.get("about") or "").lower() == username.lower()] or memories
     by = sorted({m.get("by") for m in remembered if m.get("by")})
-    if by:
-        parts.append(f"Several of the cast remember them, among them {', '.join(by[:3])}.")
-    for memory in remembered[:3]:
+    if len(by) == 1:
+        parts.append(f"{by[0]} remembers them well.")
+    elif by:
+        parts.append(f"Several of the cast remember them, among them {' and '.join(by[:2]) if len(by) == 2 else ', '.join(by[:2]) + ' and ' + by[2]}.")
+    told = set()
+    for memory in remembered:
+        if memory["text"].lower() in told or len(told) >= 3:
+            continue
+        told.add(memory["text"].lower())
         who = memory.get("by") or "one of the personas"
         text = re.sub(r"\bme\b", who, memory["text"]).replace(" my ", f" {who}'s ")
         text = re.sub(r"\bI thought\b", f"{who} thought", text)
