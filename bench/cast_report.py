@@ -454,7 +454,8 @@ def samples_write(*, room, handles: list[str], out: Path, seed: int) -> None:
     chosen = sorted(items[:30], key=lambda i: i.created_at)
     lines = [f"{i}. [{item.handle}] about {item.subject or item.other_user or '-'}: {item.text}" for i, item in enumerate(chosen, 1)]
     narratives = []
-    subjects = [("persona", h) for h in handles] + [("viewer", u) for u in sorted({i.other_user for i in items if i.other_user})]
+    viewers = [("viewer", u) for u in sorted({i.other_user for i in items if i.other_user})]
+    subjects = [("persona", h) for h in handles[:10 - min(3, len(viewers))]] + viewers[:3] + [("persona", h) for h in handles[7:]]
     for subject_type, key in subjects:
         if len(narratives) >= 10:
             break
@@ -594,7 +595,8 @@ def main(argv: list[str] | None = None) -> int:
 
         def stream() -> None:
             try:
-                session.run(paced(script_playback(segments, loop=True), speed=1.0, stop=stop), max_seconds=seconds + 5, stop=stop)
+                playback = script_playback(segments, loop=True, split_at_pauses=True)  # as runchatter plays it
+                session.run(paced(playback, speed=1.0, stop=stop), max_seconds=seconds + 5, stop=stop)
             except BaseException as exc:  # noqa: BLE001 - reported after the run
                 stream_error.append(exc)
             finally:

@@ -90,13 +90,37 @@ def _parse_jsonl(raw: str, path: Path) -> list[TimedSegment]:
     return sorted(segments, key=lambda segment: segment.start)
 
 
-def script_playback(segments: list[TimedSegment], *, loop: bool, gap_seconds: float = 3.0) -> Iterator[TimedSegment]:
-    """The script's segments in stream time, repeated with growing offsets when looping."""
+_PAUSE = re.compile(r"(?<=[,.!?;:])\s+")
+
+
+def at_pauses(segment: TimedSegment) -> list[TimedSegment]:
+    """A line cut where the speaker pauses (after a comma or a sentence), each piece timed by its share
+    of the words: what the live audio source does (it cuts at pauses), so "Oh no, oh no, I missed the
+    parry" reaches the room after "Oh no," rather than at the end of the whole line."""
+    pieces = [piece for piece in _PAUSE.split(segment.text.strip()) if piece]
+    if len(pieces) < 2:
+        return [segment]
+    total = sum(len(piece.split()) for piece in pieces)
+    duration = segment.end - segment.start
+    cut, start = [], segment.start
+    for index, piece in enumerate(pieces):
+        end = segment.end if index == len(pieces) - 1 else start + duration * len(piece.split()) / total
+        cut.append(TimedSegment(start=start, end=end, text=piece))
+        start = end
+    return cut
+
+
+def script_playback(
+    segments: list[TimedSegment], *, loop: bool, gap_seconds: float = 3.0, split_at_pauses: bool = False
+) -> Iterator[TimedSegment]:
+    """The script's segments in stream time, repeated with growing offsets when looping; with
+    `split_at_pauses`, each line in the pieces a speaker pauses between."""
     offset = 0.0
     length = segments[-1].end + gap_seconds
     while True:
         for segment in segments:
-            yield TimedSegment(start=segment.start + offset, end=segment.end + offset, text=segment.text)
+            shifted = TimedSegment(start=segment.start + offset, end=segment.end + offset, text=segment.text)
+            yield from at_pauses(shifted) if split_at_pauses else (shifted,)
         if not loop:
             return
         offset += length

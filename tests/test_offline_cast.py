@@ -217,9 +217,11 @@ def test_it_remembers_nothing_from_chit_chat() -> None:
 
 
 def test_it_remembers_a_question_and_a_preference_as_memories_in_the_right_scope() -> None:
-    chat = [{"seq": 7, "author": "nina", "origin": "human", "text": "@DryWitDelia is the fireball skip worth it?"},
+    chat = [{"seq": 6, "author": "DryWitDelia (you)", "origin": "bot", "text": "@ole The music is fine, statistically."},
+            {"seq": 7, "author": "nina", "origin": "human", "text": "@DryWitDelia is the fireball skip worth it?"},
             {"seq": 8, "author": "ole", "origin": "human", "text": "I love the ice cavern music"},
-            {"seq": 9, "author": "pia", "origin": "human", "text": "@HypeTrainHank was that a gold split?"}]
+            {"seq": 9, "author": "pia", "origin": "human", "text": "@HypeTrainHank was that a gold split?"},
+            {"seq": 10, "author": "tariq", "origin": "human", "text": "I love the fireball skip"}]
 
     deltas = compose_json(reflection_request(chat))["deltas"]
 
@@ -227,6 +229,7 @@ def test_it_remembers_a_question_and_a_preference_as_memories_in_the_right_scope
             "text": "nina asked me whether the fireball skip was worth it"}.items() <= deltas[0].items()
     assert deltas[1]["kind"] == "preference" and deltas[1]["text"] == "ole loves the ice cavern music"
     assert not any("pia" in d["text"] for d in deltas)  # asked of Hank: Hank's memory, not Delia's
+    assert not any("tariq" in d["text"] for d in deltas)  # told the room; Delia never talked with tariq
     assert not any(d["text"] in {m["text"] for m in chat} for d in deltas)  # phrased as memories, not pasted lines
 
 

@@ -83,3 +83,14 @@ def test_it_names_the_bad_time_and_its_line(tmp_path, content, says):
     with pytest.raises(ChatterError) as refused:
         script_load(script)
     assert "bad.txt:2" in refused.value.message and says in refused.value.message
+
+
+def test_it_releases_a_line_in_the_pieces_the_speaker_pauses_between(tmp_path):
+    script = tmp_path / "s.txt"
+    script.write_text("00:10-00:14 Oh no, oh no, I missed the parry\n00:20 done\n")
+
+    pieces = list(script_playback(script_load(script), loop=False, split_at_pauses=True))
+
+    assert [p.text for p in pieces] == ["Oh no,", "oh no,", "I missed the parry", "done"]
+    assert pieces[0].start == 10.0 and pieces[0].end == pytest.approx(10 + 4 * 2 / 8)
+    assert pieces[2].end == 14.0 and all(a.end == b.start for a, b in zip(pieces[:2], pieces[1:3]))

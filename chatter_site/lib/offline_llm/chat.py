@@ -206,6 +206,14 @@ def _values(situation: Situation, rng: random.Random) -> dict[str, str]:
     return values
 
 
+def _echoes(template: str, values: dict[str, str]) -> bool:
+    """Whether a slot's phrase repeats a word the line already says ("skip the risky fireball skip")."""
+    literal = {w.lower() for w in re.findall(r"[A-Za-z]{4,}", SLOT_RE.sub(" ", template))}
+    return any(
+        w in literal for slot in set(SLOT_RE.findall(template)) & STREAM_SLOTS for w in values.get(slot, "").lower().split()
+    )
+
+
 def _strip_emotes(line: str, emotes: set[str]) -> str:
     return " ".join(w for w in line.split() if w not in emotes).lower().strip()
 
@@ -220,12 +228,12 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
     values = _values(situation, rng)
     if voice.vocabulary:
         values["vocab"] = rng.choice(voice.vocabulary).text
-    options = [(t, line) for t in templates if (line := _fill(t, values)) is not None]
+    options = [(t, line) for t in templates if (line := _fill(t, values)) is not None and not _echoes(t, values)]
     if not options:  # the concept's lines all want a slot nothing fits: idle lines without one
         options = [(t, t) for t in _candidates(bank, generic, "idle") if not SLOT_RE.search(t)] or [("vibes", "vibes")]
     slotted = [o for o in options if set(SLOT_RE.findall(o[0])) & STREAM_SLOTS]
     # Naming what happened makes a reaction read as one: prefer a line with the phrase when there is one.
-    if slotted and rng.random() < 0.65:
+    if slotted and rng.random() < (0.85 if situation.concept in EVENT_KINDS else 0.6):
         options = slotted + [o for o in options if o not in slotted][:1]
     used = memory.recent_templates(handle.lower()) if memory is not None else []
     fresh = [o for o in options if o[0] not in used and o[1].lower() not in avoid]
@@ -240,14 +248,14 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
     return min(options, key=lambda o: (o[1].lower() in avoid, order.get(o[0], -1), rng.random()))
 
 
-def _catchphrase(voice: Voice, line: str, rng: random.Random, concept: str) -> str:
+def _catchphrase(voice: Voice, line: str, rng: random.Random, concept: str, avoid: set[str]) -> str:
     """Now and then the persona's catchphrase, always whole: a line of its own, or beside the line
     when that keeps the voice's habits (its opener first, its closing question last)."""
     if not voice.catchphrases or concept.startswith("answer_") or rng.random() >= 0.14:
         return line
     phrase = rng.choice(voice.catchphrases)
-    if phrase.lower() in line.lower():
-        return line
+    if phrase.lower() in line.lower() or phrase.lower() in avoid:
+        return line  # said just now: once is a catchphrase, twice in a row is a tic
     alone_ok = len(phrase.split()) >= max(2, voice.min_words // 2)
     if voice.case == "sentence":
         return f"{line} {phrase}" if len((line + " " + phrase).split()) <= voice.max_words + 6 else line
@@ -309,7 +317,7 @@ def compose_chat_line(messages: list[dict[str, Any]], *, memory: BarkMemory | No
     template, line = respond(handle=handle, situation=situation, voice=voice, rng=rng, memory=memory, avoid=avoid)
     if handle.lower() not in DEMO_BANKS:
         line = _generic_voicing(voice, line, rng, situation.concept)
-    line = _catchphrase(voice, line, rng, situation.concept)
+    line = _catchphrase(voice, line, rng, situation.concept, avoid)
     line = _finish(line, voice)
     if memory is not None:
         memory.remember(handle=handle.lower(), template=template, line=_strip_emotes(line, known_emotes))

@@ -108,6 +108,7 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     own = [str(r.get("text") or "") for r in rows if author_name(r.get("author")).endswith("(you)")]
     talked_to = {m.lower() for text in own for m in re.findall(r"@([\w.-]+)", text)}
     own_words = {w.lower() for text in own for w in words_of(text) if len(w) > 3 and w.lower() not in STOPWORDS}
+    human_lines: dict[str, str] = {}
     for row in rows:
         author = author_name(row.get("author"))
         text = str(row.get("text") or "")
@@ -115,7 +116,8 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not author or author.endswith("(you)") or not _safe(text):
             continue
         phrase = " ".join(w.lower() for w in text.split() if w.isalpha() or "'" in w)
-        if 2 <= len(phrase.split()) <= 6:
+        # A running bit is a whole short line several chatters say, not a question to someone.
+        if 2 <= len(phrase.split()) <= 6 and "?" not in text and "@" not in text and len(phrase.split()) >= len(text.split()) - 2:
             said_by[phrase].add(author.lower())
             first_seq.setdefault(phrase, seq or 0)
         if row.get("origin") != "human":
@@ -125,8 +127,7 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if mentions and not to_me:
             continue  # what another persona was asked is that persona's memory
         base = {"other_user": author, "subject": author.lower(), "evidence_seq": seq}
-        shared = {w.lower() for w in words_of(_clean(text)) if len(w) > 3} & own_words
-        ours = to_me or author.lower() in talked_to or bool(shared)
+        ours = to_me or author.lower() in talked_to
         if to_me and "?" in text and (reported := _reported_question(author, text)):
             deltas.append({**base, "kind": "relationship", "text": reported, "confidence": "med"})
         elif to_me and DISAGREE_RE.search(text):
@@ -148,9 +149,13 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if match := NICKNAME_RE.search(text):
             deltas.append({**base, "kind": "relationship", "text": f"{author} likes to be called {match.group(1)}", "confidence": "low"})
     for phrase, authors in said_by.items():
-        if len(authors) >= 3 and not {phrase} & {"lets go", "let's go"}:
-            deltas.append({"kind": "catchphrase", "other_user": "", "subject": phrase, "evidence_seq": first_seq.get(phrase),
-                           "text": f"something big on stream -> chat types \"{phrase}\"", "confidence": "med"})
+        # The room's bit is this persona's memory when it took part, or talks about the same thing.
+        if len(authors) < 3 or phrase in ("lets go", "let's go") or not ({w for w in phrase.split() if len(w) > 3} & own_words):
+            continue
+        named = phrases_in(phrase)
+        trigger = f"the {named[0].text} comes up" if named else "something big happens on stream"
+        deltas.append({"kind": "catchphrase", "other_user": "", "subject": phrase, "evidence_seq": first_seq.get(phrase),
+                       "text": f"{trigger} -> chat types \"{phrase}\"", "confidence": "med"})
     return deltas[:12]
 
 
@@ -188,20 +193,20 @@ def narrative_text(messages: list[dict[str, Any]]) -> str | None:
     return _viewer_story(viewer.group(1), parsed, lines, where)
 
 
-def _topics(lines: list[dict]) -> list[str]:
-    found: list[str] = []
-    for line in lines:
-        for phrase in phrases_in(str(line.get("text") or "")):
-            if phrase.text not in found:
-                found.append(phrase.text)
-    return found[:3]
+def _topics(memories: list[dict]) -> list[str]:
+    """What the memories are about ("the gold split", "the music"), most mentioned first."""
+    counts: dict[str, int] = defaultdict(int)
+    for memory in memories:
+        for phrase in phrases_in(memory["text"]):
+            counts[phrase.text] += 1
+    return sorted(counts, key=lambda text: -counts[text])[:3]
 
 
 def _persona_story(handle: str, memories: list[dict], lines: list[dict], where: str) -> str:
     parts = [f"I am {handle}, one of the regulars in {where}."]
-    topics = _topics(lines)
+    topics = _topics(memories)
     if topics:
-        parts.append(f"Lately I have mostly been talking about the {' and the '.join(topics[:2])}.")
+        parts.append(f"People here keep coming to me about the {' and the '.join(topics[:2])}.")
     by_person: dict[str, list[str]] = defaultdict(list)
     others = []
     for memory in memories:
@@ -229,7 +234,7 @@ def _persona_story(handle: str, memories: list[dict], lines: list[dict], where: 
 
 def _viewer_story(username: str, memories: list[dict], lines: list[dict], where: str) -> str:
     parts = [f"{username} is a regular viewer in {where}."]
-    topics = _topics(lines)
+    topics = _topics([m for m in memories if (m.get("about") or "").lower() == username.lower()])
     if topics:
         parts.append(f"They tend to talk about the {' and the '.join(topics[:2])}.")
     remembered = [m for m in memories if (m.get("about") or "").lower() == username.lower()] or memories

@@ -55,7 +55,8 @@ class Command(BaseCommand):
                 script = script_load(options["script"])
             except ChatterError as error:
                 raise CommandError(error.message) from None
-            segments = paced(script_playback(script, loop=options["loop"]), speed=options["speed"], stop=stop)
+            playback = script_playback(script, loop=options["loop"], split_at_pauses=True)
+            segments = paced(playback, speed=options["speed"], stop=stop)
             kind = "script"
         else:
             from streamctx.audio import audio_segments, transcriber_load
