@@ -99,6 +99,16 @@ MENTION_LINES = [
     "hey @{h} would you reset here?",
     "@{h} rate this music out of ten",
     "@{h} is this the best moment of the stream?",
+    "@{h} is the fireball skip worth the risk?",
+    "@{h} what do you think about the ice cavern?",
+    "@{h} I love the boss theme, it slaps",
+    "@{h} bad take, the wall clip is easy",
+    "@{h} first time here, is chat always like this?",
+    "@{h} I main the blue knight in this game",
+    "@{h} my favourite level is the ice cavern",
+    "@{h} I hate the slide boost section",
+    "@{h} can you explain the wall clip?",
+    "@{h} how many attempts has he done?",
 ]
 
 

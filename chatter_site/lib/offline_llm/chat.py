@@ -233,7 +233,7 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
         options = [(t, t) for t in _candidates(bank, generic, "idle") if not SLOT_RE.search(t)] or [("vibes", "vibes")]
     slotted = [o for o in options if set(SLOT_RE.findall(o[0])) & STREAM_SLOTS]
     # Naming what happened makes a reaction read as one: prefer a line with the phrase when there is one.
-    if slotted and rng.random() < (0.85 if situation.concept in EVENT_KINDS else 0.6):
+    if slotted and rng.random() < (0.9 if situation.concept in EVENT_KINDS else 0.6):
         options = slotted + [o for o in options if o not in slotted][:1]
     used = memory.recent_templates(handle.lower()) if memory is not None else []
     fresh = [o for o in options if o[0] not in used and o[1].lower() not in avoid]

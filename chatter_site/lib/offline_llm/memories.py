@@ -65,6 +65,8 @@ def _reported_question(asker: str, text: str) -> str | None:
         rest = " ".join(words[4:]).removeprefix("about ").strip()
         named = phrases_in(rest) or ([p] if (p := noun_phrase(rest)) else [])
         return f"{asker} asked what I thought about the {named[0].text}" if named else None
+    if lowered[:2] in (["can", "you"], ["could", "you"], ["would", "you"]) and len(words) > 2 and lowered[2] in ("explain", "tell", "show", "help", "rate"):
+        return f"{asker} asked me to {' '.join(words[2:])}"
     if lowered[0] in AUX and len(words) >= 3:
         aux = lowered[0]
         if lowered[1] in SUBJECT_SWAP:
@@ -137,12 +139,12 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not ours:
             continue
         if match := PREFERENCE_RE.match(_clean(text)):
-            verb, thing = match.group(1).lower(), match.group(2).strip()
+            verb, thing = match.group(1).lower(), re.split(r"[,;!?]| - ", match.group(2))[0].strip()
             if 1 <= len(thing.split()) <= 8:
                 deltas.append({**base, "kind": "preference", "subject": thing.lower()[:60],
                                "text": f"{author} {VERB_THIRD[verb]} {thing}", "confidence": "low"})
         elif match := FAVOURITE_RE.match(_clean(text)):
-            deltas.append({**base, "kind": "preference", "subject": match.group(1).lower(),
+            deltas.append({**base, "kind": "preference", "subject": match.group(2).lower(),
                            "text": f"{author}'s favourite {match.group(1)} is {match.group(2)}", "confidence": "low"})
         if FIRST_TIME_RE.search(text):
             deltas.append({**base, "kind": "relationship", "text": f"{author} said it was their first time here", "confidence": "low"})
@@ -251,6 +253,7 @@ def _viewer_story(username: str, memories: list[dict], lines: list[dict], where:
         who = memory.get("by") or "one of the personas"
         text = re.sub(r"\bme\b", who, memory["text"]).replace(" my ", f" {who}'s ")
         text = re.sub(r"\bI thought\b", f"{who} thought", text)
+        text = re.sub(r"\bI (would|could|was|did)\b", r"they \1", text)
         parts.append(_sentence(text))
     parts.append("In chat they come across as engaged and curious, and the room knows them by their questions.")
     return " ".join(parts)

@@ -39,7 +39,7 @@ EXTRA_STOPWORDS = frozenset(
 # trick, "{place} music" a place, "{thing} glowed" an object. A head in none of them fits only {np}.
 MOVE_HEADS = frozenset(
     "clip skip parry jump dodge boost trick split combo tech route strat strategy glitch slide dash setup "
-    "throw shot hit clutch roll block counter grab zip warp cycle backflip wallclip".split()
+    "throw shot hit roll block counter grab zip warp cycle backflip wallclip".split()
 )
 PLACE_HEADS = frozenset(
     "level cavern cave area stage section phase arena room world zone map dungeon castle temple tower forest "
