@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chatter_site.lib.offline_llm import Faults, OfflineLLMServer
+from chatter_site.lib.offline_llm.chat import BarkMemory
 from chatter_site.lib.offline_llm.json_tasks import compose_json
 from chatter_site.lib.offline_llm.prompt import read_block, texts_by_role
 from chatter_site.lib.offline_llm.server import OfflineLLMHandler, chat_completion, embeddings_response
@@ -228,6 +229,7 @@ class LLMTestServer(OfflineLLMServer):
 
     def reset(self) -> None:
         self.set_mode()
+        self.bark_memory = BarkMemory()  # what the cast said in an earlier test is not this test's
         with self._records_lock:
             self._requests.clear()
 
