@@ -266,3 +266,15 @@ def test_the_scribe_styles_read_differently_and_never_as_a_transcript() -> None:
     assert documents["factual"].count("\n- ") == 3
     assert re.search(r"\b(?:asked|answered|cheer|roar)\b", documents["literary"])
     assert re.search(r"\b(?:asks|is|gets|jumps)\b", documents["conversational"])
+
+
+def test_it_writes_a_viewers_narrative_from_the_real_prompt_in_the_third_person() -> None:
+    from memory.narratives import NarrativeSources, _prompt
+
+    memories = ["[relationship, med, room demo] (about pia) (remembered by DryWitDelia) pia asked me whether I would reset there"]
+    prompt = _prompt(subject_type="viewer", subject_key="pia", sources=NarrativeSources(memories=memories))
+    schema = {"properties": {"text": {"type": "string"}}}
+
+    text = compose_json(prompt, response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}})["text"]
+
+    assert text.startswith("pia is a regular viewer") and "asked DryWitDelia whether they would reset there" in text

@@ -177,8 +177,13 @@ def narrative_text(messages: list[dict[str, Any]]) -> str | None:
     system = texts_by_role(messages, ("system", "developer"))
     user = texts_by_role(messages, ("user",))
     persona = re.search(r"self-narrative of the chat persona @([\w.-]+)", system)
-    viewer = re.search(r"short narrative about @([\w.-]+), a regular viewer", system)
-    if not (persona or viewer):
+    viewer_name = None
+    if re.search(r"short narrative about a regular viewer", system):  # the name comes as data
+        block = read_block(user, "viewer")
+        viewer_name = str(block.get("name") or "") if isinstance(block, dict) else ""
+    elif named := re.search(r"short narrative about @([\w.-]+), a regular viewer", system):
+        viewer_name = named.group(1)
+    if not (persona or viewer_name):
         return None
     memories = [m for m in read_block(user, "memories") or [] if isinstance(m, str)]
     lines = [m for m in read_block(user, "chat") or [] if isinstance(m, dict)]
@@ -192,7 +197,7 @@ def narrative_text(messages: list[dict[str, Any]]) -> str | None:
     where = f"the {rooms[0]} room" if len(rooms) == 1 else "these rooms" if rooms else "this chat"
     if persona:
         return _persona_story(persona.group(1), parsed, lines, where)
-    return _viewer_story(viewer.group(1), parsed, lines, where)
+    return _viewer_story(re.sub(r"[^\w.-]", "", viewer_name or "")[:40] or "This viewer", parsed, lines, where)
 
 
 def _topics(memories: list[dict]) -> list[str]:
@@ -216,10 +221,11 @@ def _persona_story(handle: str, memories: list[dict], lines: list[dict], where: 
         (by_person[about] if about else others).append(memory["text"])
     openers = ("I remember {p} well:", "{p} stands out:", "Then there is {p}:", "I keep thinking about {p}:")
     for index, (person, texts) in enumerate(list(by_person.items())[:4]):
-        things = [t.removeprefix(f"{person} ").strip() for t in dict.fromkeys(texts)]
-        said = things[0] + (f", and later {things[1]}" if len(things) > 1 else "")
+        things = list(dict.fromkeys(texts))
+        later = things[1].removeprefix(f"{person} ").strip() if len(things) > 1 else ""
+        said = things[0] + (f", and later {later}" if later and not later.startswith(f"{person}'s") else f"; also, {later}" if later else "")
         more = f" ({len(things) - 2} more exchanges after that)" if len(things) > 2 else ""
-        parts.append(f"{openers[index % len(openers)].format(p=person)} {person} {said}{more}.")
+        parts.append(f"{openers[index % len(openers)].format(p=person)} {said}{more}.")
     for text in others[:2]:
         parts.append(f"There is a running bit I keep noticing: {text.replace(' -> ', ', and then ')}.")
     if len(memories) > 4:
