@@ -1,8 +1,9 @@
 """Admin for personas' memories (the MemoryItem ledger). Registered on import: memory/admin.py
 imports this module (and does not register MemoryItem itself).
 
-Moderators browse and delete; nobody edits or adds here (memories come from reflection through
-memory_write). Every delete, whether the action, the delete button or the bulk delete, goes through
+Moderators browse, rewrite and delete; nobody adds here (memories come from reflection through
+memory_write). A rewrite is a new memory superseding the old one (memory_moderator_edit), so Mem0
+holds only the moderator's text and the ledger keeps the old one. Every delete, whether the action, the delete button or the bulk delete, goes through
 memory_delete, so the memory also leaves Mem0 and stays in the ledger as "deleted". The change page
 shows the supersede history: what this memory replaced and what replaced it.
 """
@@ -22,7 +23,7 @@ from django.utils.safestring import mark_safe
 from chatter_site.lib.errors import ChatterError
 from memory.models import MemoryItem
 from memory.selectors import memory_history
-from memory.store import memory_delete
+from memory.store import memory_delete, memory_moderator_edit
 
 TEXT_EXCERPT = 90
 
@@ -47,11 +48,11 @@ class MemoryItemAdmin(admin.ModelAdmin):
 
     fieldsets = (
         (None, {"fields": ("scope", "room_slug", "handle", "kind", "text", "other_user", "subject", "confidence", "status")}),
-        ("History", {"fields": ("history", "superseded_by")}),
+        ("History", {"fields": ("edit_link", "history", "superseded_by")}),
         ("Bookkeeping", {"fields": ("mem0_id", "dedupe_key", "source_job", "created_at", "updated_at", "last_used_at")}),
     )
     readonly_fields = (
-        "scope", "room_slug", "handle", "kind", "text", "other_user", "subject", "confidence", "status", "history",
+        "scope", "room_slug", "handle", "kind", "text", "other_user", "subject", "confidence", "status", "edit_link", "history",
         "superseded_by", "mem0_id", "dedupe_key", "source_job", "created_at", "updated_at", "last_used_at",
     )
 
@@ -108,6 +109,46 @@ class MemoryItemAdmin(admin.ModelAdmin):
             "</thead><tbody>{}</tbody></table>",
             rows,
         )
+
+    # -- editing goes through memory_moderator_edit (a new memory supersedes the old one) --
+
+    def get_urls(self):
+        from django.urls import path
+
+        custom = [path("<path:object_id>/edit/", self.admin_site.admin_view(self.edit_view), name="memory_memoryitem_edit")]
+        return custom + super().get_urls()
+
+    @admin.display(description="edit")
+    def edit_link(self, obj: MemoryItem) -> str:
+        if obj.pk is None or obj.status != MemoryItem.Status.ACTIVE:
+            return "—"
+        return format_html('<a href="{}">Rewrite this memory</a>', reverse("admin:memory_memoryitem_edit", args=[obj.pk]))
+
+    def edit_view(self, request: HttpRequest, object_id: str):
+        from django.shortcuts import get_object_or_404, redirect
+        from django.template.response import TemplateResponse
+
+        item = get_object_or_404(MemoryItem, pk=object_id)
+        if not request.user.has_perm("memory.change_memoryitem"):
+            from django.core.exceptions import PermissionDenied
+
+            raise PermissionDenied
+        error = ""
+        text = item.text
+        if request.method == "POST":
+            text = request.POST.get("text", "")
+            try:
+                new = memory_moderator_edit(item=item, text=text)
+            except ChatterError as refused:
+                error = refused.message
+            else:
+                self.message_user(request, "The memory was rewritten; the old text is kept as history.", messages.SUCCESS)
+                return redirect("admin:memory_memoryitem_change", new.pk)
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "item": item, "text": text,
+            "error": error, "title": f"Rewrite memory {item.pk}",
+        }
+        return TemplateResponse(request, "admin/memory/memoryitem_edit.html", context, status=400 if error else 200)
 
     # -- deleting goes through memory_delete --
 

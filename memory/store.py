@@ -531,6 +531,31 @@ def memory_delete(*, item: MemoryItem) -> MemoryItem:
     return item
 
 
+def memory_moderator_edit(*, item: MemoryItem, text: str) -> MemoryItem:
+    """A moderator rewrites a memory: a new memory with their text (same persona, room, kind and
+    subject, high confidence) replaces it, and the old one stays in the ledger as superseded and
+    leaves the vector store, so the persona recalls only the moderator's version. The text passes
+    the same hygiene as any memory (no personal data, links or instructions)."""
+    if item.status != MemoryItem.Status.ACTIVE:
+        raise ChatterError("invalid", f"only an active memory can be edited (this one is {item.status})")
+    text = (text or "").strip()
+    if not text:
+        raise ChatterError("invalid", "a memory cannot be empty")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    new = memory_write(
+        room_slug=item.room_slug, handle=item.handle, kind=item.kind, text=text, other_user=item.other_user,
+        subject=item.subject, confidence=MemoryItem.Confidence.HIGH, dedupe_key=f"moderator-edit:{item.pk}:{digest}",
+    )
+    if new is None:
+        raise ChatterError("invalid", "the text was refused: memories hold no personal data, links or instructions")
+    if new.pk != item.pk:
+        MemoryItem.objects.filter(pk=item.pk, status=MemoryItem.Status.ACTIVE).update(
+            status=MemoryItem.Status.SUPERSEDED, superseded_by=new, updated_at=timezone.now()
+        )
+        _mem0_forget([item.mem0_id])
+    return new
+
+
 def memories_fade(*, now: datetime | None = None) -> int:
     """Running jokes (catchphrase) unused for more than MEMORY_JOKE_FADE_DAYS fade: status FADED,
     removed from Mem0. Returns how many faded. Safe to run from several processes at once."""

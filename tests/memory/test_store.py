@@ -446,3 +446,35 @@ def test_it_deletes_a_memory_with_the_delete_button_through_mem0(memory_store, m
     item.refresh_from_db()
     assert item.status == MemoryItem.Status.DELETED
     assert mem0_memory().get(item.mem0_id) is None
+
+
+@pytest.mark.urls(__name__)
+def test_it_lets_a_moderator_rewrite_a_memory_through_mem0(memory_store, moderator_client):
+    item = write(text="nina keeps beating my split times and gloats about it")
+    page = moderator_client.get(f"/admin/memory/memoryitem/{item.pk}/change/").content.decode()
+    assert f"/admin/memory/memoryitem/{item.pk}/edit/" in page
+
+    response = moderator_client.post(f"/admin/memory/memoryitem/{item.pk}/edit/", {"text": "nina and kappa_king race splits as friends"})
+
+    assert response.status_code == 302
+    item.refresh_from_db()
+    new = item.superseded_by
+    assert item.status == MemoryItem.Status.SUPERSEDED and new is not None
+    assert new.text == "nina and kappa_king race splits as friends" and new.status == MemoryItem.Status.ACTIVE
+    assert new.confidence == MemoryItem.Confidence.HIGH and (new.handle, new.kind, new.subject) == (item.handle, item.kind, item.subject)
+    assert [v["memory"] for v in vectors_of(item.scope)] == [new.text]  # the old text left the vector store
+    refused = moderator_client.post(f"/admin/memory/memoryitem/{new.pk}/edit/", {"text": "mail nina at nina@example.com"})
+    assert refused.status_code == 400 and MemoryItem.objects.get(pk=new.pk).status == MemoryItem.Status.ACTIVE
+
+
+@pytest.mark.urls(__name__)
+def test_it_keeps_memory_rewrites_from_staff_without_the_change_permission(memory_store, client):
+    from django.contrib.auth.models import Permission
+
+    item = write()
+    staff = get_user_model().objects.create_user("viewonly", password="x", is_staff=True)
+    staff.user_permissions.add(Permission.objects.get(codename="view_memoryitem"))
+    client.force_login(staff)
+    assert client.post(f"/admin/memory/memoryitem/{item.pk}/edit/", {"text": "vandalised"}).status_code == 403
+    item.refresh_from_db()
+    assert item.status == MemoryItem.Status.ACTIVE
