@@ -413,7 +413,9 @@ def test_it_runs_several_daphnes_behind_haproxy(tmp_path: Path) -> None:
         argvs = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") for pid in processes_of(running.var_dir)]
         assert sum(argv[1:3] == [b"-m", b"daphne"] for argv in argvs) == 2, running.log_tail()
         assert sum(argv[0].endswith(b"haproxy") for argv in argvs) == 1, running.log_tail()
-        assert "2 Daphne processes behind HAProxy" in running.log_tail(200)
+        # The banner is printed once the runner has seen /healthz answer, which may be after the test did.
+        wait_for(lambda: "2 Daphne processes behind HAProxy" in running.log_tail(200), timeout=30,
+                 message="the banner naming both Daphnes")
         status, body = http_get(running.base_url + "/api/rooms")
         assert status == 200 and b'"demo"' in body
         assert http_get(running.base_url + "/metrics")[0] == 200  # loopback, through the proxy
