@@ -65,6 +65,7 @@ from chatter_site.lib.llm import llm_config
 from chatter_site.lib.metrics import counter, histogram
 from chatter_site.lib.runtime import read_services
 from memory.models import MemoryItem, ReflectionJob
+from memory.vector_size import EmbeddingSizeError, collection_size, embedding_size, embedding_size_check
 
 log = logging.getLogger("chatter.memory")
 
@@ -72,7 +73,6 @@ WRITES = counter("chatter_memory_writes_total", "Memory writes by outcome", ("ou
 WRITE_SECONDS = histogram("chatter_mem0_write_seconds", "One Mem0 add (embedding + vector store), successful or not")
 
 MAX_TEXT_LENGTH = 300
-EMBED_PROBE_TEXT = "what size are your vectors"  # embedded once per process before Mem0 is built
 DEDUPE_KEY_LENGTH = 64  # MemoryItem.dedupe_key max_length
 SUPERSEDING_KINDS = frozenset({MemoryItem.Kind.RELATIONSHIP, MemoryItem.Kind.PREFERENCE})
 HISTORY_DB_NAME = "history.db"
@@ -182,29 +182,6 @@ def mem0_config(*, vector_dims: int | None = None) -> dict[str, Any]:
     }
 
 
-class EmbeddingSizeError(ChatterError):
-    """The endpoint's vectors do not fit the settings or the collection: a configuration to fix."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__("unavailable", message)
-
-
-def embedding_size_check(*, answered: int, asked: int, held: int | None, collection: str) -> None:
-    """EmbeddingSizeError with what to set when the sizes disagree (see the module docstring)."""
-    if asked and answered != asked:
-        raise EmbeddingSizeError(
-            f"the embedding endpoint answers {answered}-dimensional vectors although CHATTER_EMBED_DIMS={asked} was "
-            f"asked (it ignores `dimensions`): set CHATTER_EMBED_DIMS=0 to use the model's own size"
-            + (f", and a new CHATTER_MEMORY_COLLECTION: {collection!r} holds {held}-dimensional vectors" if held and held != answered else ""),
-        )
-    if held and held != answered:
-        raise EmbeddingSizeError(
-            f"the memory collection {collection!r} holds {held}-dimensional vectors but the embedding endpoint now "
-            f"answers {answered}: set CHATTER_MEMORY_COLLECTION to a new collection name (the old memories stay in "
-            f"{collection!r}; switch back to use them)",
-        )
-
-
 # --- one Mem0 per process (rebuilt after fork and when the configuration changes) ------------------
 
 # Building Mem0 takes a second or more (imports, the store's first requests) under _lock; the
@@ -271,31 +248,9 @@ def _bound_clients(memory: Any, llm: dict[str, Any]) -> None:
         session.timeout = httpx.Timeout(STORE_REQUEST_TIMEOUT, connect=STORE_PROBE_TIMEOUT)
 
 
-def _embedding_size() -> int:
-    # Through the LLM layer (bounded, counted); with CHATTER_EMBED_DIMS=0 it sends no `dimensions`.
-    from chatter_site.lib.llm import llm_embed
-
-    return len(llm_embed(texts=[EMBED_PROBE_TEXT], purpose="embed_probe")[0])
-
-
-def _collection_size(memory: Any, provider: str) -> int | None:
-    """The size of the vectors the collection already holds (None: empty, or not knowable here)."""
-    store = memory.vector_store
-    try:
-        if provider == "chroma":
-            held = store.collection.get(limit=1, include=["embeddings"]).get("embeddings")
-            return len(held[0]) if held is not None and len(held) else None
-        if provider == "qdrant":
-            vectors = store.client.get_collection(store.collection_name).config.params.vectors
-            return int(getattr(vectors, "size", 0)) or None
-    except Exception:  # an unreadable size is the store's own error to give, on first use
-        log.warning("memory: could not read the vector size of the collection", exc_info=True)
-    return None
-
-
 def _build(config: dict[str, Any]) -> Any:
     global _built_pid
-    answered = _embedding_size()
+    answered = embedding_size()
     asked = settings.CHATTER_EMBED_DIMS
     embedding_size_check(answered=answered, asked=asked, held=None, collection=settings.MEMORY_COLLECTION)
     config = mem0_config(vector_dims=answered)
@@ -313,7 +268,7 @@ def _build(config: dict[str, Any]) -> Any:
     settings.MEMORY_DIR.mkdir(parents=True, exist_ok=True)
     memory = Memory.from_config(json.loads(json.dumps(config)))  # Mem0 mutates what it is given
     _bound_clients(memory, llm_config())
-    held = _collection_size(memory, vector_store["provider"])
+    held = collection_size(memory, vector_store["provider"])
     embedding_size_check(answered=answered, asked=asked, held=held, collection=settings.MEMORY_COLLECTION)
     return memory
 

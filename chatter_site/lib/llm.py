@@ -46,14 +46,7 @@ from openai.types.chat import ChatCompletion
 
 from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError
-from chatter_site.lib.llm_formats import (
-    FORMATS,
-    json_extract,
-    next_format,
-    probe_after_server_error,
-    refusal_reason,
-    response_format,
-)
+from chatter_site.lib.llm_formats import FORMATS, json_extract, json_sender
 from chatter_site.lib.metrics import counter, gauge, histogram
 from chatter_site.lib.runtime import read_services
 
@@ -65,9 +58,6 @@ LLM_INFLIGHT = gauge("chatter_llm_inflight", "LLM requests in flight")
 LLM_RESULTS = counter("chatter_llm_results_total", "llm_chat/llm_json calls by purpose and final result", ("purpose", "result"))
 LLM_JSON_ANSWERS = counter(
     "chatter_llm_json_answers_total", "Schema-valid JSON answers by the format that produced them", ("purpose", "format", "repaired")
-)
-LLM_FALLBACKS = counter(
-    "chatter_llm_format_fallbacks_total", "Endpoints found refusing a JSON format", ("purpose", "from_format", "to_format", "reason")
 )
 LLM_REFUSED = counter("chatter_llm_answers_refused_total", "Answers the caller's checks refused", ("purpose", "reason"))
 FAILURES_KEY = "chatter:llm:failures"
@@ -411,7 +401,7 @@ def llm_json(
             purpose=purpose,
             timeout=timeout,
             metadata=metadata,
-            send=_json_sender(
+            send=json_sender(
                 messages=conversation, schema=schema, temperature=temperature, max_tokens=max_tokens,
                 purpose=purpose, formats_used=formats_used,
             ),
@@ -550,73 +540,6 @@ def _chat_sender(*, messages: list[dict], temperature: float, max_tokens: int) -
         )
 
     return send
-
-
-def _json_sender(
-    *,
-    messages: list[dict],
-    schema: type[pydantic.BaseModel],
-    temperature: float,
-    max_tokens: int,
-    purpose: str,
-    formats_used: list[str],
-) -> Sender:
-    """Asks in the endpoint's remembered format; a refusal moves it to the next one, in this attempt."""
-
-    def send(client: openai.OpenAI, attempt_timeout: float, headers: dict[str, str]) -> Any:
-        deadline = time.monotonic() + attempt_timeout
-        endpoint_key = f"{client.base_url}".rstrip("/") + f"|{settings.CHATTER_LLM_MODEL}"
-
-        def create(fmt: str) -> Any:
-            return client.chat.completions.create(
-                model=settings.CHATTER_LLM_MODEL,
-                messages=messages,
-                temperature=temperature,
-                max_tokens=max_tokens,
-                timeout=max(0.05, deadline - time.monotonic()),
-                extra_headers=headers,
-                **response_format(fmt, schema),
-            )
-
-        fmt = FORMATS.get(endpoint_key)
-        while True:
-            try:
-                completion = create(fmt)
-            except openai.APIStatusError as exc:
-                following = next_format(fmt)
-                if following is None or deadline - time.monotonic() < 0.05:
-                    raise
-                reason = refusal_reason(exc, fmt)
-                if reason is None:
-                    if not (probe_after_server_error(exc, fmt) and FORMATS.probe_allowed(endpoint_key)):
-                        raise
-                    # A 5xx to structured outputs: refused (llama-cpp-python's server) or down? One
-                    # JSON-mode request tells; only an answer to it counts as a refusal.
-                    try:
-                        completion = create(following)
-                    except openai.APIError:
-                        FORMATS.probe_failed(endpoint_key)
-                        raise exc from None
-                    _fallback_note(endpoint_key, purpose=purpose, old=fmt, new=following, reason=f"http_{exc.status_code}")
-                    formats_used.append(following)
-                    return completion
-                _fallback_note(endpoint_key, purpose=purpose, old=fmt, new=following, reason=reason)
-                fmt = following
-                continue
-            formats_used.append(fmt)
-            return completion
-
-    return send
-
-
-def _fallback_note(endpoint_key: str, *, purpose: str, old: str, new: str, reason: str) -> None:
-    FORMATS.remember(endpoint_key, new)
-    LLM_FALLBACKS.labels(purpose=purpose, from_format=old, to_format=new, reason=reason).inc()
-    host = urlparse(endpoint_key.split("|", 1)[0]).netloc or endpoint_key
-    log.warning(
-        "llm json format fallback endpoint=%s model=%s from=%s to=%s reason=%s purpose=%s",
-        host, endpoint_key.rsplit("|", 1)[-1], old, new, reason, purpose,
-    )
 
 
 def _with_schema(messages: list[dict], schema: type[pydantic.BaseModel]) -> list[dict]:

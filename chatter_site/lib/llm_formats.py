@@ -23,13 +23,21 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlparse
 
 import openai
 import pydantic
+from django.conf import settings
+
+from chatter_site.lib.metrics import counter
 
 log = logging.getLogger("chatter.llm")
+
+LLM_FALLBACKS = counter(
+    "chatter_llm_format_fallbacks_total", "Endpoints found refusing a JSON format", ("purpose", "from_format", "to_format", "reason")
+)
 
 JSON_FORMATS = ("json_schema", "json_object", "text")
 JSON_FORMAT_TTL_SECONDS = 24 * 3600
@@ -225,6 +233,77 @@ def _reset_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_reset_after_fork)
+
+
+# --- asking ---------------------------------------------------------------------------------------------
+
+
+def json_sender(
+    *,
+    messages: list[dict],
+    schema: type[pydantic.BaseModel],
+    temperature: float,
+    max_tokens: int,
+    purpose: str,
+    formats_used: list[str],
+) -> Callable[[openai.OpenAI, float, dict[str, str]], Any]:
+    """The LLM layer's sender for JSON: asks in the endpoint's remembered format; a refusal moves the
+    endpoint to the next format, within this attempt. `formats_used` gets the format that answered."""
+
+    def send(client: openai.OpenAI, attempt_timeout: float, headers: dict[str, str]) -> Any:
+        deadline = time.monotonic() + attempt_timeout
+        endpoint_key = f"{client.base_url}".rstrip("/") + f"|{settings.CHATTER_LLM_MODEL}"
+
+        def create(fmt: str) -> Any:
+            return client.chat.completions.create(
+                model=settings.CHATTER_LLM_MODEL,
+                messages=messages,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                timeout=max(0.05, deadline - time.monotonic()),
+                extra_headers=headers,
+                **response_format(fmt, schema),
+            )
+
+        fmt = FORMATS.get(endpoint_key)
+        while True:
+            try:
+                completion = create(fmt)
+            except openai.APIStatusError as exc:
+                following = next_format(fmt)
+                if following is None or deadline - time.monotonic() < 0.05:
+                    raise
+                reason = refusal_reason(exc, fmt)
+                if reason is None:
+                    if not (probe_after_server_error(exc, fmt) and FORMATS.probe_allowed(endpoint_key)):
+                        raise
+                    # A 5xx to structured outputs: refused (llama-cpp-python's server) or down? One
+                    # JSON-mode request tells; only an answer to it counts as a refusal.
+                    try:
+                        completion = create(following)
+                    except openai.APIError:
+                        FORMATS.probe_failed(endpoint_key)
+                        raise exc from None
+                    _fallback_note(endpoint_key, purpose=purpose, old=fmt, new=following, reason=f"http_{exc.status_code}")
+                    formats_used.append(following)
+                    return completion
+                _fallback_note(endpoint_key, purpose=purpose, old=fmt, new=following, reason=reason)
+                fmt = following
+                continue
+            formats_used.append(fmt)
+            return completion
+
+    return send
+
+
+def _fallback_note(endpoint_key: str, *, purpose: str, old: str, new: str, reason: str) -> None:
+    FORMATS.remember(endpoint_key, new)
+    LLM_FALLBACKS.labels(purpose=purpose, from_format=old, to_format=new, reason=reason).inc()
+    host = urlparse(endpoint_key.split("|", 1)[0]).netloc or endpoint_key
+    log.warning(
+        "llm json format fallback endpoint=%s model=%s from=%s to=%s reason=%s purpose=%s",
+        host, endpoint_key.rsplit("|", 1)[-1], old, new, reason, purpose,
+    )
 
 
 # --- reading JSON out of an answer ------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from memory.store import (
     scope_for,
     store_reset,
 )
+from memory.vector_size import EMBED_PROBE_TEXT
 from tests.support.processes import free_port
 
 import memory.admin_items  # noqa: F401  registers MemoryItem (memory/admin.py imports it in the app)
@@ -340,7 +341,7 @@ def test_it_asks_mem0_nothing_for_a_persona_without_memories(memory_store, llm_s
     write(handle="stat_nerd")
 
     assert persona_memories_top_k(room_slug=ROOM, handle="kappa_king", query="split times", k=5) == []
-    embedded = [r for r in llm_server.embedding_requests if r.body["input"] != [store.EMBED_PROBE_TEXT]]
+    embedded = [r for r in llm_server.embedding_requests if r.body["input"] != [EMBED_PROBE_TEXT]]
     assert len(embedded) == 1, "only stat_nerd's write was embedded"
 
 
