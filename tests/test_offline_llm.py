@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 
 from chatter_site.lib.llm import prompt_block
 from chatter_site.lib.offline_llm import OfflineLLMServer, compose_chat_line, compose_json, embed_text
+from chatter_site.lib.offline_llm.embeddings import DEFAULT_EMBED_DIMS, default_embed_dims
 from chatter_site.lib.offline_llm.generic_banks import GENERIC_BANKS
 from tests.support.processes import ROOT, free_port
 from tests.support.waiting import wait_for
@@ -219,6 +220,12 @@ def test_it_embeds_similar_texts_close_and_others_apart() -> None:
     assert cosine(pizza, embed_text("alice loves pizza a lot", 64)) > 0.6
     assert cosine(pizza, embed_text("the boss fight was hard", 64)) < 0.3
     assert embed_text("", 64) == embed_text("", 64) and abs(cosine(embed_text("", 64), embed_text("", 64)) - 1) < 1e-9
+
+
+def test_it_serves_its_own_size_when_dimensions_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHATTER_EMBED_DIMS", "0")  # "don't send dimensions": the model's own size, not 1
+
+    assert default_embed_dims() == DEFAULT_EMBED_DIMS
 
 
 # --- HTTP ---------------------------------------------------------------------------------------

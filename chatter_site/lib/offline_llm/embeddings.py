@@ -32,7 +32,9 @@ def embed_text(text: str, dims: int) -> list[float]:
 
 
 def default_embed_dims() -> int:
+    """The size served when a request names none: CHATTER_EMBED_DIMS=0 means "the model's own size"."""
     try:
-        return max(1, int(os.environ.get("CHATTER_EMBED_DIMS") or DEFAULT_EMBED_DIMS))
+        dims = int(os.environ.get("CHATTER_EMBED_DIMS") or DEFAULT_EMBED_DIMS)
     except ValueError:
         return DEFAULT_EMBED_DIMS
+    return dims if dims > 0 else DEFAULT_EMBED_DIMS
