@@ -17,6 +17,7 @@ from django.dispatch import Signal
 
 from chat import metrics
 from chatter_site.lib.asyncbridge import run_coroutine
+from chatter_site.lib.correlation import bind_correlation_id, reset_correlation_id as _reset_correlation
 from chatter_site.lib.redis import redis_client
 
 logger = logging.getLogger(__name__)
@@ -63,8 +64,13 @@ def _group_send(slug: str, event: dict[str, Any]) -> None:
         logger.exception("broadcast failed room=%s type=%s", slug, event.get("type"))
 
 
-def messages_publish(*, room_slug: str, messages: list[dict[str, Any]]) -> None:
-    """Broadcast persisted messages to the room's viewers and append them to chat.firehose."""
+def messages_publish(
+    *, room_slug: str, messages: list[dict[str, Any]], correlation_ids: dict[int, str] | None = None
+) -> None:
+    """Broadcast persisted messages to the room's viewers and append them to chat.firehose.
+
+    `correlation_ids` (seq → id, not part of the public payload) go to the signal's receivers, and
+    the newest one is bound while they run, so the work they enqueue carries it (SPEC 9)."""
     _group_send(room_slug, {"type": EVENT_MESSAGES, "items": messages})
     try:
         pipe = redis_client().pipeline(transaction=False)
@@ -79,7 +85,14 @@ def messages_publish(*, room_slug: str, messages: list[dict[str, Any]]) -> None:
     except Exception:
         metrics.BROADCAST_FAILURES.inc()
         logger.exception("firehose append failed room=%s", room_slug)
-    message_persisted.send(sender=None, room_slug=room_slug, messages=messages)
+    correlation_ids = correlation_ids or {}
+    newest = correlation_ids.get(messages[-1].get("seq")) if messages else None
+    token = bind_correlation_id(newest) if newest else None
+    try:
+        message_persisted.send(sender=None, room_slug=room_slug, messages=messages, correlation_ids=correlation_ids)
+    finally:
+        if token is not None:
+            _reset_correlation(token)
 
 
 def trends_publish(*, room_slug: str, trends: dict[str, Any]) -> None:

@@ -48,6 +48,7 @@ from chat.schemas import MessageDraft, SendFrame
 from chat.selectors import blocked_rules, message_payload, room_get_cached
 from chat.services import MENTION_RE, _conversation_for, _record_safety, _sql_time, human_draft, message_ingest
 from chat.signin import sessions_still_valid
+from chatter_site.lib.correlation import new_correlation_id
 from chatter_site.lib.errors import ChatterError
 
 logger = logging.getLogger(__name__)
@@ -270,7 +271,8 @@ def _persist_batch(*, room: Room, admitted: list[tuple[_Item, Any]]) -> None:
     for (item, _verdict), payload in zip(admitted, payloads):
         item.outcome = payload
     try:
-        messages_publish(room_slug=room.slug, messages=payloads)
+        corr = {message.seq: message.correlation_id for message in messages}
+        messages_publish(room_slug=room.slug, messages=payloads, correlation_ids=corr)
     except Exception:  # stored is stored: a subscriber's failure must not read as "not sent"
         logger.exception("publishing a group commit failed room=%s", room.slug)
     for (item, verdict), message in zip(admitted, messages):
@@ -361,7 +363,7 @@ def _message_row(*, room: Room, item: _Item, verdict, now) -> Message:
         flags=list(verdict.flags),
         reply_to=draft.reply_to,
         client_id=draft.client_id,
-        correlation_id=draft.correlation_id or "",
+        correlation_id=draft.correlation_id or new_correlation_id(),  # each message starts its own trail
     )
 
 

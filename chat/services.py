@@ -138,7 +138,8 @@ def _persist(*, room: Room, draft: MessageDraft, text: str, flags: list[str], us
         )
         message.save(force_insert=True)
         payload = message_payload(message, room_slug=room.slug)
-        transaction.on_commit(lambda: messages_publish(room_slug=room.slug, messages=[payload]))
+        corr = {message.seq: message.correlation_id}
+        transaction.on_commit(lambda: messages_publish(room_slug=room.slug, messages=[payload], correlation_ids=corr))
     return message
 
 

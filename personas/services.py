@@ -15,7 +15,7 @@ from django.conf import settings
 from chat.models import Message, Room
 from chat.selectors import context_latest, trends_latest
 from chat.services import draft_parse, message_ingest
-from chatter_site.lib.correlation import new_correlation_id
+from chatter_site.lib.correlation import bind_correlation_id, current_correlation_id, new_correlation_id, reset_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm import llm_answer_refused, llm_chat
 from memory.selectors import persona_memories_top_k, persona_narrative_cached
@@ -305,7 +305,7 @@ def persona_generate(
                         "text": line,
                         "client_id": f"decision-{decision_id}",  # a redelivered task posts nothing new
                         "reply_to": reply_to["id"] if reply_to else None,
-                        "correlation_id": new_correlation_id(),
+                        "correlation_id": current_correlation_id() or new_correlation_id(),  # the job's, when it has one
                     }
                 )
             )
@@ -334,7 +334,10 @@ def _reply_authors(*, room: Room, messages: list[dict[str, Any]]) -> dict[str, s
     return {str(pk): key.removeprefix("bot:").lower() for pk, key in rows}
 
 
-def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]], rng: random.Random | None = None) -> int:
+def persona_mentions_answer(
+    *, room_slug: str, messages: list[dict[str, Any]], rng: random.Random | None = None,
+    correlation_ids: dict[str, str] | None = None,
+) -> int:
     """A human who @mentions a persona on the roster, or replies to its line, gets an answer from it
     within seconds, with the persona's `mention_reaction` as the chance (1.0: always; a moderator's
     knob in admin and YAML)."""
@@ -371,13 +374,18 @@ def persona_mentions_answer(*, room_slug: str, messages: list[dict[str, Any]], r
             decision_id = uuid.uuid4().hex
             # Answers to humans may exceed the room's generation cap by one: they are the point.
             activity.inflight_claim(room_slug=room_slug, decision_id=decision_id, limit=cast.max_inflight + 1, now=now)
-            persona_generate_task.apply_async(
-                kwargs={
-                    "persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id,
-                    "decided_at": now, "reply_to": message,
-                },
-                countdown=random.uniform(0.2, 1.5),
-            )
+            # The answer's job, LLM call and line carry the id of the message that asked for it.
+            token = bind_correlation_id((correlation_ids or {}).get(str(message.get("seq"))) or current_correlation_id())
+            try:
+                persona_generate_task.apply_async(
+                    kwargs={
+                        "persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id,
+                        "decided_at": now, "reply_to": message,
+                    },
+                    countdown=random.uniform(0.2, 1.5),
+                )
+            finally:
+                reset_correlation_id(token)
             _record_decision(member.handle, Decision(post=True, probability=member.mention_reaction, reasons=["mentioned"]))
             queued += 1
     return queued

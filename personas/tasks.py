@@ -46,10 +46,10 @@ def persona_generate_task(
 
 
 @shared_task(ignore_result=True)
-def persona_mentions_task(room_slug: str, messages: list[dict[str, Any]]) -> int:
+def persona_mentions_task(room_slug: str, messages: list[dict[str, Any]], correlation_ids: dict[str, str] | None = None) -> int:
     from personas.services import persona_mentions_answer
 
-    return persona_mentions_answer(room_slug=room_slug, messages=messages)
+    return persona_mentions_answer(room_slug=room_slug, messages=messages, correlation_ids=correlation_ids)
 
 
 @shared_task(ignore_result=True)

@@ -21,6 +21,10 @@ def bind_correlation_id(value: str | None) -> contextvars.Token:
     return _current.set(value)
 
 
+def reset_correlation_id(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
 class CorrelationFilter(logging.Filter):
     """Adds `corr` to every log record so structured logs carry it."""
 

@@ -200,9 +200,16 @@ def _job_from_range(item: dict[str, Any], *, priority: int) -> tuple[ReflectionJ
             "last_seq": item["last_seq"],
             "max_attempts": settings.REFLECTION_MAX_ATTEMPTS,
             "next_attempt_at": _resend_deadline(now),
-            "correlation_id": new_correlation_id(),
+            "correlation_id": _first_message_correlation(room_slug=item["room"], seq=item["first_seq"]) or new_correlation_id(),
         },
     )
+
+
+def _first_message_correlation(*, room_slug: str, seq: int) -> str:
+    """A job carries the id of the first message it reflects on, so its trail starts at that message."""
+    from chat.models import Message
+
+    return Message.objects.filter(room__slug=room_slug, seq=seq).values_list("correlation_id", flat=True).first() or ""
 
 
 def _settle_taken(key: str, value: bytes | str, *, priority: int) -> ReflectionJob:
