@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import re
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -225,9 +226,10 @@ def test_it_remembers_a_question_and_a_preference_as_memories_in_the_right_scope
 
     deltas = compose_json(reflection_request(chat))["deltas"]
 
-    assert {"kind": "relationship", "other_user": "nina", "evidence_seq": 7,
-            "text": "nina asked me whether the fireball skip was worth it"}.items() <= deltas[0].items()
-    assert deltas[1]["kind"] == "preference" and deltas[1]["text"] == "ole loves the ice cavern music"
+    assert {"kind": "relationship", "other_user": "nina", "evidence_seq": 7}.items() <= deltas[0].items()
+    assert deltas[0]["text"].startswith("nina ") and "whether the fireball skip was worth it" in deltas[0]["text"]
+    assert deltas[1]["kind"] == "preference" and deltas[1]["subject"] == "the ice cavern music"
+    assert deltas[1]["text"].startswith("ole ") and "love" in deltas[1]["text"]
     assert not any("pia" in d["text"] for d in deltas)  # asked of Hank: Hank's memory, not Delia's
     assert not any("tariq" in d["text"] for d in deltas)  # told the room; Delia never talked with tariq
     assert not any(d["text"] in {m["text"] for m in chat} for d in deltas)  # phrased as memories, not pasted lines
@@ -244,8 +246,8 @@ def test_it_writes_a_narrative_in_prose_from_the_memories() -> None:
 
     text = compose_json(messages_)["text"]
 
-    assert text.startswith("I am DryWitDelia") and "nina asked me whether the fireball skip was worth it" in text
-    assert "nothing notable" not in text and len(text.split()) >= 40
+    assert "nina asked me whether the fireball skip was worth it." in text and "ole loves the ice cavern music." in text
+    assert "nothing notable" not in text and "I am DryWitDelia" not in text and len(text.split()) >= 30
 
 
 def test_the_scribe_styles_read_differently_and_never_as_a_transcript() -> None:
@@ -271,10 +273,53 @@ def test_the_scribe_styles_read_differently_and_never_as_a_transcript() -> None:
 def test_it_writes_a_viewers_narrative_from_the_real_prompt_in_the_third_person() -> None:
     from memory.narratives import NarrativeSources, _prompt
 
-    memories = ["[relationship, med, room demo] (about pia) (remembered by DryWitDelia) pia asked me whether I would reset there"]
+    memories = ["[relationship, med, room demo] (about pia) (remembered by DryWitDelia) pia asked me whether I should take the safer route"]
     prompt = _prompt(subject_type="viewer", subject_key="pia", sources=NarrativeSources(memories=memories))
     schema = {"properties": {"text": {"type": "string"}}}
 
     text = compose_json(prompt, response_format={"type": "json_schema", "json_schema": {"name": "n", "schema": schema}})["text"]
 
-    assert text.startswith("pia is a regular viewer") and "asked DryWitDelia whether they would reset there" in text
+    assert text.startswith("pia has talked with DryWitDelia") and "pia asked DryWitDelia whether DryWitDelia should take the safer route." in text
+
+
+MENTIONS = ["what do you think about that run?", "was that a gold split?", "would you reset here?", "rate this music out of ten",
+            "is this the best moment of the stream?", "what do you think about the ice cavern?", "can you explain the wall clip?",
+            "how many attempts has he done?"]
+
+
+@pytest.mark.parametrize("question", MENTIONS)
+def test_a_trivial_question_leaves_no_memory(question) -> None:
+    chat = [{"seq": 1, "author": "nina", "origin": "human", "text": f"@DryWitDelia {question}"}]
+
+    assert compose_json(reflection_request(chat))["deltas"] == []
+
+
+def test_a_specific_question_is_remembered_as_something_about_the_asker() -> None:
+    chat = [{"seq": 1, "author": "nina", "origin": "human", "text": "@DryWitDelia is the fireball skip worth the risk?"}]
+
+    [delta] = compose_json(reflection_request(chat))["deltas"]
+
+    assert delta["subject"] == "nina" and delta["text"].startswith("nina ")
+    assert "whether the fireball skip was worth the risk" in delta["text"]
+
+
+def narrative_request(system: str, memories: list[str]) -> list[dict]:
+    schema = {"properties": {"text": {"type": "string"}}}
+    return [{"role": "system", "content": system + "\n" + prompt_block(name="json-schema", data=schema)},
+            {"role": "user", "content": prompt_block(name="memories", data=memories)}]
+
+
+def test_a_first_timer_is_never_called_a_regular_and_no_retold_question_dangles() -> None:
+    memories = ["[relationship, low, room demo] (about nina) (remembered by HypeTrainHank) nina said it was their first time here",
+                "[relationship, med, room demo] (about nina) (remembered by DryWitDelia) nina asked me whether that was a gold split",
+                "[preference, low, room demo] (about nina) (remembered by LoreGoblin) nina hates the slide boost section",
+                "[relationship, med, room demo] (about nina) (remembered by LoreGoblin) nina asked me whether this was the best moment"]
+    viewer = compose_json(narrative_request("Write a short narrative about @nina, a regular viewer of the chat.", memories))["text"]
+    persona = compose_json(narrative_request("You are writing the private self-narrative of the chat persona @LoreGoblin: ...",
+                                             [m.replace("HypeTrainHank", "LoreGoblin").replace("DryWitDelia", "LoreGoblin") for m in memories]))["text"]
+
+    assert "regular" not in viewer and "new to the demo room" in viewer and "nina hates the slide boost section." in viewer
+    for text in (viewer, persona):
+        assert not re.search(r"whether (?:that|this)\b", text)
+        assert not re.search(r"\bmemories\b|\bI am \w+, one of", text)
+        assert not re.search(r"\band later (?:hates|loves|mains)\b", text)

@@ -8,7 +8,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from chatter_site.lib.offline_llm.memories import narrative_text, reflection_deltas
+from chatter_site.lib.offline_llm.memories import reflection_deltas
+from chatter_site.lib.offline_llm.narrative_prose import narrative_text
 from chatter_site.lib.offline_llm.prompt import (
     STEERING_WORDS,
     author_name,

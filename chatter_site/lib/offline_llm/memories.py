@@ -2,8 +2,10 @@
 its story written from those memories.
 
 Reflection writes a memory only when there is something to remember, and phrases it as one:
-  - a viewer asked this persona something          → relationship: "nina asked me whether that was a gold split"
-  - a viewer disagreed with it                     → relationship: "nina disagreed with me about the fireball skip"
+  - a viewer asked this persona a specific question that weighs something (worth it, safer, should I …)
+                                                   → relationship: "nina was weighing whether the fireball skip was worth the risk"
+    ("was that a gold split?", "thoughts on the run?" say nothing about the asker and leave nothing)
+  - a viewer disagreed with it                     → relationship: "nina pushed back on my take: to them the wall clip is easy"
   - a viewer said what they like, hate or main     → preference:   "alice loves speedruns and frame perfect tricks"
   - a viewer said it was their first time here     → relationship: "nina said it was their first time here"
     (what a viewer tells the room counts for a persona that talked with them or about the same thing)
@@ -15,6 +17,7 @@ system message, its own lines are marked "(you)", each line carries its seq.
 from __future__ import annotations
 
 import re
+import zlib
 from collections import defaultdict
 from typing import Any
 
@@ -32,6 +35,63 @@ VERB_THIRD = {"love": "loves", "like": "likes", "hate": "hates", "prefer": "pref
               "can't stand": "can't stand", "adore": "adores"}
 AUX = ("is", "was", "are", "were", "does", "did", "do", "can", "could", "will", "would", "should", "has", "have")
 SUBJECT_SWAP = {"you": "I", "i": "they", "we": "we", "it": "it", "this": "this", "that": "that", "he": "he", "she": "she", "they": "they"}
+
+
+# A question is worth remembering only when it weighs something specific: it tells what the asker
+# is thinking about trying or doubting. "was that a gold split?", "thoughts on the run?" say nothing.
+STANCE_RE = re.compile(r"(?i)\b(?:worth|risk\w*|safer|faster|slower|better|worse|easier|harder|should (?:i|we|he|she|they)|instead of)\b")
+VAGUE_TOPICS = {"run", "stream", "game", "moment", "split", "gold split", "attempt", "attempts", "chat", "music", "reset"}
+TRAILING_RE = re.compile(r"(?i)\s+(?:in this game|in this one|in this run|on this stream|here|too|tbh|honestly)$")
+
+
+def pick(options: tuple[str, ...], *keys: str) -> str:
+    """One of the phrasings, the same for the same keys (stable across runs, varied across viewers)."""
+    return options[zlib.crc32("|".join(keys).lower().encode()) % len(options)]
+
+
+def _specific_question(text: str) -> bool:
+    named = [p.text.lower() for p in phrases_in(_clean(text))]
+    return bool(STANCE_RE.search(text)) and any(n not in VAGUE_TOPICS for n in named)
+
+
+def _question_memory(me: str, asker: str, text: str) -> str | None:
+    """A specific question as a memory of the asker ("nina was weighing whether …"); None for small talk."""
+    if not _specific_question(text) or not (reported := _reported_question(asker, text)):
+        return None
+    if not (clause := reported.removeprefix(f"{asker} asked me whether ")) or clause == reported:
+        return None
+    return pick((f"{asker} asked me whether {clause}", f"{asker} was weighing whether {clause}, and wanted my take",
+                 f"{asker} wanted my honest read on whether {clause}"), me, asker, clause)
+
+
+def _disagreement(me: str, author: str, text: str) -> str:
+    """What the viewer pushed back on, with their own claim when they gave one."""
+    rest = _clean(DISAGREE_RE.split(_clean(text), maxsplit=1)[-1]).strip(" ,.!-")
+    named = phrases_in(rest or text)
+    if rest and 3 <= len(rest.split()) <= 10 and named and _safe(rest):
+        return pick((f"{author} pushed back on my take: to them {rest}", f"{author} called my take on it wrong, because {rest}"),
+                    me, author, rest)
+    about = f"about the {named[0].text}" if named else "about my last take"
+    return f"{author} disagreed with me {about}"
+
+
+def _preference(me: str, author: str, verb: str, thing: str) -> str:
+    third = VERB_THIRD[verb]
+    if verb == "main":
+        return pick((f"{author} mains {thing}", f"{author} told me {thing} is their main", f"{author} plays {thing} as their main"),
+                    me, author, thing)
+    return pick((f"{author} {third} {thing}", f"{author} told me they {verb} {thing}",
+                 f"{author} said straight out that they {verb} {thing}"), me, author, thing)
+
+
+def _favourite(me: str, author: str, kind: str, thing: str) -> str:
+    return pick((f"{author}'s favourite {kind} is {thing}", f"{author} told me {thing} is their favourite {kind}",
+                 f"{author} picks {thing} as their favourite {kind}"), me, author, thing)
+
+
+def _first_visit(me: str, author: str) -> str:
+    return pick((f"{author} said it was their first time here", f"{author} was new to the room when we talked",
+                 f"{author} told me it was their first visit"), me, author)
 
 
 def _persona(system: str) -> str:
@@ -130,24 +190,24 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
             continue  # what another persona was asked is that persona's memory
         base = {"other_user": author, "subject": author.lower(), "evidence_seq": seq}
         ours = to_me or author.lower() in talked_to
-        if to_me and "?" in text and (reported := _reported_question(author, text)):
-            deltas.append({**base, "kind": "relationship", "text": reported, "confidence": "med"})
+        if to_me and "?" in text and (asked := _question_memory(me, author, text)):
+            deltas.append({**base, "kind": "relationship", "text": asked, "confidence": "med"})
         elif to_me and DISAGREE_RE.search(text):
-            named = phrases_in(text)
-            about = f"about the {named[0].text}" if named else "about my last take"
-            deltas.append({**base, "kind": "relationship", "text": f"{author} disagreed with me {about}", "confidence": "med"})
+            deltas.append({**base, "kind": "relationship", "text": _disagreement(me, author, text), "confidence": "med"})
         if not ours:
             continue
         if match := PREFERENCE_RE.match(_clean(text)):
             verb, thing = match.group(1).lower(), re.split(r"[,;!?]| - ", match.group(2))[0].strip()
+            thing = TRAILING_RE.sub("", thing)
             if 1 <= len(thing.split()) <= 8:
                 deltas.append({**base, "kind": "preference", "subject": thing.lower()[:60],
-                               "text": f"{author} {VERB_THIRD[verb]} {thing}", "confidence": "low"})
+                               "text": _preference(me, author, verb, thing), "confidence": "low"})
         elif match := FAVOURITE_RE.match(_clean(text)):
-            deltas.append({**base, "kind": "preference", "subject": match.group(2).lower(),
-                           "text": f"{author}'s favourite {match.group(1)} is {match.group(2)}", "confidence": "low"})
+            thing = TRAILING_RE.sub("", match.group(2))
+            deltas.append({**base, "kind": "preference", "subject": thing.lower(),
+                           "text": _favourite(me, author, match.group(1), thing), "confidence": "low"})
         if FIRST_TIME_RE.search(text):
-            deltas.append({**base, "kind": "relationship", "text": f"{author} said it was their first time here", "confidence": "low"})
+            deltas.append({**base, "kind": "relationship", "text": _first_visit(me, author), "confidence": "low"})
         if match := NICKNAME_RE.search(text):
             deltas.append({**base, "kind": "relationship", "text": f"{author} likes to be called {match.group(1)}", "confidence": "low"})
     for phrase, authors in said_by.items():
@@ -159,107 +219,3 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         deltas.append({"kind": "catchphrase", "other_user": "", "subject": phrase, "evidence_seq": first_seq.get(phrase),
                        "text": f"{trigger} -> chat types \"{phrase}\"", "confidence": "med"})
     return deltas[:12]
-
-
-# --- narratives -------------------------------------------------------------------------------------
-
-MEMORY_LINE_RE = re.compile(r"^\[(?P<kind>\w+), (?P<confidence>\w+), room (?P<room>[\w-]+)\](?: \(about (?P<about>[^)]+)\))?(?: \(remembered by (?P<by>[^)]+)\))? (?P<text>.+)$")
-
-
-def _sentence(text: str) -> str:
-    text = text.strip().rstrip(".")
-    return text[:1].upper() + text[1:] + "."
-
-
-def narrative_text(messages: list[dict[str, Any]]) -> str | None:
-    """A persona's or viewer's narrative in prose from the memories in a narrative request, or None
-    when the request is not one."""
-    system = texts_by_role(messages, ("system", "developer"))
-    user = texts_by_role(messages, ("user",))
-    persona = re.search(r"self-narrative of the chat persona @([\w.-]+)", system)
-    viewer_name = None
-    if re.search(r"short narrative about a regular viewer", system):  # the name comes as data
-        block = read_block(user, "viewer")
-        viewer_name = str(block.get("name") or "") if isinstance(block, dict) else ""
-    elif named := re.search(r"short narrative about @([\w.-]+), a regular viewer", system):
-        viewer_name = named.group(1)
-    if not (persona or viewer_name):
-        return None
-    memories = [m for m in read_block(user, "memories") or [] if isinstance(m, str)]
-    lines = [m for m in read_block(user, "chat") or [] if isinstance(m, dict)]
-    parsed, seen = [], set()
-    for memory in memories:
-        match = MEMORY_LINE_RE.match(memory.strip())
-        if match and (match["text"].lower(), match["by"]) not in seen:
-            seen.add((match["text"].lower(), match["by"]))
-            parsed.append(match.groupdict())
-    rooms = sorted({p["room"] for p in parsed} | {str(m.get("room")) for m in lines if m.get("room")})
-    where = f"the {rooms[0]} room" if len(rooms) == 1 else "these rooms" if rooms else "this chat"
-    if persona:
-        return _persona_story(persona.group(1), parsed, lines, where)
-    return _viewer_story(re.sub(r"[^\w.-]", "", viewer_name or "")[:40] or "This viewer", parsed, lines, where)
-
-
-def _topics(memories: list[dict]) -> list[str]:
-    """What the memories are about ("the gold split", "the music"), most mentioned first."""
-    counts: dict[str, int] = defaultdict(int)
-    for memory in memories:
-        for phrase in phrases_in(memory["text"]):
-            counts[phrase.text] += 1
-    return sorted(counts, key=lambda text: -counts[text])[:3]
-
-
-def _persona_story(handle: str, memories: list[dict], lines: list[dict], where: str) -> str:
-    parts = [f"I am {handle}, one of the regulars in {where}."]
-    topics = _topics(memories)
-    if topics:
-        parts.append(f"People here keep coming to me about the {' and the '.join(topics[:2])}.")
-    by_person: dict[str, list[str]] = defaultdict(list)
-    others = []
-    for memory in memories:
-        about = memory.get("about")
-        (by_person[about] if about else others).append(memory["text"])
-    openers = ("I remember {p} well:", "{p} stands out:", "Then there is {p}:", "I keep thinking about {p}:")
-    for index, (person, texts) in enumerate(list(by_person.items())[:4]):
-        things = list(dict.fromkeys(texts))
-        later = things[1].removeprefix(f"{person} ").strip() if len(things) > 1 else ""
-        said = things[0] + (f", and later {later}" if later and not later.startswith(f"{person}'s") else f"; also, {later}" if later else "")
-        more = f" ({len(things) - 2} more exchanges after that)" if len(things) > 2 else ""
-        parts.append(f"{openers[index % len(openers)].format(p=person)} {said}{more}.")
-    for text in others[:2]:
-        parts.append(f"There is a running bit I keep noticing: {text.replace(' -> ', ', and then ')}.")
-    if len(memories) > 4:
-        parts.append(f"All told I carry {len(memories)} memories from here, most of them about the people who talk to me.")
-    closers = (
-        "These are the moments that made this place feel like mine.",
-        "That is who I have been here, and I intend to keep it that way.",
-        "Most of what I know about this room, I learned from the people in it.",
-        "I would not trade this chat for a quieter one.",
-    )
-    parts.append(closers[sum(map(ord, handle)) % len(closers)])
-    return " ".join(parts)
-
-
-def _viewer_story(username: str, memories: list[dict], lines: list[dict], where: str) -> str:
-    parts = [f"{username} is a regular viewer in {where}."]
-    topics = _topics([m for m in memories if (m.get("about") or "").lower() == username.lower()])
-    if topics:
-        parts.append(f"They tend to talk about the {' and the '.join(topics[:2])}.")
-    remembered = [m for m in memories if (m.get("about") or "").lower() == username.lower()] or memories
-    by = sorted({m.get("by") for m in remembered if m.get("by")})
-    if len(by) == 1:
-        parts.append(f"{by[0]} remembers them well.")
-    elif by:
-        parts.append(f"Several of the cast remember them, among them {' and '.join(by[:2]) if len(by) == 2 else ', '.join(by[:2]) + ' and ' + by[2]}.")
-    told = set()
-    for memory in remembered:
-        if memory["text"].lower() in told or len(told) >= 3:
-            continue
-        told.add(memory["text"].lower())
-        who = memory.get("by") or "one of the personas"
-        text = re.sub(r"\bme\b", who, memory["text"]).replace(" my ", f" {who}'s ")
-        text = re.sub(r"\bI thought\b", f"{who} thought", text)
-        text = re.sub(r"\bI (would|could|was|did)\b", r"they \1", text)
-        parts.append(_sentence(text))
-    parts.append("In chat they come across as engaged and curious, and the room knows them by their questions.")
-    return " ".join(parts)
