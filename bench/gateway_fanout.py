@@ -43,6 +43,7 @@ import urllib.request
 import uuid
 from array import array
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -198,6 +199,21 @@ def gc_pauses(log_path: Path, window: tuple[float, float]) -> dict[str, Any]:
     return {f"gen{gen}": {"count": len(v), "max_ms": max(v), "total_ms": round(sum(v), 1)} for gen, v in sorted(by_gen.items())}
 
 
+def wait_for_healthz(proc: subprocess.Popen, base: str, *, timeout: float, name: str, log_tail: Callable[[], str]) -> None:
+    """Until `base`/healthz answers 200; a process that exits meanwhile fails at once, with its log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited:\n{log_tail()}")
+        try:
+            with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{name} did not become healthy:\n{log_tail()}")
+
+
 class Daphne:
     def __init__(self, app: str, env: dict[str, str], log_dir: Path) -> None:
         self.port = free_port()
@@ -214,17 +230,7 @@ class Daphne:
         return self.proc.pid
 
     def wait_healthy(self, timeout: float = 40.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"daphne exited:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError(f"daphne did not become healthy:\n{self.log_tail()}")
+        wait_for_healthz(self.proc, self.base, timeout=timeout, name="daphne", log_tail=self.log_tail)
 
     def metrics(self) -> dict[str, float]:
         """The hub's counters (process-local prometheus registry, open to loopback)."""
@@ -284,17 +290,8 @@ class HAProxy:
         return self.proc.pid
 
     def wait_healthy(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited:\n{self.log_path.read_text(errors='replace')[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("haproxy did not answer /healthz")
+        wait_for_healthz(self.proc, self.base, timeout=timeout, name="haproxy",
+                         log_tail=lambda: self.log_path.read_text(errors="replace")[-2000:])
 
     def stop(self) -> None:
         if self.proc.poll() is None:
