@@ -165,48 +165,6 @@ CHANNEL_LAYERS = {
     }
 }
 
-# --- Celery -------------------------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL
-CELERY_RESULT_BACKEND = None
-CELERY_TASK_IGNORE_RESULT = True
-CELERY_TASK_ACKS_LATE = True
-CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CHATTER_VISIBILITY_TIMEOUT", 3600, minimum=60)}
-CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_QUEUES_NAMES = ("default", "llm", "reflection", "scribe")
-CELERY_TASK_ROUTES = {
-    # Exact names first: the tick is fast bookkeeping; only generation waits on the model.
-    "personas.tasks.cast_tick_all_task": {"queue": "default"},
-    "personas.tasks.cast_tick_task": {"queue": "default"},
-    "personas.tasks.persona_mentions_task": {"queue": "default"},
-    "personas.tasks.drift_reflect_all_task": {"queue": "default"},
-    "personas.tasks.witnessed_collect_task": {"queue": "default"},
-    "memory.tasks.reflection_flush_task": {"queue": "default"},
-    "memory.tasks.reflection_sweep_task": {"queue": "default"},
-    "memory.tasks.memories_fade_task": {"queue": "default"},
-    "personas.tasks.*": {"queue": "llm"},
-    "memory.tasks.*": {"queue": "reflection"},
-    "scribe.tasks.*": {"queue": "scribe"},
-    "chat.tasks.*": {"queue": "default"},
-    "streamctx.tasks.*": {"queue": "default"},
-}
-CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE_FILENAME = str(RUNTIME_DIR / "celerybeat-schedule")
-
-
-def _beat(task: str, seconds: float) -> dict:
-    """A beat entry whose runs expire just before the next one is due, so a backlog never piles up."""
-    return {"task": task, "schedule": seconds, "options": {"expires": seconds * 0.9}}
-
-TRENDS_INTERVAL = env_float("CHATTER_TRENDS_INTERVAL", 5.0, minimum=1.0)
-CONVERSATION_SWEEP_INTERVAL = env_float("CHATTER_CONVERSATION_SWEEP_INTERVAL", 60.0, minimum=1.0)
-CELERY_BEAT_SCHEDULE = {
-    "chat-trends-snapshot": _beat("chat.tasks.trends_snapshot_task", TRENDS_INTERVAL),
-    "chat-conversations-close-idle": _beat("chat.tasks.conversations_close_idle_task", CONVERSATION_SWEEP_INTERVAL),
-}
-
 # --- Chat gateway ---------------------------------------------------------------------------
 CHAT_MAX_MESSAGE_LENGTH = 500
 CHAT_MAX_FRAME_BYTES = env_int("CHATTER_WS_MAX_FRAME_BYTES", 16 * 1024, minimum=1024)
@@ -272,7 +230,6 @@ PERSONA_JITTER_SECONDS = env_float("CHATTER_PERSONA_JITTER_SECONDS", 1.5, minimu
 PERSONA_STALE_SECONDS = env_float("CHATTER_PERSONA_STALE_SECONDS", 12.0, minimum=1.0)
 PERSONA_LLM_TIMEOUT = env_float("CHATTER_PERSONA_LLM_TIMEOUT", 6.0, minimum=0.5)
 PERSONA_MEMORY_TOP_K = env_int("CHATTER_PERSONA_MEMORY_TOP_K", 5, minimum=0)
-CELERY_BEAT_SCHEDULE["personas-cast-tick"] = _beat("personas.tasks.cast_tick_all_task", PERSONA_TICK_SECONDS)
 CHATTER_DEMO_SEEDERS.append("personas.demo_cast.demo_cast_seed")
 
 # --- Memory (Mem0), reflection, conversation memories, narratives ---------------------------------
@@ -297,18 +254,10 @@ CONVERSATION_MEMORY_BEAT = env_bool("CHATTER_CONVERSATION_MEMORY_BEAT", False)
 NARRATIVE_TTL_DAYS = env_int("CHATTER_NARRATIVE_TTL_DAYS", 7, minimum=1)
 NARRATIVE_MIN_MEMORIES = env_int("CHATTER_NARRATIVE_MIN_MEMORIES", 3, minimum=0)
 CONVERSATION_MEMORY_INTERVAL = env_float("CHATTER_CONVERSATION_MEMORY_INTERVAL", 3600.0, minimum=60.0)
-if CONVERSATION_MEMORY_BEAT:
-    CELERY_BEAT_SCHEDULE["memory-conversation-memories"] = _beat("memory.tasks.conversation_memories_enqueue_task", CONVERSATION_MEMORY_INTERVAL)
 NARRATIVE_REFRESH_INTERVAL = env_float("CHATTER_NARRATIVE_REFRESH_INTERVAL", 7 * 86400.0, minimum=3600.0)
-CELERY_BEAT_SCHEDULE["memory-narratives-refresh"] = _beat("memory.tasks.narratives_refresh_active_task", NARRATIVE_REFRESH_INTERVAL)
 REFLECTION_SWEEP_SECONDS = env_float("CHATTER_REFLECTION_SWEEP_SECONDS", 30.0, minimum=1.0)
 # Witnessed messages are noted for reflection by this beat, off the chat path (personas/witness.py).
 REFLECTION_WITNESS_SECONDS = env_float("CHATTER_REFLECTION_WITNESS_SECONDS", 2.0, minimum=1.0)
-CELERY_BEAT_SCHEDULE["personas-witnessed-collect"] = _beat("personas.tasks.witnessed_collect_task", REFLECTION_WITNESS_SECONDS)
-CELERY_BEAT_SCHEDULE["memory-reflection-flush"] = _beat("memory.tasks.reflection_flush_task", REFLECTION_FLUSH_SECONDS)
-CELERY_BEAT_SCHEDULE["memory-reflection-sweep"] = _beat("memory.tasks.reflection_sweep_task", REFLECTION_SWEEP_SECONDS)
-CELERY_BEAT_SCHEDULE["personas-drift"] = _beat("personas.tasks.drift_reflect_all_task", DRIFT_INTERVAL_SECONDS)
-CELERY_BEAT_SCHEDULE["memory-jokes-fade"] = _beat("memory.tasks.memories_fade_task", 6 * 3600.0)
 os.environ.setdefault("MEM0_TELEMETRY", "False")  # no calls home from an offline machine
 os.environ.setdefault("MEM0_DIR", str(MEMORY_DIR))
 
@@ -339,7 +288,76 @@ CHANNEL_LAYERS["scribe"] = {
         "group_expiry": 3600,
     },
 }
-CELERY_BEAT_SCHEDULE["scribe-sweep"] = _beat("scribe.tasks.scribe_sweep_task", SCRIBE_SWEEP_INTERVAL)
+
+# --- Celery: queues, routes, the beat schedule ----------------------------------------------------
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CHATTER_VISIBILITY_TIMEOUT", 3600, minimum=60)}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Every queue below is consumed by the runner's worker (chatter_site.lib.runner); a deployment that
+# splits workers by queue must still cover them all.
+CELERY_TASK_DEFAULT_QUEUE = "default"
+CELERY_TASK_QUEUES_NAMES = ("default", "llm", "reflection", "scribe")
+# Every task by its exact name (tests/test_settings.py fails on a task missing here). `default` is
+# fast bookkeeping; `llm` is a persona's line or drift (waits on the model); `reflection` is memory
+# writing; `scribe` is document updates.
+CELERY_TASK_ROUTES = {
+    "chat.tasks.trends_snapshot_task": {"queue": "default"},
+    "chat.tasks.conversations_close_idle_task": {"queue": "default"},
+    "chat.tasks.message_ingest_task": {"queue": "default"},
+    "personas.tasks.cast_tick_all_task": {"queue": "default"},
+    "personas.tasks.cast_tick_task": {"queue": "default"},
+    "personas.tasks.persona_mentions_task": {"queue": "default"},
+    "personas.tasks.drift_reflect_all_task": {"queue": "default"},
+    "personas.tasks.witnessed_collect_task": {"queue": "default"},
+    "personas.tasks.persona_generate_task": {"queue": "llm"},
+    "personas.tasks.persona_drift_task": {"queue": "llm"},
+    "memory.tasks.reflection_flush_task": {"queue": "default"},
+    "memory.tasks.reflection_sweep_task": {"queue": "default"},
+    "memory.tasks.memories_fade_task": {"queue": "default"},
+    "memory.tasks.reflection_run_task": {"queue": "reflection"},
+    "memory.tasks.conversation_memories_enqueue_task": {"queue": "reflection"},
+    "memory.tasks.conversation_memories_batch_task": {"queue": "reflection"},
+    "memory.tasks.narrative_regenerate_task": {"queue": "reflection"},
+    "memory.tasks.narratives_refresh_active_task": {"queue": "reflection"},
+    "scribe.tasks.scribe_update_task": {"queue": "scribe"},
+    "scribe.tasks.scribe_sweep_task": {"queue": "scribe"},
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(RUNTIME_DIR / "celerybeat-schedule")
+# Intervals in seconds that only the beat uses; the others are read with their app's settings above.
+TRENDS_INTERVAL = env_float("CHATTER_TRENDS_INTERVAL", 5.0, minimum=1.0)
+CONVERSATION_SWEEP_INTERVAL = env_float("CHATTER_CONVERSATION_SWEEP_INTERVAL", 60.0, minimum=1.0)
+MEMORY_FADE_INTERVAL = env_float("CHATTER_MEMORY_FADE_INTERVAL", 6 * 3600.0, minimum=60.0)
+
+
+def _beat(task: str, seconds: float) -> dict:
+    """Every `seconds`; a run not started by then expires, so a backlog never piles up."""
+    return {"task": task, "schedule": seconds, "options": {"expires": seconds * 0.9}}
+
+
+CELERY_BEAT_SCHEDULE = {
+    "chat-trends-snapshot": _beat("chat.tasks.trends_snapshot_task", TRENDS_INTERVAL),
+    "chat-conversations-close-idle": _beat("chat.tasks.conversations_close_idle_task", CONVERSATION_SWEEP_INTERVAL),
+    "personas-cast-tick": _beat("personas.tasks.cast_tick_all_task", PERSONA_TICK_SECONDS),
+    "personas-witnessed-collect": _beat("personas.tasks.witnessed_collect_task", REFLECTION_WITNESS_SECONDS),
+    "personas-drift": _beat("personas.tasks.drift_reflect_all_task", DRIFT_INTERVAL_SECONDS),
+    "memory-reflection-flush": _beat("memory.tasks.reflection_flush_task", REFLECTION_FLUSH_SECONDS),
+    "memory-reflection-sweep": _beat("memory.tasks.reflection_sweep_task", REFLECTION_SWEEP_SECONDS),
+    "memory-narratives-refresh": _beat("memory.tasks.narratives_refresh_active_task", NARRATIVE_REFRESH_INTERVAL),
+    "memory-jokes-fade": _beat("memory.tasks.memories_fade_task", MEMORY_FADE_INTERVAL),
+    **(
+        {"memory-conversation-memories": _beat("memory.tasks.conversation_memories_enqueue_task", CONVERSATION_MEMORY_INTERVAL)}
+        if CONVERSATION_MEMORY_BEAT
+        else {}
+    ),
+    "scribe-sweep": _beat("scribe.tasks.scribe_sweep_task", SCRIBE_SWEEP_INTERVAL),
+    # Durable jobs (chatter_site.lib): their sweep's entry goes here.
+}
 
 # --- Storage --------------------------------------------------------------------------------
 CHATTER_S3_BUCKET = env_str("CHATTER_S3_BUCKET")

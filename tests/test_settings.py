@@ -1,0 +1,116 @@
+"""chatter_site/settings.py reads as one place: the beat schedule, the task routes, the variables."""
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from django.conf import settings
+
+from chatter_site.celery import app
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS_FILE = ROOT / "chatter_site" / "settings.py"
+ENV_HELPERS = {"env_int", "env_float"}
+OUR_APPS = ("chat.", "personas.", "memory.", "scribe.", "streamctx.")
+
+
+def _settings_tree() -> ast.Module:
+    return ast.parse(SETTINGS_FILE.read_text())
+
+
+def _settings_in(env: dict[str, str], expression: str) -> object:
+    """Evaluate `expression` over a fresh import of the settings module under `env` (JSON back)."""
+    code = f"import json, chatter_site.settings as s; print(json.dumps({expression}))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _beat_interval_names() -> dict[str, str]:
+    """Beat entry key → the settings name its interval is (the second argument of `_beat`)."""
+    literal = next(
+        node.value for node in _settings_tree().body
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "CELERY_BEAT_SCHEDULE" for t in node.targets)
+    )
+    names = {}
+    for call in ast.walk(literal):
+        if isinstance(call, ast.Dict):
+            for key, value in zip(call.keys, call.values):
+                if isinstance(key, ast.Constant) and isinstance(value, ast.Call):
+                    names[key.value] = value.args[1].id
+    return names
+
+
+def _env_name_of(setting: str) -> str:
+    """The environment variable a setting is read from (`X = env_float("CHATTER_…", …)`)."""
+    for node in _settings_tree().body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == setting for t in node.targets):
+            call = node.value
+            assert isinstance(call, ast.Call) and getattr(call.func, "id", None) in ENV_HELPERS, (
+                f"{setting} is not read from the environment by a strict helper"
+            )
+            return call.args[0].value
+    raise AssertionError(f"{setting} is not assigned in settings.py")
+
+
+def test_it_writes_the_beat_schedule_once_as_one_literal() -> None:
+    assignments = [
+        node for node in ast.walk(_settings_tree())
+        if isinstance(node, (ast.Assign, ast.AugAssign))
+        and any(
+            "CELERY_BEAT_SCHEDULE" == getattr(target, "id", None)
+            or "CELERY_BEAT_SCHEDULE" == getattr(getattr(target, "value", None), "id", None)
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        )
+    ]
+    updates = [
+        node for node in ast.walk(_settings_tree())
+        if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "CELERY_BEAT_SCHEDULE"
+    ]
+    assert len(assignments) == 1 and isinstance(assignments[0].value, ast.Dict)
+    assert updates == []
+
+
+def test_it_names_beat_entries_in_kebab_case_and_routes_their_tasks() -> None:
+    for key, entry in settings.CELERY_BEAT_SCHEDULE.items():
+        assert key == key.lower() and "_" not in key and " " not in key, key
+        assert entry["task"] in settings.CELERY_TASK_ROUTES, entry["task"]
+        assert 0 < entry["options"]["expires"] < entry["schedule"], key
+
+
+def test_it_reads_every_beat_interval_from_the_environment() -> None:
+    interval_names = _beat_interval_names()
+    env_names = {key: _env_name_of(setting) for key, setting in interval_names.items()}
+    # Distinct values, all above every helper's minimum, so each entry shows its own variable.
+    values = {key: 4000.0 + n for n, key in enumerate(sorted(env_names))}
+    env = {
+        **__import__("os").environ,
+        "CHATTER_CONVERSATION_MEMORY_BEAT": "1",
+        **{env_names[key]: str(value) for key, value in values.items()},
+    }
+    schedule = _settings_in(env, "s.CELERY_BEAT_SCHEDULE")
+    assert set(schedule) == set(interval_names)
+    for key, value in values.items():
+        assert schedule[key]["schedule"] == value, (key, env_names[key])
+        assert value * 0.8 < schedule[key]["options"]["expires"] < value, key
+
+
+def test_it_schedules_conversation_memories_only_when_asked() -> None:
+    env = {**__import__("os").environ, "CHATTER_CONVERSATION_MEMORY_BEAT": "0"}
+    assert "memory-conversation-memories" not in _settings_in(env, "list(s.CELERY_BEAT_SCHEDULE)")
+
+
+def test_it_routes_every_task_by_its_exact_name_to_a_consumed_queue() -> None:
+    app.loader.import_default_modules()
+    ours = {name for name in app.tasks if name.startswith(OUR_APPS)}
+    routes = settings.CELERY_TASK_ROUTES
+    assert ours and ours <= set(routes), sorted(ours - set(routes))
+    assert not any("*" in name for name in routes)
+    assert {route["queue"] for route in routes.values()} <= set(settings.CELERY_TASK_QUEUES_NAMES)
+    for name in ours:
+        queue = app.amqp.router.route({}, name, task_type=app.tasks[name])["queue"].name
+        assert queue == routes[name]["queue"], name
