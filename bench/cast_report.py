@@ -521,7 +521,7 @@ def main(argv: list[str] | None = None) -> int:
             "DJANGO_SETTINGS_MODULE": "chatter_site.settings",
             "DATABASE_URL": args.database_url,
             "REDIS_URL": args.redis_url,
-            "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", SECRET_KEY),
+            "CHATTER_SECRET_KEY": os.environ.get("CHATTER_SECRET_KEY", SECRET_KEY),
             "CHATTER_VAR_DIR": str(work / "var"),
             "CHATTER_LOG_LEVEL": os.environ.get("CHATTER_LOG_LEVEL", "WARNING"),
         }

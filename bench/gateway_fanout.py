@@ -1482,8 +1482,8 @@ def main(argv=None) -> int:
         "DJANGO_SETTINGS_MODULE": "chatter_site.settings",
         "DATABASE_URL": args.database_url,
         "REDIS_URL": args.redis_url,
-        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "DJANGO_SECRET_KEY": SECRET_KEY,
+        "CHATTER_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "CHATTER_SECRET_KEY": SECRET_KEY,
         "CHATTER_VAR_DIR": str(var_dir),
         "CHATTER_LOG_LEVEL": "WARNING",
     }

@@ -129,7 +129,7 @@ class Bench:
             PYTHONUNBUFFERED="1",
             NO_COLOR="1",
             DJANGO_SETTINGS_MODULE="chatter_site.settings",
-            DJANGO_SECRET_KEY=SECRET_KEY,
+            CHATTER_SECRET_KEY=SECRET_KEY,
             CHATTER_VAR_DIR=str(self.work / "var"),
             OPENAI_BASE_URL=a.base_url,
             OPENAI_API_KEY=a.api_key,

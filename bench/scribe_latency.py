@@ -341,8 +341,8 @@ def main(argv: list[str] | None = None) -> int:
             "DJANGO_SETTINGS_MODULE": "chatter_site.settings",
             "DATABASE_URL": args.database_url,
             "REDIS_URL": args.redis_url,
-            "DJANGO_SECRET_KEY": SECRET_KEY,
-            "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "CHATTER_SECRET_KEY": SECRET_KEY,
+            "CHATTER_ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CHATTER_VAR_DIR": str(work / "var"),
             "CHATTER_DB_CONN_MAX_AGE": "60",
         }

@@ -222,8 +222,8 @@ class Soak:
             DJANGO_SETTINGS_MODULE="chatter_site.settings",
             DATABASE_URL=self.pg.url,
             REDIS_URL=self.redis.url,
-            DJANGO_SECRET_KEY=SECRET_KEY,
-            DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
+            CHATTER_SECRET_KEY=SECRET_KEY,
+            CHATTER_ALLOWED_HOSTS="127.0.0.1,localhost",
             CHATTER_VAR_DIR=str(self.work / "var"),
             NO_COLOR="1",
             # Several humans post faster than one viewer may by default (5 per 10 s).

@@ -20,6 +20,7 @@ from chatter_site.lib.env import (
     env_int,
     env_list,
     env_networks,
+    env_raw,
     env_secret_key,
     env_str,
     env_url,
@@ -35,16 +36,18 @@ EMBEDDED = read_services()
 # settings (secure cookies, HSTS, SSL redirect) on unless CHATTER_HTTPS says otherwise.
 CHATTER_ENV = env_choice("CHATTER_ENV", ("development", "production"), "development")
 PRODUCTION = CHATTER_ENV == "production"
-DEBUG = env_bool("DJANGO_DEBUG", False)
+DEBUG = env_bool("CHATTER_DEBUG", False)
 if PRODUCTION and DEBUG:
-    raise ImproperlyConfigured("DJANGO_DEBUG must be off when CHATTER_ENV=production: debug pages leak settings and code")
+    raise ImproperlyConfigured(
+        f"{env_raw('CHATTER_DEBUG')[0]} must be off when CHATTER_ENV=production: debug pages leak settings and code"
+    )
 
 
 def _secret_key() -> str:
     """From the environment; a fresh checkout gets a random key of its own, kept outside git."""
     if PRODUCTION:
-        return env_secret_key("DJANGO_SECRET_KEY")
-    key = env_str("DJANGO_SECRET_KEY")
+        return env_secret_key("CHATTER_SECRET_KEY")
+    key = env_str("CHATTER_SECRET_KEY")
     if key:
         return key
     key_file = VAR_DIR / "secret_key"
@@ -64,7 +67,7 @@ def _secret_key() -> str:
 
 
 SECRET_KEY = _secret_key()
-ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1")
+ALLOWED_HOSTS = env_list("CHATTER_ALLOWED_HOSTS", "localhost,127.0.0.1")
 
 INSTALLED_APPS = [
     "daphne",
@@ -460,7 +463,7 @@ if not DEBUG and HTTPS:
     # Behind a TLS-terminating proxy that sets (and strips from clients) this header; `off` when
     # Daphne terminates TLS itself, or a client could claim HTTPS.
     SECURE_PROXY_SSL_HEADER = env_header("CHATTER_PROXY_SSL_HEADER", "X-Forwarded-Proto: https")
-CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+CSRF_TRUSTED_ORIGINS = env_list("CHATTER_CSRF_TRUSTED_ORIGINS", "")
 
 # --- Logging: key=value lines carrying the correlation id -------------------------------------
 LOG_LEVEL = env_str("CHATTER_LOG_LEVEL", "INFO")

@@ -55,11 +55,11 @@ def process_env(test_database_url, tmp_path_factory, llm_server_session, chroma_
 
     var_dir = tmp_path_factory.mktemp("var")
     return child_env(
-        DJANGO_SECRET_KEY=settings.SECRET_KEY,  # sessions made here must be valid there
+        CHATTER_SECRET_KEY=settings.SECRET_KEY,  # sessions made here must be valid there
         DATABASE_URL=test_database_url,
         REDIS_URL=os.environ["REDIS_URL"],
         CHATTER_VAR_DIR=str(var_dir),
-        DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
+        CHATTER_ALLOWED_HOSTS="localhost,127.0.0.1",
         # Child processes talk to the test process's OpenAI-compatible server.
         OPENAI_BASE_URL=llm_server_session.base_url,
         OPENAI_API_KEY=TEST_API_KEY,

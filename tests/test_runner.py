@@ -54,7 +54,7 @@ def runner_env(var_dir: Path) -> dict[str, str]:
         CHATTER_VAR_DIR=str(var_dir),
         PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="chatter_site.settings",
-        DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
+        CHATTER_ALLOWED_HOSTS="localhost,127.0.0.1",
         NO_COLOR="1",
     )
     return env

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import ast
 import json
+import logging
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from chatter_site.celery import app
 
@@ -88,7 +92,7 @@ def test_it_reads_every_beat_interval_from_the_environment() -> None:
     # Distinct values, all above every helper's minimum, so each entry shows its own variable.
     values = {key: 4000.0 + n for n, key in enumerate(sorted(env_names))}
     env = {
-        **__import__("os").environ,
+        **os.environ,
         "CHATTER_CONVERSATION_MEMORY_BEAT": "1",
         **{env_names[key]: str(value) for key, value in values.items()},
     }
@@ -100,7 +104,7 @@ def test_it_reads_every_beat_interval_from_the_environment() -> None:
 
 
 def test_it_schedules_conversation_memories_only_when_asked() -> None:
-    env = {**__import__("os").environ, "CHATTER_CONVERSATION_MEMORY_BEAT": "0"}
+    env = {**os.environ, "CHATTER_CONVERSATION_MEMORY_BEAT": "0"}
     assert "memory-conversation-memories" not in _settings_in(env, "list(s.CELERY_BEAT_SCHEDULE)")
 
 
@@ -114,3 +118,55 @@ def test_it_routes_every_task_by_its_exact_name_to_a_consumed_queue() -> None:
     for name in ours:
         queue = app.amqp.router.route({}, name, task_type=app.tasks[name])["queue"].name
         assert queue == routes[name]["queue"], name
+
+
+def _env_without_renamed(**extra: str) -> dict[str, str]:
+    from chatter_site.lib.env import RENAMED
+
+    dropped = set(RENAMED) | set(RENAMED.values())
+    return {**{k: v for k, v in os.environ.items() if k not in dropped}, **extra}
+
+
+def test_it_still_reads_an_old_name_and_warns_with_the_new_one() -> None:
+    code = "import chatter_site.settings as s; print(s.ALLOWED_HOSTS, s.DEBUG)"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        env=_env_without_renamed(DJANGO_ALLOWED_HOSTS="old.example.com", DJANGO_DEBUG="1"),
+    )
+    assert done.stdout.strip() == "['old.example.com'] True"
+    assert "DJANGO_ALLOWED_HOSTS is deprecated and will stop working in chatter 2.0: set CHATTER_ALLOWED_HOSTS instead" in done.stderr
+    assert "DJANGO_DEBUG is deprecated" in done.stderr and "set CHATTER_DEBUG instead" in done.stderr
+
+
+def test_it_prefers_the_new_name_and_stays_quiet_when_it_is_set(monkeypatch, caplog) -> None:
+    from chatter_site.lib import env
+
+    monkeypatch.setattr(env, "_warned", set())
+    monkeypatch.setenv("CHATTER_ALLOWED_HOSTS", "new.example.com")
+    monkeypatch.setenv("DJANGO_ALLOWED_HOSTS", "old.example.com")
+    with caplog.at_level(logging.WARNING, logger="chatter.settings"):
+        assert env.env_list("CHATTER_ALLOWED_HOSTS") == ["new.example.com"]
+    assert caplog.records == []
+
+
+def test_it_names_the_old_variable_when_its_value_is_bad(monkeypatch) -> None:
+    from chatter_site.lib import env
+
+    monkeypatch.delenv("CHATTER_DEBUG", raising=False)
+    monkeypatch.setenv("DJANGO_DEBUG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="DJANGO_DEBUG must be a boolean"):
+        env.env_bool("CHATTER_DEBUG")
+
+
+def test_it_warns_once_per_process_for_an_old_name(monkeypatch, caplog) -> None:
+    from chatter_site.lib import env
+
+    monkeypatch.setattr(env, "_warned", set())
+    monkeypatch.delenv("CHATTER_CSRF_TRUSTED_ORIGINS", raising=False)
+    monkeypatch.setenv("DJANGO_CSRF_TRUSTED_ORIGINS", "https://chat.example.com")
+    with caplog.at_level(logging.WARNING, logger="chatter.settings"):
+        for _ in range(3):
+            assert env.env_list("CHATTER_CSRF_TRUSTED_ORIGINS") == ["https://chat.example.com"]
+    assert [record.getMessage() for record in caplog.records] == [
+        "DJANGO_CSRF_TRUSTED_ORIGINS is deprecated and will stop working in chatter 2.0: set CHATTER_CSRF_TRUSTED_ORIGINS instead"
+    ]

@@ -1,24 +1,54 @@
-"""Strict environment helpers: a bad value fails loudly with ImproperlyConfigured."""
+"""Strict environment helpers: a bad value fails loudly with ImproperlyConfigured.
+
+Our variables are all `CHATTER_*`; names shared with other tools keep theirs (DATABASE_URL,
+REDIS_URL, OPENAI_*, AWS_*, PORT). A renamed variable is still read under its old name for one
+release, with a warning naming the new one (RENAMED).
+"""
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 from urllib.parse import urlparse
 
 from django.core.exceptions import ImproperlyConfigured
 
+logger = logging.getLogger("chatter.settings")
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
+# New name → the old name still accepted (until chatter 2.0) when the new one is unset.
+RENAMED: dict[str, str] = {
+    "CHATTER_DEBUG": "DJANGO_DEBUG",
+    "CHATTER_SECRET_KEY": "DJANGO_SECRET_KEY",
+    "CHATTER_ALLOWED_HOSTS": "DJANGO_ALLOWED_HOSTS",
+    "CHATTER_CSRF_TRUSTED_ORIGINS": "DJANGO_CSRF_TRUSTED_ORIGINS",
+}
+_warned: set[str] = set()
+
+
+def env_raw(name: str) -> tuple[str, str | None]:
+    """The variable's raw value and the name it was found under (an old name warns, once per process)."""
+    value = os.environ.get(name)
+    old = RENAMED.get(name)
+    if value is not None or old is None or old not in os.environ:
+        return name, value
+    if old not in _warned:
+        _warned.add(old)
+        logger.warning("%s is deprecated and will stop working in chatter 2.0: set %s instead", old, name)
+    return old, os.environ[old]
+
 
 def env_str(name: str, default: str | None = None) -> str | None:
-    value = os.environ.get(name)
+    value = env_raw(name)[1]
     if value is None or value == "":
         return default
     return value
 
 
 def env_bool(name: str, default: bool = False) -> bool:
-    raw = os.environ.get(name)
+    name, raw = env_raw(name)
     if raw is None:
         return default
     value = raw.strip().lower()
@@ -30,7 +60,7 @@ def env_bool(name: str, default: bool = False) -> bool:
 
 
 def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
-    raw = os.environ.get(name)
+    name, raw = env_raw(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -45,7 +75,7 @@ def env_int(name: str, default: int, *, minimum: int | None = None, maximum: int
 
 
 def env_float(name: str, default: float, *, minimum: float | None = None) -> float:
-    raw = os.environ.get(name)
+    name, raw = env_raw(name)
     if raw is None or raw.strip() == "":
         return default
     try:
@@ -58,17 +88,20 @@ def env_float(name: str, default: float, *, minimum: float | None = None) -> flo
 
 
 def env_list(name: str, default: str = "") -> list[str]:
-    raw = os.environ.get(name, default)
+    raw = env_raw(name)[1]
+    raw = default if raw is None else raw
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
 def env_url(name: str, *, schemes: tuple[str, ...], default: str | None = None) -> str | None:
-    raw = env_str(name, default)
+    found, raw = env_raw(name)
+    if not raw:
+        raw, found = default, name
     if raw is None:
         return None
     parsed = urlparse(raw)
     if parsed.scheme not in schemes:
-        raise ImproperlyConfigured(f"{name} must be a URL with scheme {' or '.join(schemes)}, got {raw!r}")
+        raise ImproperlyConfigured(f"{found} must be a URL with scheme {' or '.join(schemes)}, got {raw!r}")
     return raw
 
 
@@ -87,7 +120,8 @@ SECRET_KEY_MIN_UNIQUE = 5
 
 def env_secret_key(name: str) -> str:
     """A production secret key: only ever from the environment, and strong enough for Django."""
-    key = env_str(name)
+    name, key = env_raw(name)
+    key = key or None
     how = "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
     if key is None:
         raise ImproperlyConfigured(
@@ -104,7 +138,7 @@ def env_secret_key(name: str) -> str:
 
 def env_header(name: str, default: str | None) -> tuple[str, str] | None:
     """`Header-Name: value` as Django's META pair (SECURE_PROXY_SSL_HEADER); `off` or empty → None."""
-    raw = os.environ.get(name)
+    name, raw = env_raw(name)
     raw = default if raw is None else raw
     if raw is None or raw.strip().lower() in ("", "off", "none"):
         return None
@@ -117,8 +151,6 @@ def env_header(name: str, default: str | None) -> tuple[str, str] | None:
 
 def env_networks(name: str, default: str = "") -> list:
     """Comma-separated IP addresses or CIDR networks (`10.0.0.0/8,::1`) as ipaddress networks."""
-    import ipaddress
-
     networks = []
     for item in env_list(name, default):
         try:

@@ -37,7 +37,7 @@ def _manage(*args: str, tmp_path, **env: str) -> subprocess.CompletedProcess:
 def test_it_passes_the_deploy_check_with_production_settings(tmp_path) -> None:
     result = _manage(
         "check", "--deploy", "--fail-level", "WARNING", tmp_path=tmp_path,
-        CHATTER_ENV="production", DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_ALLOWED_HOSTS="chat.example.com",
+        CHATTER_ENV="production", CHATTER_SECRET_KEY=STRONG_KEY, CHATTER_ALLOWED_HOSTS="chat.example.com",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -53,7 +53,7 @@ def test_it_fails_the_deploy_check_without_production_settings(tmp_path) -> None
 def test_it_refuses_to_start_in_production_without_a_secret_key(tmp_path) -> None:
     result = _manage("check", tmp_path=tmp_path, CHATTER_ENV="production")
     assert result.returncode != 0
-    assert "ImproperlyConfigured: DJANGO_SECRET_KEY must be set in production" in result.stderr
+    assert "ImproperlyConfigured: CHATTER_SECRET_KEY must be set in production" in result.stderr
     assert not (tmp_path / "var" / "secret_key").exists()  # and it did not quietly generate one
 
 
@@ -72,14 +72,14 @@ def _settings(monkeypatch, tmp_path, **env: str) -> dict:
     "key", ["short-key", "a" * 60, "django-insecure-" + secrets.token_urlsafe(50)], ids=["short", "repetitive", "insecure-prefix"]
 )
 def test_it_refuses_a_weak_secret_key_in_production(monkeypatch, tmp_path, key: str) -> None:
-    with pytest.raises(ImproperlyConfigured, match="DJANGO_SECRET_KEY is too weak for production") as refused:
-        _settings(monkeypatch, tmp_path, CHATTER_ENV="production", DJANGO_SECRET_KEY=key)
+    with pytest.raises(ImproperlyConfigured, match="CHATTER_SECRET_KEY is too weak for production") as refused:
+        _settings(monkeypatch, tmp_path, CHATTER_ENV="production", CHATTER_SECRET_KEY=key)
     assert key not in str(refused.value)  # the message never echoes the key
 
 
 def test_it_refuses_debug_in_production(monkeypatch, tmp_path) -> None:
-    with pytest.raises(ImproperlyConfigured, match="DJANGO_DEBUG must be off when CHATTER_ENV=production"):
-        _settings(monkeypatch, tmp_path, CHATTER_ENV="production", DJANGO_SECRET_KEY=STRONG_KEY, DJANGO_DEBUG="1")
+    with pytest.raises(ImproperlyConfigured, match="CHATTER_DEBUG must be off when CHATTER_ENV=production"):
+        _settings(monkeypatch, tmp_path, CHATTER_ENV="production", CHATTER_SECRET_KEY=STRONG_KEY, CHATTER_DEBUG="1")
 
 
 def test_it_refuses_an_unknown_environment_name(monkeypatch, tmp_path) -> None:
@@ -88,7 +88,7 @@ def test_it_refuses_an_unknown_environment_name(monkeypatch, tmp_path) -> None:
 
 
 def test_it_turns_on_the_https_settings_in_production(monkeypatch, tmp_path) -> None:
-    production = _settings(monkeypatch, tmp_path, CHATTER_ENV="production", DJANGO_SECRET_KEY=STRONG_KEY)
+    production = _settings(monkeypatch, tmp_path, CHATTER_ENV="production", CHATTER_SECRET_KEY=STRONG_KEY)
     assert production["SECRET_KEY"] == STRONG_KEY
     assert production["SESSION_COOKIE_SECURE"] and production["CSRF_COOKIE_SECURE"] and production["SECURE_SSL_REDIRECT"]
     assert production["SECURE_HSTS_SECONDS"] >= 31536000
@@ -98,7 +98,7 @@ def test_it_turns_on_the_https_settings_in_production(monkeypatch, tmp_path) -> 
 
 
 def test_it_reads_the_proxy_ssl_header_from_the_environment(monkeypatch, tmp_path) -> None:
-    production = {"CHATTER_ENV": "production", "DJANGO_SECRET_KEY": STRONG_KEY}
+    production = {"CHATTER_ENV": "production", "CHATTER_SECRET_KEY": STRONG_KEY}
     custom = _settings(monkeypatch, tmp_path, CHATTER_PROXY_SSL_HEADER="X-Scheme: https", **production)
     assert custom["SECURE_PROXY_SSL_HEADER"] == ("HTTP_X_SCHEME", "https")
     off = _settings(monkeypatch, tmp_path, CHATTER_PROXY_SSL_HEADER="off", **production)

@@ -69,7 +69,7 @@ def test_it_reads_every_secret_setting_from_the_environment() -> None:
                         literals.append(f"{target.id} = {node.value.value!r} (line {node.lineno})")
     assert literals == []
     names_read = set(re.findall(r"env_\w+\(\s*\"([A-Z_]+)\"", (ROOT / "chatter_site" / "settings.py").read_text()))
-    assert {"DJANGO_SECRET_KEY", "OPENAI_API_KEY", "CHATTER_METRICS_TOKEN"} <= names_read
+    assert {"CHATTER_SECRET_KEY", "OPENAI_API_KEY", "CHATTER_METRICS_TOKEN"} <= names_read
 
 
 def test_it_leaves_aws_credentials_to_the_environment() -> None:

@@ -40,11 +40,11 @@ def guarded_daphne(test_database_url, tmp_path_factory):
     from django.conf import settings
 
     env = child_env(
-        DJANGO_SECRET_KEY=settings.SECRET_KEY,
+        CHATTER_SECRET_KEY=settings.SECRET_KEY,
         DATABASE_URL=test_database_url,
         REDIS_URL=os.environ["REDIS_URL"],
         CHATTER_VAR_DIR=str(tmp_path_factory.mktemp("guarded-var")),
-        DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
+        CHATTER_ALLOWED_HOSTS="localhost,127.0.0.1",
         CHATTER_WS_MAX_PER_IP=str(MAX_PER_IP),
         CHATTER_WS_LIMIT_EXEMPT="",
         CHATTER_WS_SEND_BUFFER_BYTES=str(SEND_BUFFER_BYTES),
