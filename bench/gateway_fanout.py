@@ -840,8 +840,7 @@ def gateway_producer(cfg: dict, conn, stop) -> None:
 
     connection.ensure_connection()
     handle = f"benchbot{cfg['index']}"
-    if cfg["ingest"] == "publish":
-        message_ingest = _publish_only(cfg)
+    ingest_one = _publish_only(cfg) if cfg["ingest"] == "publish" else message_ingest
     conn.send(("ready",))
     cfg["start_at"] = conn.recv()[1]
     seqs, measured, ingest, late, sent_at = array("q"), array("b"), array("d"), array("d"), array("d")
@@ -865,7 +864,7 @@ def gateway_producer(cfg: dict, conn, stop) -> None:
             }
         )
         try:
-            message = message_ingest(draft=draft)
+            message = ingest_one(draft=draft)
         except ChatterError as exc:
             errors.append(f"{exc.code}: {exc}")
             continue

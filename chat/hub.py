@@ -186,10 +186,6 @@ class Hub:
             except Exception:
                 logger.warning("group_discard failed room=%s", slug, exc_info=True)
 
-    def viewer_count(self, slug: str) -> int:
-        feed = self.feeds.get(slug)
-        return len(feed.viewers) if feed else 0
-
     def chatters_frame(self, slug: str) -> str | None:
         """The room's last `chatters` frame, for a socket that just joined (None before the first)."""
         feed = self.feeds.get(slug)

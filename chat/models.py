@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from django.conf import settings
 from django.core.validators import RegexValidator
@@ -51,9 +50,6 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.room.slug} #{self.pk} (seq {self.first_seq}–{self.last_seq})"
-
-    def is_idle(self, *, now, idle_minutes: int) -> bool:
-        return self.last_message_at < now - timedelta(minutes=idle_minutes)
 
 
 class VisibleMessageManager(models.Manager):

@@ -84,11 +84,7 @@ def persona_narrative_cached(*, handle: str) -> str | None:
     return narrative_cached(subject_type="persona", subject_key=handle)
 
 
-# --- narrative readers for pages and APIs ---------------------------------------------------------
-
-
-def viewer_narrative_cached(*, username: str) -> str | None:
-    return narrative_cached(subject_type="viewer", subject_key=username)
+# --- persona page readers -------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

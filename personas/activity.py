@@ -129,10 +129,6 @@ def inflight_release(*, room_slug: str, decision_id: str) -> None:
     redis_client().zrem(_inflight_key(room_slug), decision_id)
 
 
-def reasons_count(*, handle: str, reasons: list[str], outcome: str) -> None:
-    reasons_count_many(decisions=[(handle, reasons, outcome)])
-
-
 # ARGV: TTL, then a JSON list of [handle, [field, ...]]. Each field of a handle's hash is incremented
 # by one. The whole tick's counts are one command: packing thousands of HINCRBYs cost the tick more
 # than deciding did.

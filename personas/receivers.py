@@ -1,7 +1,6 @@
 """Connects the cast to the chat gateway's signal. Receivers only enqueue."""
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from django.dispatch import receiver

@@ -27,7 +27,6 @@ import logging
 from collections.abc import Sequence
 
 from chat.safety.blocklist import _apply_mask_rules, _hits_drop_rule, _rules_for
-from chat.safety.blocklist import _compile_rules as _compile_rules  # its cache is checked by the tests
 from chat.safety.links import LINK_REMOVED, _allowed_domains, _process_links_and_pii
 from chat.safety.text import _MARKUP_RE, ELLIPSIS, _clean, _truncate
 from chat.safety.types import BlockRule, SafetyResult, _Findings

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chat import safety
 from chat.safety import BlockRule, SafetyResult, safety_check
+from chat.safety.blocklist import _compile_rules
 
 ALLOWED = ("twitch.tv", "youtube.com")
 
@@ -450,11 +450,11 @@ def test_it_catches_a_blocked_word_in_fullwidth_letters() -> None:
 def test_it_reuses_compiled_rules_between_calls() -> None:
     rules = [BlockRule("cachecheck", "word", "mask")]
     human("first", rules=rules)
-    hits_before = safety._compile_rules.cache_info().hits
+    hits_before = _compile_rules.cache_info().hits
 
     human("second", rules=list(rules))
 
-    assert safety._compile_rules.cache_info().hits == hits_before + 1
+    assert _compile_rules.cache_info().hits == hits_before + 1
 
 
 # --- length and emptiness ---------------------------------------------------------------------
