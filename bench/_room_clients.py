@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-# The client's timing (static/chat/room.js).
+# The client's timing (static/chat/room.js and connection.js).
 BACKOFF_MIN = 0.5
 BACKOFF_MAX = 15.0
 STABLE_CONNECTION = 5.0

@@ -16,7 +16,7 @@ _WHITESPACE = re.compile(r"(\s+)")
 
 
 def emote_hue(name: str) -> int:
-    """room.js's hashHue: a 32-bit string hash, so an emote has the same colour everywhere."""
+    """A 32-bit string hash (Java's String.hashCode) mod 360, so an emote keeps its colour on every page."""
     value = 0
     for char in name:
         value = (value * 31 + ord(char)) & 0xFFFFFFFF
