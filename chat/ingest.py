@@ -1,22 +1,6 @@
-"""People's sends, group-committed per room: the WebSocket path of chat.ingest (issue 12).
+"""People's sends, group-committed per room: the WebSocket path of chat.ingest.
 
-A socket's `send` does not run a transaction of its own on Channels' one synchronous thread. It
-joins its room's queue in this process; one batch per room is in flight at a time, on a small
-thread pool of the gateway's own, and the next batch takes everything that queued meanwhile, so
-batches grow with the load (group commit). A batch costs about what one message used to:
-- one query for the senders still active and one for the client_ids already stored (a retry never
-  spends the rate limit);
-- one Redis round trip for every sender's rate limit and slow mode;
-- the safety gate, per message;
-- on PostgreSQL ONE statement, autocommitted: the room row locked and its seqs taken, the open
-  conversation extended, every message inserted (the room's serial section is that statement's
-  execution, never a round trip); after it, one broadcast.
-Every guarantee of message_ingest holds: seqs stay gap-free (a rollback gives them all back), a
-client_id is stored once (the unique constraint: a resend racing through another process rolls the
-batch back, which then goes one message at a time through message_ingest), and a failing
-PostgreSQL or Redis refuses the whole batch with nothing stored (the consumer answers
-`unavailable`).
-"""
+How it works: docs/architecture.md, "Inside the parts" › chat/ingest.py."""
 from __future__ import annotations
 
 import asyncio

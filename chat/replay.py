@@ -1,28 +1,6 @@
 """Record a room's chat.firehose to JSONL and replay such a file into a room (debugging and load).
 
-File format: one ChatMessage (SPEC 4.2, `chat.schemas.ChatMessage`) as JSON per line, exactly the
-payload `chat.events.messages_publish` appends under field "m" of `chatter:firehose:<slug>`.
-Blank lines are ignored.
-
-Replay rules (the `replay` command documents them for users):
-- The whole file is validated before anything is sent: one bad line refuses the file, nothing
-  is written, and every bad line (up to MAX_ERRORS_SHOWN) is named by its line number.
-- Every message goes through the real gateway (`message_ingest`): safety gate, a fresh seq in the
-  target room, broadcast, firehose, the signal other apps listen to. Its text is re-checked by
-  today's blocklist, so a refusal is counted, not fatal.
-- Authors: a bot posts as its persona handle (`bot:<handle>`), a system message as
-  `system:<name>`; a human posts as a marked replay user `replay_<name>` (inactive, no usable
-  password, so nobody can sign in as them), found or created on first use. Every replayed message
-  carries the `replay` badge.
-- Idempotency: each message's client_id is derived from (target room, recorded message id, run
-  tag). The default run tag is empty, so replaying a file again into the same room sends only what
-  is missing (an interrupted replay resumes); another run tag sends everything again.
-- Timing: the gaps between recorded `created_at`s, divided by the speed, capped at `max_gap`
-  seconds of replay time (a long silence does not stall a replay); no speed = as fast as possible.
-  A message already in the room costs no time.
-- A human's rate limit and slow mode are not applied (the recorded messages passed them once; a
-  faster replay would trip them); enforce_limits=True applies them as for a live viewer.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chat/replay.py."""
 from __future__ import annotations
 
 import hashlib

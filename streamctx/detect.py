@@ -1,31 +1,6 @@
 """Event detectors: what just happened on stream, from new transcript segments and from chat's pace.
 
-Pure functions over the plain types in `streamctx.types`; no Django, no I/O, so the pipeline,
-the scripted demo and the tests all run the same code.
-
-Event vocabulary (`DetectedEvent.kind`):
-- `big_laugh`      the streamer laughs ("hahaha", "lmao", "[laughter]", "I'm dying", ...)
-- `fail`           something went wrong ("oh no", "I died", "that's a wipe", "game over", "rip", ...)
-- `clutch`         a narrow win ("clutch", "1v3", "with one HP", "no way we won",
-                   "let's go" together with a victory word)
-- `chat_question`  the streamer asks chat something ("chat, ...?", "what do you guys think",
-                   "should I ...?", "let me know in chat")
-- `scene_change`   speech resumes after a long silence, or an explicit cue ("welcome back",
-                   "new level", "next map", "let's move on to")
-- `chat_spike`     chat's message rate jumps well above its baseline (`detect_chat_spike`)
-
-Timing: `at_stream` is where in the segment the trigger phrase was said, estimated by its
-character offset (start + duration × offset / length). Whisper segments run up to ~30 s, so the
-segment start can be far from the moment; interpolation is cheap and closer for every kind
-(the "let's go!" of a clutch is usually at the end, a "welcome back" at the start). A scene
-change found from silence is placed at the start of the resumed speech.
-
-Confidence is in [0, 1] and never above 0.95: each cue carries a base weight; more distinct cues
-in the same segment add to it (see `_combine`); laughter grows with its intensity (see
-`_laugh_weight`). Same-kind detections in segments less than `_MERGE_GAP` seconds apart are one
-event (the earliest moment, the strongest evidence), so sustained laughter or "oh no ... I died"
-split over two segments is raised once.
-"""
+How it works: docs/architecture.md, "Inside the parts" › streamctx/detect.py."""
 from __future__ import annotations
 
 import re

@@ -1,25 +1,6 @@
 """The chat gateway's final safety gate.
 
-Every message (human, bot or system) passes through `safety_check` just before it is persisted
-and broadcast. It is pure Python on purpose, with no Django and no database, so the gateway can
-call it in the hot path and tests and fuzzers can hammer it directly.
-
-Pipeline, in order (each step sees the output of the previous one):
-1. strip control, zero-width/bidi and zalgo characters; fold newlines; collapse whitespace;
-2. blocklist "drop" rules (early exit: nothing else matters for a dropped message);
-3. split out links, normalise them and apply the allow-list; redact PII in the rest;
-4. blocklist "mask" rules;
-5. truncate to `max_length`; flag markup.
-
-Reasons say why the text was changed or dropped; flags are tags stored on the message.
-Reasons: control_chars, zero_width, zalgo, multiline, blocked:drop, blocked:mask, pii:email,
-pii:card, pii:ip, pii:phone, pii:address, link:scheme, link:unlisted, too_long, empty,
-internal_error. Flags: pii_redacted, link, link_risky, masked, markup.
-
-The steps live in modules by concern: `text` (invisible characters, zalgo, whitespace,
-truncation, markup), `blocklist`, `pii`, `links` (links and the combined links-and-PII pass);
-`types` holds BlockRule, SafetyResult and the findings collector. This module runs them in order.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chat/safety."""
 
 from __future__ import annotations
 

@@ -1,20 +1,7 @@
 """How JSON is asked of an endpoint, and how it is read back: the part of the LLM layer that meets
 real models (used by chatter_site.lib.llm; nothing else needs to import it).
 
-Asking, best first (JSON_FORMATS):
-- "json_schema": structured outputs, `response_format={"type": "json_schema", "json_schema": {"name",
-  "strict": true, "schema"}}` from the caller's pydantic schema (OpenAI, vLLM, llama.cpp's server
-  constrain decoding to it);
-- "json_object": JSON mode, the schema only in the prompt;
-- "text": no response_format at all, the schema in the prompt, the JSON dug out of the answer.
-An endpoint that refuses a format (a 4xx naming response_format, or a 5xx to json_schema when
-json_object then works, as llama-cpp-python's server does) is asked the next one from then on; what
-worked is remembered per endpoint (base URL + model), in this process and in Redis so every worker
-shares it (JSON_FORMAT_TTL_SECONDS, so an upgraded endpoint gets structured outputs again).
-
-Reading: models wrap JSON in fences, put "Here is the JSON:" in front, add a second object or a
-trailing comma; json_extract takes the first balanced {...} object and drops trailing commas.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chatter_site/lib/llm_formats.py."""
 from __future__ import annotations
 
 import json

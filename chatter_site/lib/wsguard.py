@@ -1,24 +1,6 @@
 """ASGI middleware in front of every WebSocket: connections per address, and a bound on unsent output.
 
-**Per-address limit.** One address (an IPv6 client: its /64) may hold `CHAT_WS_MAX_PER_IP` sockets across every Daphne process:
-each socket is a member of a Redis sorted set per address, scored by when its lease ends. A Lua
-script drops expired leases, counts and adds in one step; each process renews its own sockets'
-leases every LEASE_SECONDS / 3, so the sockets of a process that died free their places within
-LEASE_SECONDS, and a socket that closes frees its place at once. Counting per process would let a
-client hold the limit times the number of Daphne processes behind the load balancer. Beyond the
-limit the socket is accepted and closed at once with CLOSE_TOO_MANY_CONNECTIONS (a browser sees a
-close code, never an HTTP status). If Redis cannot answer, the socket is let in: the chat itself
-is down then, and refusing everyone would not help.
-
-**Unsent output.** Daphne writes every frame at once into Twisted's transport, which keeps
-whatever the client has not read in an unbounded buffer: a viewer that stops reading would make
-the server hold every frame of the room for it. Before each frame this middleware reads that
-buffer's size; past `CHAT_WS_SEND_BUFFER_BYTES` it stops sending to that socket and closes it with
-CLOSE_SLOW_CONSUMER. The close frame queues behind the unread bytes and autobahn aborts the TCP
-connection when the client does not answer the close within a second, which frees the buffer. A
-viewer reconnects and resumes after the last seq it has. Other ASGI servers have their own flow
-control; there the probe finds no Twisted transport and the bound is off.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chatter_site/lib/wsguard.py."""
 from __future__ import annotations
 
 import asyncio
