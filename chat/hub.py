@@ -429,7 +429,7 @@ def _tune_gc() -> None:
     that live until the socket write a few milliseconds later. With CPython's default thresholds
     (700, 10, 10) young collections run every few hundred allocations, promote them, and a full
     collection of the whole heap (~250k objects with 1,000 sockets) stalls the loop for 120-180 ms
-    every second or two: that was most of the p99. With a larger young generation they die young,
+    every second or two, in every viewer's latency. With a larger young generation they die young,
     full collections become rare, and what was loaded before the first viewer (Django, the apps,
     ~150k objects) is frozen out of them. Once per process.
     """

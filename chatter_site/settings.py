@@ -244,7 +244,7 @@ MEMORY_DIR = VAR_DIR / "mem0"
 MEMORY_SEARCH_TIMEOUT = env_float("CHATTER_MEMORY_SEARCH_TIMEOUT", 0.5, minimum=0.05)
 MEMORY_JOKE_FADE_DAYS = env_int("CHATTER_MEMORY_JOKE_FADE_DAYS", 21, minimum=1)
 # Retries 4, 8, 16, 32, 64 s apart (plus jitter): a job rides out a two-minute LLM outage before it
-# becomes a dead letter (the soak's one-minute outage dead-lettered 30 jobs at 3 attempts from 2 s).
+# becomes a dead letter.
 REFLECTION_MAX_ATTEMPTS = env_int("CHATTER_REFLECTION_MAX_ATTEMPTS", 6, minimum=1)
 REFLECTION_BACKOFF_SECONDS = env_float("CHATTER_REFLECTION_BACKOFF_SECONDS", 4.0, minimum=0.1)
 REFLECTION_FLUSH_SECONDS = env_float("CHATTER_REFLECTION_FLUSH_SECONDS", 15.0, minimum=1.0)

@@ -130,8 +130,8 @@ def inflight_release(*, room_slug: str, decision_id: str) -> None:
 
 
 # ARGV: TTL, then a JSON list of [handle, [field, ...]]. Each field of a handle's hash is incremented
-# by one. The whole tick's counts are one command: packing thousands of HINCRBYs cost the tick more
-# than deciding did.
+# by one. The whole tick's counts are one command: thousands of separate HINCRBYs would cost the tick
+# more than deciding does.
 _REASONS_LUA = """
 local ttl = tonumber(ARGV[1])
 for _, item in ipairs(cjson.decode(ARGV[2])) do

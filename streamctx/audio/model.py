@@ -27,9 +27,8 @@ EXIT_WAIT_SECONDS = 15.0
 # Whisper pads every input to a 30 s window (3,000 feature frames) and its encoder, which costs
 # most of a call, runs over all of it: ~0.5-0.8 s for base int8 on 2 threads even for a
 # 3 s utterance. Encoding only the frames that hold audio (at least 10 s' worth, plus 1 s of
-# padding) makes a call 4-5x cheaper: bench/asr_latency.py measured RTF 0.11 instead of 0.47
-# and no loss of words (recall 0.97 vs 0.94 on its espeak-ng speech); the model was trained on
-# 30 s windows, so CHATTER_WHISPER_FULL_WINDOW=1 keeps the full window for whoever doubts it.
+# padding) makes a call 4-5x cheaper with no loss of words (bench/asr_latency.py); the model was
+# trained on 30 s windows, so CHATTER_WHISPER_FULL_WINDOW=1 keeps the full window for whoever doubts it.
 MIN_ENCODER_FRAMES = 1000
 PADDING_FRAMES = 100
 
