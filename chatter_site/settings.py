@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "chatter_site",
+    "chatter_site.jobs",
     "chat",
     "streamctx",
     "memory",
@@ -330,12 +331,16 @@ CELERY_TASK_ROUTES = {
     "memory.tasks.narratives_refresh_active_task": {"queue": "reflection"},
     "scribe.tasks.scribe_update_task": {"queue": "scribe"},
     "scribe.tasks.scribe_sweep_task": {"queue": "scribe"},
+    # A generic job's attempt goes to its kind's queue (JobKind.queue); this is the fallback.
+    "chatter_site.jobs.tasks.job_run_task": {"queue": "reflection"},
+    "chatter_site.jobs.tasks.jobs_sweep_task": {"queue": "default"},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(RUNTIME_DIR / "celerybeat-schedule")
 # Intervals in seconds that only the beat uses; the others are read with their app's settings above.
 TRENDS_INTERVAL = env_float("CHATTER_TRENDS_INTERVAL", 5.0, minimum=1.0)
 CONVERSATION_SWEEP_INTERVAL = env_float("CHATTER_CONVERSATION_SWEEP_INTERVAL", 60.0, minimum=1.0)
 MEMORY_FADE_INTERVAL = env_float("CHATTER_MEMORY_FADE_INTERVAL", 6 * 3600.0, minimum=60.0)
+JOBS_SWEEP_SECONDS = env_float("CHATTER_JOBS_SWEEP_SECONDS", 30.0, minimum=1.0)
 
 
 def _beat(task: str, seconds: float) -> dict:
@@ -359,7 +364,8 @@ CELERY_BEAT_SCHEDULE = {
         else {}
     ),
     "scribe-sweep": _beat("scribe.tasks.scribe_sweep_task", SCRIBE_SWEEP_INTERVAL),
-    # Durable jobs (chatter_site.lib): their sweep's entry goes here.
+    # Durable jobs (chatter_site.lib.jobs): expired leases, due retries and lost sends of every kind.
+    "jobs-sweep": _beat("chatter_site.jobs.tasks.jobs_sweep_task", JOBS_SWEEP_SECONDS),
 }
 
 # --- Storage --------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from chatter_site.lib import claims
 from chatter_site.lib.redis import redis_client
 
 INFLIGHT_STALE_SECONDS = 30  # a generation older than this was lost (worker died): stop counting it
@@ -84,34 +85,10 @@ def recent_lines(*, room_slug: str, handle: str) -> list[str]:
     return [line.decode() for line in redis_client().lrange(_lines_key(room_slug, handle), 0, 9)]
 
 
-# KEYS: the room's in-flight set. ARGV: limit, now, stale before, ttl, then decision ids in order of
-# preference. Drops lost generations, then claims as many of the ids as there are free slots, as one
-# step (two ticks of one room can never both take the last slot). Returns the number claimed: the
-# first that many ids hold a slot.
-_INFLIGHT_CLAIM_LUA = """
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
-local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
-local claimed = 0
-for i = 5, #ARGV do
-  if claimed >= free then break end
-  redis.call('ZADD', KEYS[1], ARGV[2], ARGV[i])
-  claimed = claimed + 1
-end
-if claimed > 0 then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
-return claimed
-"""
-
-
 def inflight_claim_many(*, room_slug: str, decision_ids: list[str], limit: int, now: float | None = None) -> int:
     """Take up to len(decision_ids) of the room's generation slots, in order; returns how many were taken."""
-    if not decision_ids:
-        return 0
-    now = now or time.time()
-    return int(
-        redis_client().register_script(_INFLIGHT_CLAIM_LUA)(
-            keys=[_inflight_key(room_slug)],
-            args=[limit, repr(now), repr(now - INFLIGHT_STALE_SECONDS), INFLIGHT_STALE_SECONDS * 2, *decision_ids],
-        )
+    return claims.slots_claim_many(
+        key=_inflight_key(room_slug), members=decision_ids, limit=limit, stale_seconds=INFLIGHT_STALE_SECONDS, now=now
     )
 
 
@@ -122,11 +99,11 @@ def inflight_claim(*, room_slug: str, decision_id: str, limit: int, now: float |
 
 def event_lead_claim(*, room_slug: str, event_key: str) -> bool:
     """True for the first caller per room and stream event (kept a minute): who may lead the reaction."""
-    return bool(redis_client().set(f"chatter:persona:event-lead:{room_slug}:{event_key}", 1, nx=True, ex=60))
+    return claims.flag_claim(key=f"chatter:persona:event-lead:{room_slug}:{event_key}", seconds=60)
 
 
 def inflight_release(*, room_slug: str, decision_id: str) -> None:
-    redis_client().zrem(_inflight_key(room_slug), decision_id)
+    claims.slot_release(key=_inflight_key(room_slug), member=decision_id)
 
 
 # ARGV: TTL, then a JSON list of [handle, [field, ...]]. Each field of a handle's hash is incremented
