@@ -101,7 +101,9 @@ def lock_acquire(*, key: str, ttl_seconds: float, renew: bool = True) -> HeldLoc
 
 def lock_holder(*, key: str) -> str | None:
     value = redis_client().get(key)
-    return value.decode() if value else None
+    if not value:
+        return None
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def flag_claim(*, key: str, seconds: float) -> bool:

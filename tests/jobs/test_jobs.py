@@ -56,10 +56,10 @@ def test_it_lets_exactly_one_of_two_racing_workers_claim_a_job(kind):
         barrier = threading.Barrier(2, timeout=10)
         won: list[bool] = []
 
-        def attempt() -> None:
+        def attempt(job_id: int = job.pk, barrier: threading.Barrier = barrier, won: list[bool] = won) -> None:
             try:
                 barrier.wait()
-                won.append(job_claim(kind, job_id=job.pk) is not None)
+                won.append(job_claim(kind, job_id=job_id) is not None)
             finally:
                 connection.close()  # each thread has its own connection to PostgreSQL
 
