@@ -56,6 +56,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench._cast_misses import TickLog, misses_explain, misses_print  # noqa: E402
 from bench._child import Child, free_port  # noqa: E402
 
 MAX_MINUTES = 10.0
@@ -127,7 +128,8 @@ def ensure_database(url: str) -> None:
 # Setup
 # --------------------------------------------------------------------------------------------
 def room_seed(slug: str):
-    """A fresh room with the demo cast (same personas as the demo room) and the demo cast knobs."""
+    """A fresh room with the demo cast (same personas as the demo room, their cards reset to DEMO_CAST)
+    and the demo cast knobs."""
     from django.db import transaction
 
     from chat.services import room_create
@@ -137,7 +139,8 @@ def room_seed(slug: str):
     with transaction.atomic():
         room = room_create(slug=slug, title=f"cast report {slug}")
         for spec in DEMO_CAST:
-            persona, _ = Persona.objects.get_or_create(
+            # The cards as the code has them now, on a reused database too: the report measures this cast.
+            persona, _ = Persona.objects.update_or_create(
                 handle=spec["handle"], defaults={key: value for key, value in spec.items() if key != "handle"}
             )
             RosterEntry.objects.get_or_create(room=room, persona=persona)
@@ -209,7 +212,8 @@ def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
                 vocabulary |= set(words(event["kind"].replace("_", " ")))
                 # Known to the room when the first context carrying it was published: the words of a
                 # long line are only all heard (and transcribed) at its end.
-                events[key] = {"kind": event["kind"], "at": event["at"], "vocab": vocabulary, "known": record.at.timestamp()}
+                events[key] = {"kind": event["kind"], "at": event["at"], "vocab": vocabulary, "known": record.at.timestamp(),
+                               "evidence": evidence}
     from datetime import datetime
 
     cutoff = ended.timestamp() - EVENT_WINDOW  # events too close to the end cannot be judged
@@ -286,7 +290,7 @@ def analyse(*, room, started, ended, handles: list[str]) -> dict[str, Any]:
     cast = RoomCast.objects.get(room=room)
     said = reaction_delays(events=events, bot_ts=bot_ts, started=started.timestamp(), cutoff=ended.timestamp() - SAID_WINDOW)
     return {
-        "said_delays": said, "voices": voices(bots, handles), "variety": variety(bots, handles, events),
+        "said_delays": said, "events_raw": events, "bot_messages": bots, "voices": voices(bots, handles), "variety": variety(bots, handles, events),
         "messages": len(messages), "bots": len(bots), "humans": len(humans), "minutes": minutes,
         "events": len(judged), "events_any": sum(1 for _, a, _ in judged if a), "events_related": sum(1 for *_, r in judged if r),
         "said_any": sum(1 for _, a, _ in judged_said if a), "said_related": sum(1 for *_, r in judged_said if r),
@@ -493,6 +497,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--samples-dir", default=None,
                         help="also run reflection and write blind-read samples (100 bot lines, 30 memories, 10 narratives) here")
     parser.add_argument("--keep-logs", action="store_true")
+    parser.add_argument("--explain", action="store_true", help="list every stream event missed within 7 s of being said, and why")
     args = parser.parse_args(argv)
     if not 0.1 <= args.minutes <= MAX_MINUTES:
         parser.error(f"--minutes 0.1..{MAX_MINUTES:g}")
@@ -621,6 +626,7 @@ def main(argv: list[str] | None = None) -> int:
         thread.start()
         rng = random.Random(args.seed)
         tick_times: list[float] = []
+        tick_log = TickLog()
         refused = Counter()
         t0 = time.monotonic()
         next_tick = next_human = t0 + 1.0
@@ -636,7 +642,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise stream_error[0]
             if now >= next_tick:
                 began = time.perf_counter()
-                cast_tick(room=room, rng=rng)
+                tick_log.record(at=time.time(), outcomes=cast_tick(room=room, rng=rng))
                 tick_times.append(time.perf_counter() - began)
                 next_tick += 1.0
             if now >= next_trends:
@@ -671,6 +677,10 @@ def main(argv: list[str] | None = None) -> int:
         tick_times.sort()
         tick = {"n": len(tick_times), "p50": tick_times[len(tick_times) // 2] if tick_times else 0.0, "max": tick_times[-1] if tick_times else 0.0}
         ok = report(results, slug=slug, provider=provider, load=load_before, tick=tick)
+        misses_print(misses_explain(
+            events=results["events_raw"], bots=results["bot_messages"], ticks=tick_log, started=started.timestamp(),
+            cutoff=ended.timestamp() - SAID_WINDOW, window=SAID_P90_TARGET, related=lambda text, vocab: bool(set(words(text)) & vocab),
+        ), examples=200 if args.explain else 0)
         if args.samples_dir:
             samples_write(room=room, handles=handles, out=Path(args.samples_dir), seed=args.seed)
         return 0 if ok else 1

@@ -27,7 +27,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["PogChamp", "HYPERS", "Pog", "Clap", "Kreygasm"],
         "loved_topics": ["clutch", "boss rush", "personal best", "wall clip", "hype"],
         "hated_topics": ["resetting", "playing it safe"],
-        "chattiness": 0.15, "hype_sensitivity": 2.6, "mention_reaction": 0.95, "bot_affinity": 0.6,
+        "chattiness": 0.15, "hype_sensitivity": 2.6, "mention_reaction": 1.0, "bot_affinity": 0.6,
         "max_posts_per_minute": 6, "temperature": 1.1,
     },
     {
@@ -43,7 +43,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["Kappa"],
         "loved_topics": ["route planning", "risk vs reward", "fireball skip", "consistency"],
         "hated_topics": ["hype", "luck", "caps lock"],
-        "chattiness": 0.05, "hype_sensitivity": 0.4, "mention_reaction": 0.9, "bot_affinity": 0.35,
+        "chattiness": 0.05, "hype_sensitivity": 0.4, "mention_reaction": 0.95, "bot_affinity": 0.35,
         "max_posts_per_minute": 2, "temperature": 0.7,
     },
     {
@@ -75,7 +75,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["5Head", "EZ"],
         "loved_topics": ["splits", "frame data", "wall clip", "fireball skip", "slide boost", "personal best", "speedrun"],
         "hated_topics": ["casual play", "resetting late"],
-        "chattiness": 0.08, "hype_sensitivity": 1.4, "mention_reaction": 0.9, "bot_affinity": 0.3,
+        "chattiness": 0.08, "hype_sensitivity": 1.4, "mention_reaction": 0.95, "bot_affinity": 0.3,
         "max_posts_per_minute": 4, "temperature": 0.6,
     },
     {
@@ -91,7 +91,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["monkaS", "5Head", "PauseChamp"],
         "loved_topics": ["lore", "ice cavern", "the boss", "hidden meanings", "music"],
         "hated_topics": ["skipping cutscenes", "speedrun skips that skip story"],
-        "chattiness": 0.05, "hype_sensitivity": 0.8, "mention_reaction": 0.85, "bot_affinity": 0.55,
+        "chattiness": 0.05, "hype_sensitivity": 0.8, "mention_reaction": 0.95, "bot_affinity": 0.55,
         "max_posts_per_minute": 3, "temperature": 1.2,
     },
     {
@@ -107,7 +107,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["Kreygasm", "LUL", "FeelsGoodMan"],
         "loved_topics": ["snacks", "grab some water", "breaks", "cooking"],
         "hated_topics": ["skipping meals", "ice cavern"],
-        "chattiness": 0.06, "hype_sensitivity": 1.0, "mention_reaction": 0.9, "bot_affinity": 0.45,
+        "chattiness": 0.06, "hype_sensitivity": 1.0, "mention_reaction": 0.95, "bot_affinity": 0.45,
         "max_posts_per_minute": 3, "temperature": 1.0,
     },
     {
@@ -123,7 +123,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["catJAM", "Kreygasm"],
         "loved_topics": ["music", "soundtrack", "ice cavern music", "boss theme"],
         "hated_topics": ["music muted", "loud sound effects"],
-        "chattiness": 0.04, "hype_sensitivity": 0.9, "mention_reaction": 0.9, "bot_affinity": 0.4,
+        "chattiness": 0.04, "hype_sensitivity": 0.9, "mention_reaction": 0.95, "bot_affinity": 0.4,
         "max_posts_per_minute": 2, "temperature": 0.9,
     },
     {
@@ -139,7 +139,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["ResidentSleeper", "Sadge"],
         "loved_topics": ["retro games", "old routes", "doing it the hard way"],
         "hated_topics": ["glitches", "wall clip", "fireball skip", "emote spam"],
-        "chattiness": 0.04, "hype_sensitivity": 0.5, "mention_reaction": 0.8, "bot_affinity": 0.2,
+        "chattiness": 0.04, "hype_sensitivity": 0.5, "mention_reaction": 0.9, "bot_affinity": 0.2,
         "max_posts_per_minute": 2, "temperature": 0.8,
     },
     {
@@ -155,7 +155,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["KEKW", "OMEGALUL", "LUL", "Kappa"],
         "loved_topics": ["fails", "game over", "memes", "classic moments"],
         "hated_topics": ["serious analysis"],
-        "chattiness": 0.1, "hype_sensitivity": 1.8, "mention_reaction": 0.85, "bot_affinity": 0.75,
+        "chattiness": 0.1, "hype_sensitivity": 1.8, "mention_reaction": 0.95, "bot_affinity": 0.75,
         "max_posts_per_minute": 5, "temperature": 1.2,
     },
     {
@@ -171,7 +171,7 @@ DEMO_CAST: tuple[dict[str, Any], ...] = (
         "emotes": ["Sadge", "PepeHands", "GG"],
         "loved_topics": ["parry", "safe route", "reset", "strategy"],
         "hated_topics": ["risky skip", "missed parry"],
-        "chattiness": 0.06, "hype_sensitivity": 1.1, "mention_reaction": 0.9, "bot_affinity": 0.25,
+        "chattiness": 0.06, "hype_sensitivity": 1.1, "mention_reaction": 0.95, "bot_affinity": 0.25,
         "max_posts_per_minute": 3, "temperature": 0.95,
     },
 )

@@ -35,6 +35,20 @@ def tick_budget(max_posts_per_minute: int) -> int:
     return max_posts_per_minute - mention_reserve(max_posts_per_minute)
 
 
+def mention_ceiling(max_posts_per_minute: int) -> int:
+    """Posts a minute past which a persona no longer answers a human's @mention: answers to people
+    matter most, so they may overrun the cap by half of it (at least one), and no further, so a
+    viewer spamming mentions cannot make a persona flood the room."""
+    return max_posts_per_minute + max(1, max_posts_per_minute // 2)
+
+
+def may_lead(decision: Decision) -> bool:
+    """Whether a persona that did not choose to post may be made to lead the reaction to a fresh
+    stream event: any that could have posted, and one held back only by its mention reserve (a
+    moment on stream nobody reacts to is worth a reserved post; mentions may overrun the cap)."""
+    return not decision.post and (decision.probability > 0 or decision.reasons == ["mention_reserve"])
+
+
 # slots, not frozen: a tick builds one per persona (1,000 a second for a large cast) and a frozen
 # dataclass's __init__ costs twice as much. Treat it as immutable; `dataclasses.replace` makes variants.
 @dataclass(slots=True)
@@ -76,14 +90,15 @@ def posting_probability(inputs: PolicyInput) -> tuple[float, list[str]]:
     reasons: list[str] = []
     if inputs.own_posts_last_minute >= inputs.max_posts_per_minute:
         return 0.0, ["rate_cap"]
-    if not inputs.mentioned_by_human and inputs.own_posts_last_minute >= tick_budget(inputs.max_posts_per_minute):
-        return 0.0, ["mention_reserve"]
     min_gap = 60.0 / max(inputs.max_posts_per_minute, 1)
     if inputs.seconds_since_own_post is not None and inputs.seconds_since_own_post < min_gap * 0.5:
         return 0.0, ["cooldown"]
     interesting = bool(inputs.fresh_events) or inputs.mentioned_by_human or inputs.human_messages_recent > 0
     if inputs.bot_chain_depth >= HARD_CHAIN_LIMIT and not interesting:
         return 0.0, ["anti_loop"]
+    # Last of the hard stops: `may_lead` reads a lone "mention_reserve" as "free but for the reserve".
+    if not inputs.mentioned_by_human and inputs.own_posts_last_minute >= tick_budget(inputs.max_posts_per_minute):
+        return 0.0, ["mention_reserve"]
 
     probability = inputs.chattiness
     reasons.append("base")

@@ -20,7 +20,7 @@ from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm import llm_answer_refused, llm_chat
 from memory.selectors import persona_memories_top_k, persona_narrative_cached
 from personas import activity, metrics
-from personas.policy import Decision, PolicyInput, decide
+from personas.policy import Decision, PolicyInput, decide, may_lead, mention_ceiling
 from personas.presend import line_check
 from personas.prompting import system_prompt, user_prompt
 from personas.selectors import CastMember, TickMember, cast_for_room, cast_member, chat_window, room_cast_settings, tick_cast
@@ -201,7 +201,7 @@ def _lead_event(
         return None
     kind, _, at, _ = max(fresh, key=lambda event: event[2])
     reacting = any(decision.post and f"event:{kind}" in decision.reasons for _, decision in decided)
-    candidates = [index for index, (_, decision) in enumerate(decided) if not decision.post and decision.probability > 0]
+    candidates = [index for index, (_, decision) in enumerate(decided) if may_lead(decision)]
     if not (reacting or candidates):
         return None
     if not activity.event_lead_claim(room_slug=room.slug, event_key=f"{kind}@{at:.3f}") or reacting:
@@ -340,7 +340,7 @@ def persona_mentions_answer(
 ) -> int:
     """A human who @mentions a persona on the roster, or replies to its line, gets an answer from it
     within seconds, with the persona's `mention_reaction` as the chance (1.0: always; a moderator's
-    knob in admin and YAML)."""
+    knob in admin and YAML), even past its max posts per minute up to `mention_ceiling`."""
     rng = rng or random.Random()
     from personas.tasks import persona_generate_task
 
@@ -363,7 +363,7 @@ def persona_mentions_answer(
             if member is None:
                 continue
             posts, _ = activity.posts_stats(room_slug=room_slug, handle=member.handle, now=now)
-            if posts >= member.max_posts_per_minute:
+            if posts >= mention_ceiling(member.max_posts_per_minute):
                 _record_decision(member.handle, Decision(post=False, probability=0.0, reasons=["mentioned", "rate_cap"]))
                 continue
             if rng.random() >= member.mention_reaction:

@@ -96,3 +96,45 @@ def test_a_stream_event_nobody_reacts_to_gets_one_lead_reaction(celery_worker, l
     assert line.author_name == leads[0]
     request = next(r for r in llm_server.chat_requests if "<<moment>>" in r.text_of("user"))
     assert '"kind": "clutch"' in request.text_of("user")
+
+
+def test_a_persona_at_its_max_posts_per_minute_still_answers_a_human_up_to_its_mention_ceiling(celery_worker, llm_server):
+    from personas import activity
+    from personas.services import persona_mentions_answer
+
+    room = RoomFactory()
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="busybee", chattiness=0.0, max_posts_per_minute=2))
+    for n in range(2):  # its whole budget spent this minute
+        activity.post_record(room_slug=room.slug, handle="busybee", line=f"line {n}")
+    viewer = UserFactory(username="nina")
+    asked = message_ingest(draft=human_draft(user=viewer, room_slug=room.slug, text="@busybee you there?", client_id="b1"), user=viewer)
+    answer = wait_for(lambda: Message.objects.filter(room=room, author_name="busybee").first(), timeout=15, message="the answer")
+    assert answer.text.startswith("@nina ")
+
+    activity.post_record(room_slug=room.slug, handle="busybee", line="line 3")  # now at 2 + 1: its ceiling
+    payload = {"origin": "human", "mentions": ["busybee"], "text": "@busybee again?", "seq": asked.seq + 9, "id": "x"}
+    assert persona_mentions_answer(room_slug=room.slug, messages=[payload]) == 0
+
+
+def test_a_stream_event_is_led_by_a_persona_that_spent_all_but_its_mention_reserve(celery_worker, llm_server):
+    from datetime import datetime, timezone
+
+    from chat.events import context_publish
+    from personas import activity
+
+    room = RoomFactory()
+    RosterEntryFactory(room=room, persona=PersonaFactory(handle="spentowl", chattiness=0.5, max_posts_per_minute=3))
+    for n in range(2):  # its own initiative's budget (3 less a reserved 1) is spent; the last post was 40 s ago
+        activity.post_record(room_slug=room.slug, handle="spentowl", line=f"line {n}", at=datetime.now().timestamp() - 40)
+    at = datetime.now(timezone.utc).isoformat().replace("+00:00", "Z")
+    context_publish(
+        room_slug=room.slug,
+        context={
+            "room": room.slug, "seq": 1, "at": at, "window_seconds": 45, "transcript": "he lands the last hit on the dragon",
+            "segments": [], "keywords": ["dragon"], "topics": [],
+            "events": [{"kind": "clutch", "at": at, "confidence": 0.9, "evidence": "last hit on the dragon"}],
+        },
+    )
+    [outcome] = cast_tick(room=room, rng=random.Random(4))
+    assert outcome.decision.post and outcome.decision.reasons == ["mention_reserve", "event_lead"]
+    wait_for(lambda: Message.objects.filter(room=room, author_name="spentowl").first(), timeout=15, message="the lead line")

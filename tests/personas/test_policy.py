@@ -6,7 +6,7 @@ from dataclasses import replace
 
 import pytest
 
-from personas.policy import HARD_CHAIN_LIMIT, PolicyInput, decide
+from personas.policy import HARD_CHAIN_LIMIT, Decision, PolicyInput, decide, may_lead, mention_ceiling
 
 TICKS = 4000
 BASE = PolicyInput(chattiness=0.08, hype_sensitivity=1.0, bot_affinity=0.3, max_posts_per_minute=4, seconds_since_last_message=2.0)
@@ -120,3 +120,15 @@ def test_it_names_every_factor_it_applied():
 def test_it_breaks_a_long_silence_more_readily():
     assert _rate(replace(BASE, seconds_since_last_message=30.0)) > 2 * _rate(BASE)
     assert _rate(replace(BASE, seconds_since_last_message=None)) > 2 * _rate(BASE)
+
+
+def test_answers_to_humans_may_overrun_the_cap_by_half_and_no_further():
+    assert [mention_ceiling(n) for n in (1, 2, 3, 4, 6)] == [2, 3, 4, 6, 9]
+
+
+def test_a_persona_held_back_only_by_its_mention_reserve_may_lead_a_reaction():
+    at_reserve = replace(BASE, fresh_events=(("clutch", 1.0),), own_posts_last_minute=3, seconds_since_own_post=30)
+    assert may_lead(decide(at_reserve, random.Random(1)))
+    assert not may_lead(decide(replace(at_reserve, own_posts_last_minute=4), random.Random(1)))  # at its cap
+    assert not may_lead(decide(replace(at_reserve, seconds_since_own_post=3), random.Random(1)))  # in cooldown
+    assert not may_lead(Decision(post=True, probability=0.5, reasons=["base"]))  # posting already
