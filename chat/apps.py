@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.contrib.auth.signals import user_logged_out
 
 
 class ChatConfig(AppConfig):
@@ -6,8 +7,6 @@ class ChatConfig(AppConfig):
     verbose_name = "Chat"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_logged_out
-
         from chat.signin import signed_out_notify
 
         user_logged_out.connect(signed_out_notify, dispatch_uid="chat-signed-out")

@@ -38,6 +38,11 @@ from chat.models import Room
 from chat.selectors import messages_after, room_cache_forget, tombstone_payload
 from chatter_site.lib.redis import redis_client
 
+try:  # Daphne serves sockets through autobahn; without it there is nothing to quieten
+    from autobahn.websocket import protocol as autobahn_protocol
+except ImportError:
+    autobahn_protocol = None
+
 logger = logging.getLogger(__name__)
 
 # How long an out-of-order message waits for the seqs before it before the hub reads them.
@@ -447,11 +452,8 @@ def _skip_autobahn_debug_formatting() -> None:
     colouring them with click even when debug logging is off: about 5 % of a Daphne feeding 1,000
     sockets (py-spy, issue 12). Those arguments are only ever shown by a debug log, where they now
     appear uncoloured."""
-    try:
-        from autobahn.websocket import protocol
-    except ImportError:
-        return
-    protocol.hltype = protocol.hlval = _plain
+    if autobahn_protocol is not None:
+        autobahn_protocol.hltype = autobahn_protocol.hlval = _plain
 
 
 def _plain(value: Any, *args: Any, **kwargs: Any) -> Any:

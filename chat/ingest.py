@@ -22,14 +22,13 @@ from chat.models import Conversation, Message, Room, SafetyAction
 from chat.moderation import (
     draft_with_moderator_badge,
     emote_only_enforce,
-    room_moderator_ids,
     sanction_error,
     sanctions_active,
 )
 from chat.ratelimit import sends_admit
 from chat.safety import safety_check
 from chat.schemas import MessageDraft, SendFrame
-from chat.selectors import blocked_rules, message_payload, room_get_cached
+from chat.selectors import blocked_rules, message_payload, room_get_cached, room_moderator_ids
 from chat.services import MENTION_RE, _conversation_for, _record_safety, _sql_time, human_draft, message_ingest
 from chat.signin import sessions_still_valid
 from chatter_site.lib.correlation import new_correlation_id

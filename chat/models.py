@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+
+from chat.safety.blocklist import regex_rule_problem
 
 
 class Room(models.Model):
@@ -136,10 +140,6 @@ class BlockedTerm(models.Model):
         return self.term
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        from chat.safety.blocklist import regex_rule_problem
-
         if self.match == self.Match.REGEX and (problem := regex_rule_problem(self.term)):
             raise ValidationError({"term": problem})
 
@@ -301,9 +301,5 @@ class Emote(models.Model):
         return self.code
 
     def clean(self) -> None:
-        from pathlib import Path
-
-        from django.core.exceptions import ValidationError
-
         if self.image and not (Path(settings.BASE_DIR) / "static" / "emotes" / self.image).is_file():
             raise ValidationError({"image": f"static/emotes/{self.image} does not exist"})

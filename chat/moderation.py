@@ -28,7 +28,7 @@ from chat.schemas import (
     TimeoutAction,
     moderation_request_adapter,
 )
-from chat.selectors import room_cache_forget
+from chat.selectors import room_cache_forget, room_moderator_is
 from chat.trends import EMOTE_SET
 from chatter_site.lib.errors import ChatterError
 
@@ -36,15 +36,6 @@ logger = logging.getLogger("chatter.moderation")
 
 
 # --- reads --------------------------------------------------------------------------------------
-def room_moderator_is(*, user, room: Room) -> bool:
-    """Staff moderate every room; others need the room's moderator role (given in admin)."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    if user.is_staff or user.is_superuser:
-        return True
-    return RoomModerator.objects.filter(room=room, user_id=user.pk).exists()
-
-
 def sanctions_active(*, room_id: int, user_ids: set[int], now: datetime | None = None) -> dict[int, RoomSanction]:
     """Per viewer, the sanction that refuses their sends now: a ban before a timeout, the longest
     first. One query for any number of viewers (the gateway checks a whole batch at once)."""
@@ -98,13 +89,6 @@ def sanction_enforce(*, room: Room, user_id: int) -> None:
     sanction = sanction_active(room_id=room.pk, user_id=user_id)
     if sanction is not None:
         raise sanction_error(sanction)
-
-
-def room_moderator_ids(*, room_id: int, user_ids: set[int]) -> set[int]:
-    """Which of these viewers hold the room's moderator role (staff get the badge from their flag)."""
-    if not user_ids:
-        return set()
-    return set(RoomModerator.objects.filter(room_id=room_id, user_id__in=user_ids).values_list("user_id", flat=True))
 
 
 def draft_with_moderator_badge(draft):

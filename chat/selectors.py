@@ -6,12 +6,13 @@ import logging
 import time
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.templatetags.static import static
 from pydantic import BaseModel, ValidationError
 
 from chat.events import latest_context_key, latest_trends_key, viewers_key
 from chat.metrics import SCHEMA_READ_FAILURES
-from chat.models import BlockedTerm, Emote, Message, ModerationAction, Room
+from chat.models import BlockedTerm, Emote, Message, ModerationAction, Room, RoomModerator
 from chat.presence import ROLE_MODERATOR, ROLE_VIEWER, cast_card
 from chat.safety import BlockRule
 from chat.schemas import Author, ChatMessage, StreamContext, TrendsSnapshot
@@ -153,10 +154,37 @@ def context_latest(*, room: Room) -> dict[str, Any] | None:
     return _latest_json(latest_context_key(room.slug), StreamContext)
 
 
+def room_moderator_is(*, user, room: Room) -> bool:
+    """Staff moderate every room; others need the room's moderator role (given in admin)."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    return RoomModerator.objects.filter(room=room, user_id=user.pk).exists()
+
+
+def room_moderator_ids(*, room_id: int, user_ids: set[int]) -> set[int]:
+    """Which of these viewers hold the room's moderator role (staff get the badge from their flag)."""
+    if not user_ids:
+        return set()
+    return set(RoomModerator.objects.filter(room_id=room_id, user_id__in=user_ids).values_list("user_id", flat=True))
+
+
+USER_COLORS = ("#ff4f4f", "#1e90ff", "#2ecc71", "#ff7f50", "#9b59b6", "#daa520", "#00ced1", "#ff69b4", "#7fff00")
+
+
+def user_color(*, user_id: int) -> str:
+    return USER_COLORS[user_id % len(USER_COLORS)]
+
+
+def user_badges(user) -> list[str]:
+    if user.is_superuser or user.is_staff:
+        return ["moderator"]
+    return []
+
+
 def viewer_role(*, user, room: Room) -> str:
     """A signed-in viewer's role in a room's chatter list: staff and the room's moderators moderate."""
-    from chat.moderation import room_moderator_is  # chat.moderation reads through this module
-
     return ROLE_MODERATOR if room_moderator_is(user=user, room=room) else ROLE_VIEWER
 
 
@@ -166,10 +194,6 @@ CARD_RECENT_MESSAGES = 10
 def user_card(*, room: Room, name: str, viewer) -> dict[str, Any] | None:
     """What a click on a name in chat shows: a persona's bio and badges, or a person's join date;
     a moderator also sees the person's recent messages in this room. None for an unknown name."""
-    from django.contrib.auth import get_user_model
-
-    from chat.services import user_badges, user_color
-
     persona = cast_card(name=name)
     if persona is not None:
         return {"kind": "persona", **persona}

@@ -19,11 +19,18 @@ from pydantic import ValidationError
 from chat import metrics
 from chat.events import messages_publish, trends_publish
 from chat.models import Conversation, Message, Room, SafetyAction
-from chat.moderation import draft_with_moderator_badge, emote_only_enforce, room_moderator_ids, sanction_enforce
+from chat.moderation import draft_with_moderator_badge, emote_only_enforce, sanction_enforce
 from chat.ratelimit import rate_limit_hit, slow_mode_hit
 from chat.safety import safety_check
 from chat.schemas import MessageDraft, TrendsSnapshot
-from chat.selectors import blocked_rules, message_payload, room_get_cached
+from chat.selectors import (
+    blocked_rules,
+    message_payload,
+    room_get_cached,
+    room_moderator_ids,
+    user_badges,
+    user_color,
+)
 from chat.trends import TrendInput, trends_compute
 from chatter_site.lib.correlation import current_correlation_id, new_correlation_id
 from chatter_site.lib.errors import ChatterError
@@ -195,19 +202,6 @@ def message_ingest(*, draft: MessageDraft, user=None, enforce_limits: bool = Tru
         raise
     finally:
         metrics.INGEST_SECONDS.observe(time.perf_counter() - started)
-
-
-USER_COLORS = ("#ff4f4f", "#1e90ff", "#2ecc71", "#ff7f50", "#9b59b6", "#daa520", "#00ced1", "#ff69b4", "#7fff00")
-
-
-def user_color(*, user_id: int) -> str:
-    return USER_COLORS[user_id % len(USER_COLORS)]
-
-
-def user_badges(user) -> list[str]:
-    if user.is_superuser or user.is_staff:
-        return ["moderator"]
-    return []
 
 
 def human_draft(*, user, room_slug: str, text: str, client_id: str, reply_to=None) -> MessageDraft:

@@ -12,13 +12,19 @@ from __future__ import annotations
 
 import hashlib
 import math
+from importlib import import_module
 
 from django import forms
 from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.sessions.models import Session
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 
+from chat.events import signed_out_publish
 from chat.metrics import SIGNIN_REFUSED
 from chat.ratelimit import rate_limit_clear, rate_limit_hit, rate_limit_wait
 from chatter_site.lib.clientaddr import address_bucket, request_client_ip
@@ -115,11 +121,6 @@ def session_still_valid(*, user_id: int, session_key: str | None) -> bool:
     """Is the session a socket was opened with still signed in as this user, with the password it
     was signed in with? False after sign-out (the session is gone) or a password change (its hash
     no longer matches): an open socket must not keep posting as the user."""
-    from importlib import import_module
-
-    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.utils.crypto import constant_time_compare
-
     if not session_key:
         return False
     data = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key).load()
@@ -134,13 +135,6 @@ def sessions_still_valid(*, pairs: list[tuple[int, str | None]]) -> set[tuple[in
     """session_still_valid for many sockets at once (the people's group commit, chat.ingest): the
     (user id, session key) pairs still signed in with their password. With database sessions one
     query for the sessions and one for their users."""
-    from importlib import import_module
-
-    from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, get_user_model
-    from django.contrib.sessions.models import Session
-    from django.utils import timezone
-    from django.utils.crypto import constant_time_compare
-
     keys = {key for _, key in pairs if key}
     engine = import_module(settings.SESSION_ENGINE)
     data: dict[str, dict] = {}
@@ -163,8 +157,6 @@ def sessions_still_valid(*, pairs: list[tuple[int, str | None]]) -> set[tuple[in
 
 def signed_out_notify(sender, request, user, **kwargs) -> None:
     """user_logged_out: close the sockets this browser session holds, in every process."""
-    from chat.events import signed_out_publish
-
     if user is not None and user.pk is not None:
         session_key = getattr(getattr(request, "session", None), "session_key", None)
         signed_out_publish(user_id=user.pk, session_key=session_key)

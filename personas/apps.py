@@ -1,12 +1,13 @@
 from django.apps import AppConfig
 
+from chat.presence import card_source_register, cast_source_register
+
 
 class PersonasConfig(AppConfig):
     name = "personas"
     verbose_name = "Personas"
 
     def ready(self) -> None:
-        from chat.presence import card_source_register, cast_source_register
         from personas import receivers  # noqa: F401  (connects to chat's message signal)
         from personas.selectors import cast_public, persona_card
 

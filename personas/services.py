@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
@@ -20,6 +21,7 @@ from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm import llm_answer_refused, llm_chat
 from memory.selectors import persona_memories_top_k, persona_narrative_cached
 from personas import activity, metrics
+from personas.enqueue import persona_generate_enqueue
 from personas.policy import Decision, PolicyInput, decide, may_lead, mention_ceiling
 from personas.presend import line_check
 from personas.prompting import system_prompt, user_prompt
@@ -43,8 +45,6 @@ class TickOutcome:
 
 
 def _iso_to_ts(value: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
@@ -127,8 +127,6 @@ def _policy_input(
 
 def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None = None) -> list[TickOutcome]:
     """One fast-loop tick of a room: every persona decides; those that post get a generation job."""
-    from personas.tasks import persona_generate_task  # tasks import services; keep the cycle one way
-
     rng = rng or random.Random()
     now = now or time.time()
     cast = room_cast_settings(room=room)
@@ -171,11 +169,8 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
         if index in claimed:
             decision_id = decision_ids[index]
             moment_now = _reacting_to(moment=moment, now=now, since_own_post=own_posts[member.handle][1])
-            persona_generate_task.apply_async(
-                kwargs={
-                    "persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id, "decided_at": now,
-                    "moment": moment_now,
-                },
+            persona_generate_enqueue(
+                persona_id=member.persona_id, room_id=room.pk, decision_id=decision_id, decided_at=now, moment=moment_now,
                 # Jitter, so a stream event does not make the whole cast speak in the same instant; the
                 # lead of a reaction goes at once (it is alone by construction).
                 countdown=0.0 if "event_lead" in decision.reasons else rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
@@ -342,8 +337,6 @@ def persona_mentions_answer(
     within seconds, with the persona's `mention_reaction` as the chance (1.0: always; a moderator's
     knob in admin and YAML), even past its max posts per minute up to `mention_ceiling`."""
     rng = rng or random.Random()
-    from personas.tasks import persona_generate_task
-
     room = Room.objects.filter(slug=room_slug).first()
     if room is None:
         return 0
@@ -377,12 +370,9 @@ def persona_mentions_answer(
             # The answer's job, LLM call and line carry the id of the message that asked for it.
             token = bind_correlation_id((correlation_ids or {}).get(str(message.get("seq"))) or current_correlation_id())
             try:
-                persona_generate_task.apply_async(
-                    kwargs={
-                        "persona_id": member.persona_id, "room_id": room.pk, "decision_id": decision_id,
-                        "decided_at": now, "reply_to": message,
-                    },
-                    countdown=random.uniform(0.2, 1.5),
+                persona_generate_enqueue(
+                    persona_id=member.persona_id, room_id=room.pk, decision_id=decision_id, decided_at=now,
+                    reply_to=message, countdown=random.uniform(0.2, 1.5),
                 )
             finally:
                 reset_correlation_id(token)

@@ -1,11 +1,20 @@
 """Celery entry points of the cast."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from celery import shared_task
+from django.conf import settings
 
 from chat.models import Room
+from chatter_site.lib.errors import ChatterError
+from personas.drift import drift_reflect_all, persona_drift_reflect
+from personas.selectors import tick_room
+from personas.services import cast_tick, persona_generate, persona_mentions_answer
+from personas.witness import witnessed_collect
+
+drift_logger = logging.getLogger("chatter.personas.drift")
 
 
 @shared_task(ignore_result=True)
@@ -19,10 +28,6 @@ def cast_tick_all_task() -> int:
 
 @shared_task(ignore_result=True)
 def cast_tick_task(room_id: int) -> int:
-    from personas.services import cast_tick
-
-    from personas.selectors import tick_room
-
     room = tick_room(room_id=room_id)
     if room is None:
         return 0
@@ -34,8 +39,6 @@ def persona_generate_task(
     persona_id: int, room_id: int, decision_id: str, decided_at: float, reply_to: dict[str, Any] | None = None,
     moment: dict[str, str] | None = None,
 ) -> str | None:
-    from personas.services import persona_generate
-
     room = Room.objects.filter(pk=room_id).first()
     if room is None:
         return None
@@ -47,18 +50,12 @@ def persona_generate_task(
 
 @shared_task(ignore_result=True)
 def persona_mentions_task(room_slug: str, messages: list[dict[str, Any]], correlation_ids: dict[str, str] | None = None) -> int:
-    from personas.services import persona_mentions_answer
-
     return persona_mentions_answer(room_slug=room_slug, messages=messages, correlation_ids=correlation_ids)
 
 
 @shared_task(ignore_result=True)
 def drift_reflect_all_task() -> int:
     """Beat `personas-drift`: one drift reflection per active persona, each its own task."""
-    from django.conf import settings
-
-    from personas.drift import drift_reflect_all
-
     persona_ids = drift_reflect_all()
     for persona_id in persona_ids:
         # Expires within the interval: a backlog never piles up reflections of one persona.
@@ -69,15 +66,10 @@ def drift_reflect_all_task() -> int:
 @shared_task(ignore_result=True)
 def persona_drift_task(persona_id: int) -> str | None:
     """The slow loop for one persona. An LLM failure is logged; the next interval tries again."""
-    import logging
-
-    from chatter_site.lib.errors import ChatterError
-    from personas.drift import persona_drift_reflect
-
     try:
         proposal = persona_drift_reflect(persona_id=persona_id)
     except ChatterError as exc:
-        logging.getLogger("chatter.personas.drift").warning("drift skipped persona=%s: %s", persona_id, exc.message)
+        drift_logger.warning("drift skipped persona=%s: %s", persona_id, exc.message)
         return None
     return proposal.status if proposal else None
 
@@ -85,6 +77,4 @@ def persona_drift_task(persona_id: int) -> str | None:
 @shared_task(ignore_result=True)
 def witnessed_collect_task() -> int:
     """Beat `personas-witnessed-collect`: note what each persona witnessed since the last run."""
-    from personas.witness import witnessed_collect
-
     return witnessed_collect()

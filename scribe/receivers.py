@@ -7,6 +7,7 @@ from typing import Any
 from django.dispatch import receiver
 
 from chat.events import message_persisted
+from scribe.services import room_messages_trigger
 
 logger = logging.getLogger("chatter.scribe")
 
@@ -14,8 +15,6 @@ logger = logging.getLogger("chatter.scribe")
 @receiver(message_persisted, dispatch_uid="scribe-trigger-updates")
 def trigger_updates(sender: Any, room_slug: str, messages: list[dict[str, Any]], **kwargs: Any) -> None:
     """Every persisted message of a scribed room triggers an update of its enabled documents."""
-    from scribe.services import room_messages_trigger
-
     try:
         room_messages_trigger(room_slug=room_slug)
     except Exception:

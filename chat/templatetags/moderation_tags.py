@@ -6,8 +6,9 @@ from django.middleware.csrf import get_token
 from django.utils.html import json_script
 
 from chat.models import Room
-from chat.moderation import room_moderator_is, sanction_active, sanction_error
+from chat.moderation import sanction_active, sanction_error
 from chat.schemas import MAX_TIMEOUT_SECONDS
+from chat.selectors import room_moderator_is
 
 register = template.Library()
 

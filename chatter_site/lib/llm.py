@@ -48,6 +48,7 @@ from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm_formats import FORMATS, json_extract, json_sender
 from chatter_site.lib.metrics import counter, gauge, histogram
+from chatter_site.lib.redis import redis_client
 from chatter_site.lib.runtime import read_services
 
 log = logging.getLogger("chatter.llm")
@@ -475,8 +476,6 @@ def llm_json_formats_forget() -> None:
 def llm_failures_recent(*, limit: int = 50) -> list[dict[str, Any]]:
     """The latest failed calls, newest first: time, purpose, outcome, endpoint host, a safe reason."""
     try:
-        from chatter_site.lib.redis import redis_client
-
         raw = redis_client().lrange(FAILURES_KEY, 0, max(0, limit - 1))
     except Exception:
         return []
@@ -517,8 +516,6 @@ class _result_counted:
 def _failure_record(*, purpose: str, outcome: str, message: str, endpoint: str) -> None:
     # Best effort: the admin's view of recent failures must never make a call fail or wait.
     try:
-        from chatter_site.lib.redis import redis_client
-
         entry = json.dumps({"at": time.time(), "purpose": purpose, "outcome": outcome, "endpoint": endpoint, "reason": message[:300]})
         pipe = redis_client().pipeline()
         pipe.lpush(FAILURES_KEY, entry)

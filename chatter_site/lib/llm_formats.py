@@ -19,6 +19,7 @@ import pydantic
 from django.conf import settings
 
 from chatter_site.lib.metrics import counter
+from chatter_site.lib.redis import redis_client
 
 log = logging.getLogger("chatter.llm")
 
@@ -204,8 +205,6 @@ class FormatMemory:
 
 def _redis() -> Any:
     try:
-        from chatter_site.lib.redis import redis_client
-
         return redis_client()
     except Exception:
         return None

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import numpy as np
 
 from chatter_site.lib.errors import ChatterError
@@ -52,8 +53,6 @@ def audio_decode(
 
 
 def _container_open(uri: str):
-    import av
-
     try:
         if uri == "-":
             return av.open(sys.stdin.buffer, mode="r")
@@ -75,8 +74,6 @@ def _container_open(uri: str):
 
 
 def _decoded_chunks(container, *, uri: str, stop: threading.Event, realtime: bool, hop: int) -> Iterator[AudioChunk]:
-    import av
-
     # Channels are resampled as they are and averaged here: ffmpeg's own downmix to mono adds the
     # two channels of stereo at -3 dB each, so identical channels came out 41 % louder than either
     # (a 0.9 peak became 1.27, past full scale).

@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from faster_whisper import WhisperModel
+from faster_whisper.utils import available_models, download_model
+from faster_whisper.vad import get_vad_model
 
 from chatter_site.lib.errors import ChatterError
 from streamctx import metrics
@@ -101,8 +103,6 @@ def _model_dir_problem(path: Path) -> str | None:
 
 
 def _hub_cache_lookup(size: str) -> str | None:
-    from faster_whisper.utils import available_models, download_model
-
     if size not in available_models():
         return None
     try:
@@ -220,8 +220,6 @@ class Transcriber:
         with self._lock:
             segments, _ = self.model.transcribe(noise, language=self.language, beam_size=self.beam_size, vad_filter=False, max_new_tokens=4)
             list(segments)
-        from faster_whisper.vad import get_vad_model
-
         get_vad_model()
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
+from faster_whisper.vad import get_vad_model
 
 from chatter_site.lib.errors import ChatterError
 from streamctx import metrics
@@ -83,8 +84,6 @@ class UtteranceBuffer:
     """Accumulates decoded audio and says when (and where) to hand it to the model."""
 
     def __init__(self, *, max_seconds: float, endpoint_silence: float | None = None) -> None:
-        from faster_whisper.vad import get_vad_model
-
         self._vad = get_vad_model()
         self.max_samples = int(max_seconds * SAMPLE_RATE)
         endpoint_silence = ENDPOINT_SILENCE_SECONDS if endpoint_silence is None else endpoint_silence

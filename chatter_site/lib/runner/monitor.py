@@ -11,11 +11,13 @@ import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+import redis
 from django.apps import apps
 from django.conf import settings
 from django.db import DatabaseError, connections
 from django.db.models import Count, Q
 from django.utils import timezone
+from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from chatter_site.lib.runner.console import Console
 
@@ -100,12 +102,8 @@ class Monitor:
         return counts["total"], counts["bots"]
 
     def queue_depths(self) -> dict[str, int]:
-        import redis
-
         if self._redis is None:
             self._redis = redis.Redis.from_url(self.redis_url, socket_connect_timeout=2, socket_timeout=2)
-        from kombu.transport.redis import PRIORITY_STEPS, Channel
-
         # Kombu's Redis transport keeps one list per priority step; a queue's depth is their sum.
         steps = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("priority_steps", PRIORITY_STEPS)
         pipe = self._redis.pipeline(transaction=False)
