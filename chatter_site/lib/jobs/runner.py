@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from celery import current_app
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -45,8 +46,6 @@ class Claim:
 
 def job_send(kind: JobKind, job: Any, *, countdown: float | None = None) -> bool:
     """Put one attempt of the job on its queue. The row is the truth: a lost send is the sweep's."""
-    from celery import current_app
-
     options: dict[str, Any] = dict(kind.send_options(job)) if kind.send_options else {}
     if kind.queue and "queue" not in options:
         options["queue"] = kind.queue
