@@ -86,7 +86,8 @@ def messages_publish(
         metrics.BROADCAST_FAILURES.inc()
         logger.exception("firehose append failed room=%s", room_slug)
     correlation_ids = correlation_ids or {}
-    newest = correlation_ids.get(messages[-1].get("seq")) if messages else None
+    newest_seq = messages[-1].get("seq") if messages else None
+    newest = correlation_ids.get(newest_seq) if newest_seq is not None else None
     token = bind_correlation_id(newest) if newest else None
     try:
         message_persisted.send(sender=None, room_slug=room_slug, messages=messages, correlation_ids=correlation_ids)

@@ -6,6 +6,7 @@ wall-clock times are datetimes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,7 @@ class AudioChunk:
     """Mono float32 PCM at `sample_rate`, starting at `start` seconds of stream time."""
 
     start: float
-    samples: "object"  # numpy.ndarray, float32, shape (n,)
+    samples: Any  # numpy.ndarray, float32, shape (n,)
     sample_rate: int = 16000
     extra: dict = field(default_factory=dict)
 

@@ -114,7 +114,7 @@ def _compile_rules(rules: tuple[BlockRule, ...]) -> _CompiledRules:
     instead of one per rule); regex rules are compiled on their own so one bad pattern only
     loses itself.
     """
-    compiled: dict[str, list[re.Pattern[str]]] = {"drop": [], "mask": []}
+    compiled: dict[str, list[re.Pattern[str] | _TimedRegex]] = {"drop": [], "mask": []}
     words: dict[str, list[str]] = {"drop": [], "mask": []}
     substrings: dict[str, list[str]] = {"drop": [], "mask": []}
     for rule in rules:

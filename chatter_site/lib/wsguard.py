@@ -10,7 +10,7 @@ import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import redis.asyncio as aioredis
 from django.conf import settings
@@ -91,7 +91,7 @@ class _Leases:
         self.renewer: asyncio.Task | None = None
         self.prefix = f"{os.uname().nodename}:{os.getpid()}:"
 
-    async def acquire(self, address: str, limit: int) -> str | None | bool:
+    async def acquire(self, address: str, limit: int) -> str | Literal[False] | None:
         """The lease's member, False when the address is full, None when Redis could not tell."""
         key, member = KEY_PREFIX + address, self.prefix + uuid.uuid4().hex
         now = time.time()

@@ -110,7 +110,8 @@ def _asked_phrase(text: str, keywords: list[NounPhrase]) -> NounPhrase | None:
 
 def situation_read(*, card: dict[str, Any], stream: dict[str, Any], reply_to: dict | None, moment: dict | None,
                    voice: Voice, rng: random.Random) -> Situation:
-    trends = stream.get("trends") if isinstance(stream.get("trends"), dict) else {}
+    trends_raw = stream.get("trends")
+    trends = trends_raw if isinstance(trends_raw, dict) else {}
     keywords = safe_terms(as_terms(stream.get("keywords")) + as_terms(trends.get("top_terms")))
     events = [e for e in stream.get("events") or [] if isinstance(e, dict) and e.get("kind") in EVENT_KINDS]
     wave = as_terms(trends.get("emote_waves"))

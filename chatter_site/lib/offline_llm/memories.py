@@ -130,26 +130,26 @@ def _reported_question(asker: str, text: str) -> str | None:
     if lowered[0] in AUX and len(words) >= 3:
         aux = lowered[0]
         if lowered[1] in SUBJECT_SWAP:
-            subject, rest = SUBJECT_SWAP[lowered[1]], words[2:]
+            subject, after = SUBJECT_SWAP[lowered[1]], words[2:]
         elif lowered[1] in ("the", "this", "that", "a", "an"):
             named = phrases_in(" ".join(words[1:5]))
             if not named:
                 return None
             size = len(named[0].words) + 1
-            subject, rest = " ".join(words[1 : 1 + size]).lower(), words[1 + size :]
+            subject, after = " ".join(words[1 : 1 + size]).lower(), words[1 + size :]
         else:
             return None
         aux = {"is": "was", "are": "were", "do": "did", "does": "did", "can": "could", "will": "would", "has": "had",
                "have": "had"}.get(aux, aux)
         if subject == "I" and aux == "were":
             aux = "was"
-        rest_text = " ".join(rest).replace(" here", " there").replace(" you", " me")
+        rest_text = " ".join(after).replace(" here", " there").replace(" you", " me")
         if aux in ("did",):
             return f"{asker} asked me whether {subject} {rest_text}".strip()
         return f"{asker} asked me whether {subject} {aux} {rest_text}".strip()
     if lowered[0] == "how" and len(lowered) > 2 and lowered[1] in ("many", "much"):
-        named = noun_phrase(lowered[2], topic=True)
-        return f"{asker} asked me how many {named.text} there had been" if named else None
+        counted = noun_phrase(lowered[2], topic=True)
+        return f"{asker} asked me how many {counted.text} there had been" if counted else None
     if lowered[0] in ("what", "which", "who", "why", "where", "when"):
         named = phrases_in(question) or [p for p in (noun_phrase(w) for w in lowered[1:3]) if p]
         return f"{asker} asked me a question about the {named[0].text}" if named else None
@@ -170,7 +170,6 @@ def reflection_deltas(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     own = [str(r.get("text") or "") for r in rows if author_name(r.get("author")).endswith("(you)")]
     talked_to = {m.lower() for text in own for m in re.findall(r"@([\w.-]+)", text)}
     own_words = {w.lower() for text in own for w in words_of(text) if len(w) > 3 and w.lower() not in STOPWORDS}
-    human_lines: dict[str, str] = {}
     for row in rows:
         author = author_name(row.get("author"))
         text = str(row.get("text") or "")

@@ -63,7 +63,7 @@ def narrative_text(messages: list[dict[str, Any]]) -> str | None:
 def persona_story(handle: str, memories: list[dict], where: str) -> str:
     usable = [m for m in memories if _usable(m)]
     by_person: dict[str, list[str]] = defaultdict(list)
-    bits = []
+    bits: list[str] = []
     for memory in usable:
         about = memory.get("about")
         (by_person[about] if about else bits).append(memory["text"])
@@ -104,7 +104,7 @@ def _third_person(text: str, who: str) -> str:
 
 def viewer_story(username: str, memories: list[dict], where: str) -> str:
     about = [m for m in memories if (m.get("about") or "").lower() == username.lower() and _usable(m)]
-    by = sorted({m.get("by") for m in about if m.get("by")})
+    by = sorted({str(m["by"]) for m in about if m.get("by")})
     first_visit = [m for m in about if FIRST_VISIT_RE.search(m["text"])]
     if first_visit:
         who = first_visit[0].get("by") or "the cast"
