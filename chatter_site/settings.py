@@ -5,7 +5,6 @@ Unset variables fall back to the embedded defaults: SQLite, the embedded Redis s
 """
 from __future__ import annotations
 
-import os
 import secrets
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from chatter_site.lib.env import (
     env_str,
     env_url,
 )
-from chatter_site.lib.runtime import read_services, runtime_dir, var_dir
+from chatter_site.lib.runtime import development_secret_key, read_services, runtime_dir, var_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = var_dir()
@@ -44,26 +43,11 @@ if PRODUCTION and DEBUG:
 
 
 def _secret_key() -> str:
-    """From the environment; a fresh checkout gets a random key of its own, kept outside git."""
+    """From the environment; in development else the key `runchatter` keeps in var/ (outside git),
+    else one for this process only (its sessions end with it)."""
     if PRODUCTION:
         return env_secret_key("CHATTER_SECRET_KEY")
-    key = env_str("CHATTER_SECRET_KEY")
-    if key:
-        return key
-    key_file = VAR_DIR / "secret_key"
-    try:
-        return key_file.read_text().strip()
-    except FileNotFoundError:
-        VAR_DIR.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(50)
-        # Created 0600 (not chmod'ed after writing, which leaves a window where others can read it).
-        try:
-            descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:  # another process of this checkout made it meanwhile
-            return key_file.read_text().strip()
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(key)
-        return key
+    return env_str("CHATTER_SECRET_KEY") or development_secret_key() or secrets.token_urlsafe(50)
 
 
 SECRET_KEY = _secret_key()
@@ -128,8 +112,7 @@ if DATABASE_URL:
             DATABASE_URL, conn_max_age=env_int("CHATTER_DB_CONN_MAX_AGE", 60, minimum=0), conn_health_checks=True
         )
     }
-else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
+else:  # the directory is made by chatter_site.apps, before anything connects
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
@@ -262,8 +245,6 @@ NARRATIVE_REFRESH_INTERVAL = env_float("CHATTER_NARRATIVE_REFRESH_INTERVAL", 7 *
 REFLECTION_SWEEP_SECONDS = env_float("CHATTER_REFLECTION_SWEEP_SECONDS", 30.0, minimum=1.0)
 # Witnessed messages are noted for reflection by this beat, off the chat path (personas/witness.py).
 REFLECTION_WITNESS_SECONDS = env_float("CHATTER_REFLECTION_WITNESS_SECONDS", 2.0, minimum=1.0)
-os.environ.setdefault("MEM0_TELEMETRY", "False")  # no calls home from an offline machine
-os.environ.setdefault("MEM0_DIR", str(MEMORY_DIR))
 
 # --- Scribe (living documents, SPEC 7) ----------------------------------------------------------
 # Turns folded into one update at most (a burst becomes one update; more loop).
@@ -374,7 +355,6 @@ MEDIA_ROOT = VAR_DIR / "media"
 MEDIA_URL = "/media/"
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request otherwise
 STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 if CHATTER_S3_BUCKET:

@@ -63,7 +63,6 @@ from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_config
 from chatter_site.lib.metrics import counter, histogram
-from chatter_site.lib.runtime import read_services
 from memory.models import MemoryItem, ReflectionJob
 from memory.vector_size import EmbeddingSizeError, collection_size, embedding_size, embedding_size_check
 
@@ -127,8 +126,7 @@ def scope_for(room_slug: str, handle: str) -> str:
 
 
 def vector_store_url() -> str:
-    # Settings may predate the runner (a shell opened first): look again, as llm_endpoint() does.
-    url = settings.MEMORY_VECTOR_STORE_URL or read_services().get("chroma_url")
+    url = settings.MEMORY_VECTOR_STORE_URL
     if not url:
         raise ChatterError("unavailable", NOT_CONFIGURED)
     return url

@@ -5,6 +5,7 @@ import logging
 import time
 from datetime import datetime
 
+import redis
 from django.conf import settings
 from django.db.models import Max
 
@@ -36,8 +37,9 @@ def stream_source_claim_if_free(*, room_slug: str, source_id: str) -> bool:
     return bool(redis_client().set(_owner_key(room_slug), source_id, ex=OWNER_TTL_SECONDS, nx=True))
 
 
-def stream_source_owner(*, room_slug: str) -> str | None:
-    owner = redis_client().get(_owner_key(room_slug))
+def stream_source_owner(*, room_slug: str, client: redis.Redis | None = None) -> str | None:
+    """The room's current source id; `client` for a process whose settings name no Redis (runchatter)."""
+    owner = (client or redis_client()).get(_owner_key(room_slug))
     return owner.decode() if owner else None
 
 

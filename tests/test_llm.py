@@ -6,8 +6,10 @@ quiet), never a hang or a crash of the caller.
 from __future__ import annotations
 
 import math
+import runpy
 import threading
 import time
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -276,11 +278,16 @@ def test_it_says_how_to_get_an_endpoint_when_there_is_none(settings, monkeypatch
 def test_it_finds_the_offline_provider_the_runner_recorded(
     llm_server_session: LLMTestServer, settings, monkeypatch, tmp_path
 ) -> None:
+    """A process started while runchatter runs finds the provider when it reads its settings."""
     llm_server_session.reset()
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CHATTER_RUNTIME_DIR", str(tmp_path))
     write_services({"openai_base_url": llm_server_session.base_url})  # as runchatter does
-    settings.LLM_OFFLINE = True
-    settings.OPENAI_BASE_URL = None
+    fresh = runpy.run_path(str(Path(__file__).resolve().parents[1] / "chatter_site" / "settings.py"))
+    assert fresh["LLM_OFFLINE"] is True
+    for name in ("LLM_OFFLINE", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        setattr(settings, name, fresh[name])
 
     line = llm_chat(messages=persona_messages())
 

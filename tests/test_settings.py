@@ -170,3 +170,31 @@ def test_it_warns_once_per_process_for_an_old_name(monkeypatch, caplog) -> None:
     assert [record.getMessage() for record in caplog.records] == [
         "DJANGO_CSRF_TRUSTED_ORIGINS is deprecated and will stop working in chatter 2.0: set CHATTER_CSRF_TRUSTED_ORIGINS instead"
     ]
+
+
+def test_it_changes_nothing_outside_when_settings_are_imported(tmp_path) -> None:
+    code = (
+        "import os; before = dict(os.environ); import chatter_site.settings as s; "
+        "print(sorted(set(os.environ.items()) ^ set(before.items())), s.SECRET_KEY != '')"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEM0_", "DATABASE_URL"))}
+    env.update(CHATTER_VAR_DIR=str(tmp_path / "var"), CHATTER_RUNTIME_DIR=str(tmp_path / "run"))
+    env.pop("CHATTER_SECRET_KEY", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[] True"
+    assert list(tmp_path.iterdir()) == []  # no var/, no secret key file, no static root
+
+
+def test_it_prepares_local_state_when_the_apps_are_ready(tmp_path) -> None:
+    """A fresh clone's `manage.py migrate` (SQLite, no runner) finds its directories made."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEM0_DIR", "MEM0_TELEMETRY")}
+    env.update(CHATTER_VAR_DIR=str(tmp_path / "var"), CHATTER_RUNTIME_DIR=str(tmp_path / "run"))
+    code = "import os, django; django.setup(); print(os.environ['MEM0_TELEMETRY'], os.environ['MEM0_DIR'])"
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
+        env={**env, "DJANGO_SETTINGS_MODULE": "chatter_site.settings"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", str(tmp_path / "var" / "mem0")]
+    assert (tmp_path / "var").is_dir() and (tmp_path / "var" / "static").is_dir()

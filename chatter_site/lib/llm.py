@@ -49,7 +49,6 @@ from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm_formats import FORMATS, json_extract, json_sender
 from chatter_site.lib.metrics import counter, gauge, histogram
 from chatter_site.lib.redis import redis_client
-from chatter_site.lib.runtime import read_services
 
 log = logging.getLogger("chatter.llm")
 
@@ -118,11 +117,9 @@ class _Failure(Exception):
 def llm_endpoint() -> Endpoint:
     """Where LLM calls go now; ChatterError("unavailable") when nothing is configured or running."""
     if settings.LLM_OFFLINE:
-        # Settings may predate the runner (a shell opened first): look again before giving up.
-        base_url = settings.OPENAI_BASE_URL or read_services().get("openai_base_url")
-        if not base_url:
+        if not settings.OPENAI_BASE_URL:  # no runner was running when this process read its settings
             raise ChatterError("unavailable", NO_ENDPOINT)
-        return Endpoint(base_url=base_url, api_key=OFFLINE_API_KEY, offline=True)
+        return Endpoint(base_url=settings.OPENAI_BASE_URL, api_key=OFFLINE_API_KEY, offline=True)
     if not (settings.OPENAI_BASE_URL or settings.OPENAI_API_KEY):
         raise ChatterError("unavailable", NO_ENDPOINT)
     return Endpoint(

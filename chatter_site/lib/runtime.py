@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -14,6 +15,7 @@ SERVICES_FILE = "services.json"
 # run_stream_context's exit status when it stopped because another source has the room: runchatter
 # does not restart such a demo source (a user's own stream keeps the room).
 EXIT_SOURCE_YIELDED = 3
+SECRET_KEY_FILE = "secret_key"  # under var/, which git ignores
 
 
 def var_dir() -> Path:
@@ -59,3 +61,28 @@ def write_services(services: dict[str, str]) -> Path:
 
 def clear_services() -> None:
     (runtime_dir() / SERVICES_FILE).unlink(missing_ok=True)
+
+
+def development_secret_key() -> str | None:
+    """The development key `runchatter` generated into var/, or None before the first run."""
+    try:
+        return (var_dir() / SECRET_KEY_FILE).read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def development_secret_key_ensure() -> str:
+    """Generate var/secret_key once (0600 from the start: no window where others can read it)."""
+    key = development_secret_key()
+    if key:
+        return key
+    directory = var_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(50)
+    try:
+        descriptor = os.open(directory / SECRET_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process of this checkout made it meanwhile
+        return (directory / SECRET_KEY_FILE).read_text().strip()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(key)
+    return key

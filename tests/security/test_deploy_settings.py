@@ -10,6 +10,7 @@ import sys
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from chatter_site.lib.runtime import development_secret_key_ensure
 from tests.support.processes import ROOT
 
 STRONG_KEY = secrets.token_urlsafe(50)
@@ -108,9 +109,13 @@ def test_it_reads_the_proxy_ssl_header_from_the_environment(monkeypatch, tmp_pat
 
 
 def test_it_keeps_a_generated_development_key_out_of_git(monkeypatch, tmp_path) -> None:
+    _settings(monkeypatch, tmp_path)
+    assert not (tmp_path / "var").exists()  # reading settings writes nothing; runchatter generates the key
+    generated = development_secret_key_ensure()
     first = _settings(monkeypatch, tmp_path)["SECRET_KEY"]
     second = _settings(monkeypatch, tmp_path)["SECRET_KEY"]
-    assert first == second and len(first) >= 50
+    assert first == second == generated and len(first) >= 50
+    assert development_secret_key_ensure() == first  # generated once
     assert (tmp_path / "var" / "secret_key").read_text().strip() == first
     ignored = subprocess.run(["git", "check-ignore", "-q", "var/secret_key"], cwd=ROOT)
     assert ignored.returncode == 0, "var/ must be git-ignored: it holds the development secret key"

@@ -14,16 +14,20 @@ The embedded services are real services on the same code path as production (STY
 the runner records their addresses in the runtime directory so any other `manage.py` command from
 the same checkout finds them (chatter_site.lib.runtime).
 
+The runner never changes its own settings: the children learn the embedded services' addresses
+from the environment it gives them (environment), and the migrations and the demo seed run as
+children too.
+
 Modules: console (the one writer for all output, the log files), children (starting, signalling
 and describing supervised processes; the client of watchdog, which stops every child's process
-group should the runner die), monitor (outages and the status line), embedded (ports, health probes, the embedded
-Redis and Chroma command lines), runner (RunOptions, the Runner and run_chatter).
+group should the runner die), monitor (outages and the status line), embedded (ports, health
+probes, the Redis and Chroma command lines), services (starting the embedded services), environment
+(the children's environment), commands (the app processes' command lines), banner (what the
+console says once healthy), runner (RunOptions, the Runner and run_chatter).
 """
 from chatter_site.lib.runner.children import Child, Watchdog, describe_exit, signal_group, start_child
 from chatter_site.lib.runner.console import Console, LogFiles, Output
-from chatter_site.lib.runner.monitor import Monitor
 from chatter_site.lib.runner.embedded import (
-    adopt_redis_url,
     browser_host,
     check_port_free,
     chroma_answers,
@@ -33,7 +37,8 @@ from chatter_site.lib.runner.embedded import (
     redis_answers,
     redis_executable,
 )
-from chatter_site.lib.runner.runner import RunOptions, Runner, StopRequest, run_chatter
+from chatter_site.lib.runner.monitor import Monitor
+from chatter_site.lib.runner.runner import Runner, RunOptions, StopRequest, run_chatter
 
 __all__ = [
     "Child",
@@ -45,7 +50,6 @@ __all__ = [
     "Runner",
     "StopRequest",
     "Watchdog",
-    "adopt_redis_url",
     "browser_host",
     "check_port_free",
     "chroma_answers",

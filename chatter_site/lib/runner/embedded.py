@@ -1,6 +1,5 @@
 """Ports, health probes and the embedded services' parts that need no runner: the Redis executable,
-the Chroma command line, "does it answer" checks, and pointing this process's settings at the
-embedded Redis."""
+the Chroma command line, "does it answer" checks."""
 from __future__ import annotations
 
 import errno
@@ -13,7 +12,6 @@ import urllib.request
 from pathlib import Path
 
 import redis
-from django.conf import settings
 
 from chatter_site.lib.errors import ChatterError
 
@@ -99,19 +97,3 @@ def health_status(url: str) -> tuple[int | None, str]:
         return exc.code, exc.read(300).decode(errors="replace")
     except (OSError, ValueError) as exc:
         return None, str(exc)
-
-
-def adopt_redis_url(url: str) -> None:
-    """Point this process's own settings at the Redis it just started.
-
-    Settings were read before the embedded Redis existed; migrations and demo seeders run here in
-    the runner and may publish or enqueue, so they must reach the same Redis as the children.
-    Nothing in this process has opened a Redis connection or built the Celery config yet.
-    """
-    settings.REDIS_URL = url
-    settings.REDIS_CONFIGURED = True
-    settings.CELERY_BROKER_URL = url
-    layers = settings.CHANNEL_LAYERS
-    default = layers.get("default", {})
-    if "hosts" in default.get("CONFIG", {}):
-        settings.CHANNEL_LAYERS = {**layers, "default": {**default, "CONFIG": {**default["CONFIG"], "hosts": [url]}}}

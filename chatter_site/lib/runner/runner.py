@@ -1,59 +1,48 @@
 """The runner itself: options, start-up order, supervision and shutdown (see the package docstring)."""
 from __future__ import annotations
 
-import io
 import os
-import secrets
 import shutil
 import signal
-import sys
 import time
-import traceback
-import urllib.parse
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+import redis
 from django.apps import apps
 from django.conf import settings
-from django.core.management import call_command
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.utils.module_loading import import_string
 
 from chatter_site.lib.errors import ChatterError
-from chatter_site.lib.offline_llm.server import CONTROL_TOKEN_ENV
+from chatter_site.lib.runner.banner import BannerFacts, banner_lines, describe_database
 from chatter_site.lib.runner.children import Child, Watchdog, describe_exit, signal_group, start_child
-from chatter_site.lib.runner.console import Console, Output
-from chatter_site.lib.runner.haproxy import haproxy_command, haproxy_config, haproxy_executable
-from chatter_site.lib.runner.embedded import (
-    adopt_redis_url,
-    browser_host,
-    check_port_free,
-    chroma_answers,
-    chroma_command,
-    free_port,
-    health_status,
-    redis_answers,
-    redis_executable,
+from chatter_site.lib.runner.commands import (
+    beat_command,
+    daphne_command,
+    demo_stream_command,
+    migrate_command,
+    seed_command,
+    worker_command,
 )
+from chatter_site.lib.runner.console import Console, Output
 from chatter_site.lib.runner.demo_stream import RESUME_IDLE_SECONDS, DemoStreamWatch, exited_by_yielding
+from chatter_site.lib.runner.embedded import browser_host, check_port_free, free_port, health_status
+from chatter_site.lib.runner.environment import METRICS_DIRNAME, child_environment
+from chatter_site.lib.runner.haproxy import haproxy_command, haproxy_config, haproxy_executable
 from chatter_site.lib.runner.monitor import Monitor
-from chatter_site.lib.runtime import clear_services, read_services, write_services
+from chatter_site.lib.runner.services import EmbeddedServices
+from chatter_site.lib.runtime import clear_services, development_secret_key_ensure, read_services, write_services
 
 # Deadlines for events, not expected durations: a loaded 2-core machine took over 30 s once.
 HEALTH_TIMEOUT = 90.0
-REDIS_START_TIMEOUT = 30.0
-LLM_START_TIMEOUT = 30.0
-CHROMA_START_TIMEOUT = 60.0
-OFFLINE_LLM_API_KEY = "offline"  # the provider ignores keys; the openai client insists on one
+SETUP_TIMEOUT = 900.0  # migrations of a large database
 STOP_TIMEOUT = 10.0
 POLL_INTERVAL = 0.2
 BEAT_PIDFILE = "celerybeat.pid"
-METRICS_DIRNAME = "metrics"
-REDIS_DIRNAME = "redis"
 LOG_DIRNAME = "log"  # under VAR_DIR: each child's full output, var/log/<child>.log
-CHROMA_DIRNAME = "chroma"  # under VAR_DIR, not the runtime dir: memories outlive a run
 DEMO_ROOM_SLUG = "demo"
 # App processes hold no state a restart loses (the broker and the database keep it), so one that
 # dies is started again, like a process supervisor would; the embedded services are not: their
@@ -108,17 +97,17 @@ class Runner:
         self.commands: dict[str, list[str]] = {}  # what each child was started with, to restart it
         self.restarts: dict[str, list[float]] = {}  # monotonic times of each child's recent restarts
         self.stop = StopRequest()
-        self.redis_url: str | None = None
-        self.llm_base_url: str | None = None
-        self.llm_control_token: str | None = None
-        self.chroma_url: str | None = None  # set once it answers
-        self.chroma_port = 0
+        self.embedded = EmbeddedServices(
+            supervisor=self, runtime_dir=self.runtime_dir, var_dir=Path(settings.VAR_DIR), on_change=self.record_services
+        )
+        self._redis: redis.Redis | None = None
+        self.last_step_tail = ""  # the output of the last run_step, for its error message
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.claimed_runtime_dir = False
         self.failed = False
         self.base_url = f"http://{browser_host(options.host)}:{options.port}"
         self.demo = DemoStreamWatch(
-            owner_of=lambda: import_string(settings.CHATTER_STREAM_OWNER_READER)(room_slug=DEMO_ROOM_SLUG)
+            owner_of=lambda: import_string(settings.CHATTER_STREAM_OWNER_READER)(room_slug=DEMO_ROOM_SLUG, client=self.redis())
         )
 
     # -- lifecycle --
@@ -136,20 +125,20 @@ class Runner:
             self.watchdog = Watchdog(env=self.child_env(), cwd=self.base_dir)
             started = time.monotonic()
             # Chroma starts slowest: spawned first, awaited once Redis and the LLM are up.
-            chroma = None if os.environ.get("CHATTER_VECTOR_STORE") else self.spawn_embedded_chroma()
+            chroma = None if os.environ.get("CHATTER_VECTOR_STORE") else self.embedded.chroma_spawn()
             if not os.environ.get("REDIS_URL"):
-                self.start_embedded_redis()
+                self.embedded.redis_start()
             if not (os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL")):
-                self.start_offline_llm()
+                self.embedded.offline_llm_start()
             if chroma is not None:
-                self.await_embedded_chroma(chroma)
+                self.embedded.chroma_await(chroma)
             self.prepare_database()
             self.start_app_processes()
             self.wait_until_healthy()
             self.print_banner(seconds=time.monotonic() - started)
             self.monitor = Monitor(
                 console=self.console,
-                redis_url=settings.REDIS_URL,
+                redis_url=self.redis_url(),
                 queues=tuple(settings.CELERY_TASK_QUEUES_NAMES),
                 status_interval=self.options.status_interval,
             )
@@ -193,6 +182,8 @@ class Runner:
         metrics_dir = self.runtime_dir / METRICS_DIRNAME
         shutil.rmtree(metrics_dir, ignore_errors=True)  # old samples from dead pids would skew sums
         metrics_dir.mkdir(parents=True)
+        if not settings.PRODUCTION and not os.environ.get("CHATTER_SECRET_KEY"):
+            development_secret_key_ensure()  # the children (and later shells) share it from var/
 
     def install_signal_handlers(self) -> dict[int, object]:
         previous: dict[int, object] = {}
@@ -218,185 +209,55 @@ class Runner:
         time.sleep(seconds)
         self.check_interrupted()
 
-    # -- embedded Redis --
-
-    def start_embedded_redis(self) -> None:
-        executable = redis_executable()
-        data_dir = self.runtime_dir / REDIS_DIRNAME
-        data_dir.mkdir(parents=True, exist_ok=True)
-        # Any local process can reach 127.0.0.1: a random password (in a 0600 config file, never on
-        # the command line where `ps` shows it) keeps other users off the chat's Redis.
-        password = secrets.token_urlsafe(24)
-        config = data_dir / "redis.conf"
-        config.unlink(missing_ok=True)
-        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "w") as handle:
-            handle.write(f"requirepass {password}\n")
-        # The free port is picked before redis binds it; if something grabs it first, try another.
-        for attempt in range(3):
-            port = free_port()
-            child = self.spawn(
-                "redis",
-                [
-                    executable, str(config), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data_dir),
-                    "--save", "", "--appendonly", "no", "--daemonize", "no", "--protected-mode", "yes",
-                    # Redis would otherwise overwrite its argv and environment with a short title;
-                    # kept, `ps` shows which checkout's runtime dir this Redis belongs to.
-                    "--set-proc-title", "no",
-                ],
-            )
-            url = f"redis://:{password}@127.0.0.1:{port}/0"
-            if self.wait_for_redis(child, url):
-                break
-            self.drop(child)
-            if attempt == 2:
-                raise ChatterError("unavailable", f"the embedded Redis did not start:\n{child.log_tail()}")
-        self.redis_url = url
-        self.record_services()
-        adopt_redis_url(url)
-
-    def wait_for_redis(self, child: Child, url: str) -> bool:
-        deadline = time.monotonic() + REDIS_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if child.exited():
-                return False
-            if redis_answers(url):
-                return True
-            self.sleep(0.05)
-        signal_group(child, signal.SIGKILL)
-        child.proc.wait()
-        return False
-
     def record_services(self) -> None:
         # write_services replaces the whole file: always write everything known so far.
-        services = {"started_at": self.started_at, "web_url": self.base_url}
-        if self.redis_url:
-            services["redis_url"] = self.redis_url
-        if self.llm_base_url:
-            services["openai_base_url"] = self.llm_base_url
-            services["llm_control_token"] = self.llm_control_token
-        if self.chroma_url:
-            services["chroma_url"] = self.chroma_url
-        write_services(services)
+        write_services({"started_at": self.started_at, "web_url": self.base_url, **self.embedded.addresses.record()})
 
-    # -- offline LLM provider --
+    def redis_url(self) -> str:
+        """The Redis the children use (this process's settings may name none: the runner started it)."""
+        return self.embedded.addresses.redis_url or settings.REDIS_URL
 
-    def start_offline_llm(self) -> None:
-        # POST /__control changes every answer: only holders of services.json (0600) may use it.
-        self.llm_control_token = secrets.token_urlsafe(24)
-        for attempt in range(3):
-            port = free_port()
-            child = self.spawn(
-                "llm", [sys.executable, "-m", "chatter_site.lib.offline_llm", "--host", "127.0.0.1", "--port", str(port)]
-            )
-            url = f"http://127.0.0.1:{port}/v1"
-            if self.wait_for_llm(child, url):
-                break
-            self.drop(child)
-            if attempt == 2:
-                raise ChatterError("unavailable", f"the offline LLM provider did not start:\n{child.log_tail()}")
-        self.llm_base_url = url
-        self.record_services()
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            self._redis = redis.Redis.from_url(self.redis_url(), socket_timeout=5, socket_connect_timeout=3)
+        return self._redis
 
-    def wait_for_llm(self, child: Child, url: str) -> bool:
-        deadline = time.monotonic() + LLM_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if child.exited():
-                return False
-            if health_status(f"{url}/models")[0] == 200:
-                return True
-            self.sleep(0.05)
-        signal_group(child, signal.SIGKILL)
-        child.proc.wait()
-        return False
-
-    # -- Chroma server (Mem0's vector store, shared by Daphne and every worker) --
-
-    def spawn_embedded_chroma(self) -> Child:
-        data_dir = Path(settings.VAR_DIR) / CHROMA_DIRNAME
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self.chroma_port = free_port()
-        return self.spawn("chroma", chroma_command(host="127.0.0.1", port=self.chroma_port, path=data_dir))
-
-    def await_embedded_chroma(self, child: Child) -> None:
-        # The free port was picked before chroma bound it; if something grabbed it first, try another.
-        for attempt in range(3):
-            if self.wait_for_chroma(child, self.chroma_port):
-                break
-            self.drop(child)
-            if attempt == 2:
-                raise ChatterError("unavailable", f"the Chroma server did not start:\n{child.log_tail()}")
-            child = self.spawn_embedded_chroma()
-        self.chroma_url = f"chroma://127.0.0.1:{self.chroma_port}"
-        self.record_services()
-        settings.MEMORY_VECTOR_STORE_URL = self.chroma_url  # for what runs here (seeders)
-
-    def wait_for_chroma(self, child: Child, port: int) -> bool:
-        deadline = time.monotonic() + CHROMA_START_TIMEOUT
-        while time.monotonic() < deadline:
-            if child.exited():
-                return False
-            if chroma_answers("127.0.0.1", port):
-                return True
-            self.sleep(0.1)
-        signal_group(child, signal.SIGKILL)
-        child.proc.wait()
-        return False
-
-    # -- database --
+    # -- database (in children: they read the embedded services' addresses from their environment) --
 
     def prepare_database(self) -> None:
-        self.console.say(f"database: {self.describe_database()}; applying migrations")
-        report = io.StringIO()
-        try:
-            call_command("migrate", interactive=False, verbosity=1, stdout=report)
-        except DatabaseError as exc:
-            raise ChatterError("unavailable", f"cannot migrate {self.describe_database()}: {exc}") from exc
-        applied = report.getvalue().count("  Applying ")
+        self.console.say(f"database: {describe_database()}; applying migrations")
+        status, lines = self.run_step("migrate", migrate_command())
+        if status:
+            raise ChatterError("unavailable", f"cannot migrate {describe_database()}:\n{self.last_step_tail}")
+        applied = sum(1 for line in lines if line.startswith("  Applying "))
         self.console.say(f"database: {applied} migration(s) applied" if applied else "database: up to date")
-        self.check_interrupted()
-        self.seed_if_empty()
-        # The runner serves nothing itself; an idle SQLite handle here only gets in writers' way.
-        connections.close_all()
+        status, lines = self.run_step("seed", seed_command())
+        if status:
+            raise ChatterError("invalid", f"the demo seed failed:\n{self.last_step_tail}")
+        for line in lines:
+            if line.startswith("seeded"):
+                self.console.say(line)
 
-    def seed_if_empty(self) -> None:
-        # "Empty" means no chat room at all: the rooms are what a visitor sees first.
-        Room = apps.get_model("chat", "Room")
-        if Room.objects.exists():
-            return
-        for dotted in settings.CHATTER_DEMO_SEEDERS:
-            try:
-                result = import_string(dotted)()
-            except Exception as exc:  # a broken seeder must say which one, not a bare traceback
-                self.console.say(traceback.format_exc().rstrip())
-                raise ChatterError("invalid", f"demo seeder {dotted} failed: {exc!r}") from exc
-            self.console.say(f"seeded: {dotted}" + (f" ({result})" if result else ""))
-        slugs = ", ".join(Room.objects.order_by("slug").values_list("slug", flat=True)) or "none"
-        self.console.say(f"seeded an empty database; rooms: {slugs}")
+    def run_step(self, name: str, argv: list[str]) -> tuple[int, list[str]]:
+        """Run a command to its end as a child (Ctrl-C stops it); its exit status and output lines."""
+        child = self.spawn(name, argv)
+        deadline = time.monotonic() + SETUP_TIMEOUT
+        while not child.exited():
+            if time.monotonic() > deadline:
+                raise ChatterError("unavailable", f"{name} did not finish within {SETUP_TIMEOUT:.0f}s:\n{child.log_tail()}")
+            self.sleep()
+        if child.reader is not None:
+            child.reader.join(timeout=5)  # its last lines
+        self.drop(child)
+        self.last_step_tail = child.log_tail()
+        return child.proc.returncode, list(child.tail)
 
     # -- app processes --
 
     def child_env(self) -> dict[str, str]:
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",  # children's lines must reach the console as they happen
-            "DJANGO_SETTINGS_MODULE": os.environ.get("DJANGO_SETTINGS_MODULE", "chatter_site.settings"),
-            "PROMETHEUS_MULTIPROC_DIR": str(self.runtime_dir / METRICS_DIRNAME),
-        }
-        if self.redis_url:
-            # Explicit, so a child never depends on reading services.json at the right moment.
-            env["REDIS_URL"] = self.redis_url
-        if self.llm_base_url:
-            env["OPENAI_BASE_URL"] = self.llm_base_url
-            env["OPENAI_API_KEY"] = OFFLINE_LLM_API_KEY
-        if self.llm_control_token:
-            env[CONTROL_TOKEN_ENV] = self.llm_control_token
-        if self.chroma_url:
-            env["CHATTER_VECTOR_STORE"] = self.chroma_url
-        if self.options.daphnes > 1 and not env.get("CHATTER_TRUSTED_PROXIES"):
-            # Every socket arrives from the local HAProxy: count clients by its X-Forwarded-For.
-            env["CHATTER_TRUSTED_PROXIES"] = "127.0.0.1/32,::1/128"
-        return env
+        return child_environment(
+            base=os.environ, runtime_dir=self.runtime_dir, embedded=self.embedded.addresses, behind_proxy=self.options.daphnes > 1
+        )
 
     def spawn(self, name: str, argv: list[str]) -> Child:
         child = start_child(name=name, argv=argv, env=self.child_env(), cwd=self.base_dir, console=self.console)
@@ -406,25 +267,16 @@ class Runner:
         self.commands[name] = argv
         return child
 
-    def daphne_command(self, *, host: str, port: int) -> list[str]:
-        return [
-            sys.executable, "-m", "daphne", "-b", host, "-p", str(port),
-            "--websocket-max-message-size", str(settings.CHAT_TRANSPORT_MAX_BYTES),
-            # No --proxy-headers: Daphne would believe any client's X-Forwarded-For, and the
-            # loopback-only /metrics check trusts the client address.
-            "chatter_site.asgi:application",
-        ]
-
     def start_web(self) -> None:
         if self.options.daphnes == 1:
-            self.spawn("web", self.daphne_command(host=self.options.host, port=self.options.port))
+            self.spawn("web", daphne_command(host=self.options.host, port=self.options.port))
             return
         executable = haproxy_executable()
         if executable is None:
             raise ChatterError("unavailable", "--daphnes needs HAProxy in front of them: apt-get install haproxy")
         backends = [("127.0.0.1", free_port()) for _ in range(self.options.daphnes)]
         for n, (host, port) in enumerate(backends, start=1):
-            self.spawn(f"web{n}", self.daphne_command(host=host, port=port))
+            self.spawn(f"web{n}", daphne_command(host=host, port=port))
         config = self.runtime_dir / HAPROXY_CONFIG
         config.write_text(haproxy_config(bind=self.options.host, port=self.options.port, backends=backends))
         self.spawn("lb", haproxy_command(executable=executable, config_path=config))
@@ -436,33 +288,11 @@ class Runner:
             self.watchdog.forget(child)
 
     def start_app_processes(self) -> None:
-        python = sys.executable
-        queues = ",".join(settings.CELERY_TASK_QUEUES_NAMES)
         self.start_web()
-        self.spawn(
-            "worker",
-            [
-                python, "-m", "celery", "-A", "chatter_site", "worker", "-Q", queues,
-                "-c", str(self.options.workers), "-l", "INFO", "--without-mingle", "--without-gossip",
-            ],
-        )
-        self.spawn(
-            "beat",
-            [
-                python, "-m", "celery", "-A", "chatter_site", "beat", "-l", "INFO",
-                "-s", str(settings.CELERY_BEAT_SCHEDULE_FILENAME),
-                "--pidfile", str(self.runtime_dir / BEAT_PIDFILE),
-            ],
-        )
+        self.spawn("worker", worker_command(concurrency=self.options.workers))
+        self.spawn("beat", beat_command(pidfile=self.runtime_dir / BEAT_PIDFILE))
         if self.options.demo_stream and self.demo_room_exists():
-            # The embedded stream default: a scripted source, through the same pipeline as audio.
-            self.spawn(
-                "stream",
-                [
-                    python, "manage.py", "run_stream_context", "--room", DEMO_ROOM_SLUG,
-                    "--script", str(settings.STREAMCTX_DEMO_SCRIPT), "--loop", "--if-free",
-                ],
-            )
+            self.spawn("stream", demo_stream_command(room_slug=DEMO_ROOM_SLUG))
 
     def first_exited_child(self) -> Child | None:
         return next((child for child in self.children if child.exited()), None)
@@ -575,74 +405,20 @@ class Runner:
 
     # -- output --
 
-    def describe_database(self) -> str:
-        database = settings.DATABASES["default"]
-        if database["ENGINE"].endswith("sqlite3"):
-            return f"SQLite at {database['NAME']}"
-        return "PostgreSQL" if "postgres" in database["ENGINE"] else database["ENGINE"]
-
-    def describe_storage(self) -> str:
-        if settings.CHATTER_S3_BUCKET:
-            return f"S3 bucket {settings.CHATTER_S3_BUCKET}"
-        location = settings.STORAGES["documents"].get("OPTIONS", {}).get("location", settings.MEDIA_ROOT)
-        return f"filesystem at {location}"
-
     def demo_room_exists(self) -> bool:
         exists = apps.get_model("chat", "Room").objects.filter(slug=DEMO_ROOM_SLUG).exists()
-        connections.close_all()
+        connections.close_all()  # the runner serves nothing itself; an idle SQLite handle gets in writers' way
         return exists
 
-    def describe_llm(self) -> str:
-        if self.llm_base_url:
-            return f"offline provider at {self.llm_base_url}"
-        base_url = os.environ.get("OPENAI_BASE_URL") or "https://api.openai.com/v1"
-        host = urllib.parse.urlparse(base_url).netloc or base_url
-        return f"OpenAI-compatible endpoint {host} (model {settings.CHATTER_LLM_MODEL})"
-
-    def describe_memory(self) -> str:
-        if self.chroma_url:
-            return f"Chroma server at {self.chroma_url} (data in {Path(settings.VAR_DIR) / CHROMA_DIRNAME})"
-        scheme = urllib.parse.urlparse(os.environ.get("CHATTER_VECTOR_STORE", "")).scheme or "unknown"
-        return f"external vector store (CHATTER_VECTOR_STORE, {scheme})"
-
-    def describe_processes(self) -> str:
-        names = {"web": "web (Daphne)", "worker": f"worker (Celery, {self.options.workers} processes)", "beat": "beat",
-                 "stream": "stream (the demo room's scripted stream)", "redis": "redis", "llm": "llm (offline)", "chroma": "chroma", "lb": "lb (HAProxy)"}
-        return ", ".join(
-            names.get(child.name) or (f"{child.name} (Daphne)" if child.name.startswith("web") else child.name)
-            for child in self.children
-        )
-
     def print_banner(self, *, seconds: float) -> None:
-        redis = f"embedded at {redis_url_redacted(self.redis_url)}" if self.redis_url else "external Redis (REDIS_URL)"
-        lines = [
-            "",
-            f"  chatter is running (healthy after {seconds:.1f}s)",
-            "",
-            f"    chat        {self.base_url}/",
-        ]
-        if self.options.daphnes > 1:
-            lines.append(f"    web         {self.options.daphnes} Daphne processes behind HAProxy")
-        if self.demo_room_exists():
-            lines.append(f"    demo room   {self.base_url}/rooms/{DEMO_ROOM_SLUG}/")
-        lines += [
-            f"    admin       {self.base_url}/admin/   (first login: python manage.py createsuperuser)",
-            "",
-            f"    database    {self.describe_database()}",
-            f"    redis       {redis}",
-            f"    llm         {self.describe_llm()}",
-            f"    memory      {self.describe_memory()}",
-            f"    storage     {self.describe_storage()}",
-            f"    runtime     {self.runtime_dir}",
-            "",
-            f"    running     {self.describe_processes()}",
-            f"    logs        {self.log_dir}/<name>.log"
-            + ("" if self.options.verbose else "   (--verbose shows them here too)"),
-            "",
-            "  Below: one line per notable event and a status line a minute. Press Ctrl-C to stop.",
-            "",
-        ]
-        self.console.say("\n".join(lines))
+        facts = BannerFacts(
+            base_url=self.base_url, seconds=seconds, daphnes=self.options.daphnes, workers=self.options.workers,
+            verbose=self.options.verbose,
+            demo_room_url=f"{self.base_url}/rooms/{DEMO_ROOM_SLUG}/" if self.demo_room_exists() else None,
+            embedded=self.embedded.addresses, chroma_dir=self.embedded.chroma_dir, runtime_dir=self.runtime_dir,
+            log_dir=self.log_dir, children=tuple(child.name for child in self.children),
+        )
+        self.console.say("\n".join(banner_lines(facts)))
 
     # -- shutdown --
 
@@ -659,6 +435,8 @@ class Runner:
         if self.watchdog is not None:
             self.watchdog.close()  # every child is reaped: nothing left for it to stop
         self.console.close()
+        if self._redis is not None:
+            self._redis.close()
         self.remove_runtime_files()
         if self.stop.forced:
             self.console.say("killed everything at once (second Ctrl-C)")
@@ -693,11 +471,3 @@ class Runner:
 def run_chatter(*, options: RunOptions, out: Output) -> int:
     return Runner(options=options, out=out).run()
 
-
-def redis_url_redacted(url: str) -> str:
-    """The URL without its password, for the console."""
-    parsed = urllib.parse.urlsplit(url)
-    if not parsed.password:
-        return url
-    netloc = f":***@{parsed.hostname}:{parsed.port}" if parsed.port else f":***@{parsed.hostname}"
-    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
