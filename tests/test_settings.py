@@ -18,7 +18,7 @@ from chatter_site.celery import app
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_FILE = ROOT / "chatter_site" / "settings.py"
 ENV_HELPERS = {"env_int", "env_float"}
-OUR_APPS = ("chat.", "personas.", "memory.", "scribe.", "streamctx.")
+OUR_APPS = ("chat.", "personas.", "memory.", "scribe.", "streamctx.", "chatter_site.")
 
 
 def _settings_tree() -> ast.Module:
