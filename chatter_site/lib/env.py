@@ -106,7 +106,7 @@ def env_url(name: str, *, schemes: tuple[str, ...], default: str | None = None) 
 
 
 def env_choice(name: str, choices: tuple[str, ...], default: str) -> str:
-    raw = env_str(name, default)
+    raw = env_str(name) or default
     value = raw.strip().lower()
     if value not in choices:
         raise ImproperlyConfigured(f"{name} must be one of {', '.join(choices)}, got {raw!r}")

@@ -185,8 +185,8 @@ class Runner:
         if not settings.PRODUCTION and not os.environ.get("CHATTER_SECRET_KEY"):
             development_secret_key_ensure()  # the children (and later shells) share it from var/
 
-    def install_signal_handlers(self) -> dict[int, object]:
-        previous: dict[int, object] = {}
+    def install_signal_handlers(self) -> dict[int, signal._HANDLER]:
+        previous: dict[int, signal._HANDLER] = {}
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             previous[signum] = signal.signal(signum, self.on_signal)
         return previous

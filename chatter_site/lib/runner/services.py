@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -99,7 +100,7 @@ class EmbeddedServices:
                 ],
             )
             url = f"redis://:{password}@127.0.0.1:{port}/0"
-            if self._wait(child, lambda url=url: redis_answers(url), REDIS_START_TIMEOUT, 0.05):
+            if self._wait(child, partial(redis_answers, url), REDIS_START_TIMEOUT, 0.05):
                 break
             self.supervisor.drop(child)
             if attempt == START_ATTEMPTS - 1:
@@ -116,7 +117,7 @@ class EmbeddedServices:
                 "llm", [sys.executable, "-m", "chatter_site.lib.offline_llm", "--host", "127.0.0.1", "--port", str(port)]
             )
             url = f"http://127.0.0.1:{port}/v1"
-            if self._wait(child, lambda url=url: health_status(f"{url}/models")[0] == 200, LLM_START_TIMEOUT, 0.05):
+            if self._wait(child, partial(_answers_200, f"{url}/models"), LLM_START_TIMEOUT, 0.05):
                 break
             self.supervisor.drop(child)
             if attempt == START_ATTEMPTS - 1:
@@ -134,7 +135,7 @@ class EmbeddedServices:
     def chroma_await(self, child: Child) -> None:
         for attempt in range(START_ATTEMPTS):
             port = self.chroma_port
-            if self._wait(child, lambda port=port: chroma_answers("127.0.0.1", port), CHROMA_START_TIMEOUT, 0.1):
+            if self._wait(child, partial(chroma_answers, "127.0.0.1", port), CHROMA_START_TIMEOUT, 0.1):
                 break
             self.supervisor.drop(child)
             if attempt == START_ATTEMPTS - 1:
@@ -159,3 +160,7 @@ class EmbeddedServices:
         signal_group(child, signal.SIGKILL)
         child.proc.wait()
         return False
+
+
+def _answers_200(url: str) -> bool:
+    return health_status(url)[0] == 200
