@@ -323,3 +323,33 @@ def test_a_first_timer_is_never_called_a_regular_and_no_retold_question_dangles(
         assert not re.search(r"whether (?:that|this)\b", text)
         assert not re.search(r"\bmemories\b|\bI am \w+, one of", text)
         assert not re.search(r"\band later (?:hates|loves|mains)\b", text)
+
+
+# --- reactions name the moment ----------------------------------------------------------------------
+
+MOMENTS = [("clutch", "Clutch! No way, we got him with one HP", ["big hammer", "low health", "boss"]),
+           ("fail", "And I fell off the ledge.", ["ice cavern", "slide boost", "ledge"]),
+           ("big_laugh", "Hahaha okay you guys are ruthless,", ["wall clip", "risky skip"]),
+           ("chat_question", "should I go for the risky fireball skip or play it safe?", ["fireball skip", "boss rush"]),
+           ("scene_change", "Okay, new level, the ice cavern, this one is all movement tech", ["ice cavern", "movement tech"]),
+           ("chat_spike", "chat at 48 msg/min vs 10 baseline (4.8x)", ["wall clip", "boss rush"])]
+
+
+@pytest.mark.parametrize("handle", sorted(SPECS))
+def test_a_reaction_to_a_moment_names_what_it_was_about_even_after_many(handle) -> None:
+    memory = BarkMemory()
+    spec = SPECS[handle]
+    for round_ in range(4):  # four stream loops' worth of the same moments: its naming lines rotate, never run out
+        for kind, evidence, keywords in MOMENTS:
+            line = compose_chat_line(messages(card=card_of(spec), keywords=keywords, evidence=evidence, kind=kind, moment=True,
+                                              chat=[{"author": "x", "text": f"{round_} {kind}"}]), memory=memory)
+            named = {w for phrase in keywords + ["fireball skip", "ice cavern", "ledge"] for w in phrase.split()}
+            assert named & set(re.findall(r"[a-z]+", line.lower())), (kind, line)
+            assert_well_formed(line, spec)
+
+
+@pytest.mark.parametrize("handle", sorted(SPECS) + ["ModeratorMia"])
+def test_a_streamers_welcome_back_is_greeted_back(handle) -> None:
+    card = card_of(SPECS[handle]) if handle in SPECS else {"handle": handle, "style": "casual, 6 to 14 words", "emotes": [], "catchphrases": []}
+    line = compose_chat_line(messages(card=card, keywords=["back"], evidence="Alright chat, welcome back,", kind="scene_change", moment=True))
+    assert re.search(r"welcome back|we're back", line, re.IGNORECASE), line

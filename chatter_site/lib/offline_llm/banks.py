@@ -8,7 +8,8 @@ its length, casing and habits, its catchphrases kept whole. Slots, filled only w
   {hated}  one of its hated topics that is a noun phrase
   {is} {was} {it}  agree with {np}
   {pct} {n} {secs} {frames} {score}  numbers, drawn fresh each time
-A line without a slot is what the persona says when nothing fits one. Emotes are added by the voice,
+A line without a slot is what the persona says when nothing fits one. Each persona's lines that name
+the moment they react to, and its greetings, are in moment_banks.py and join its bank below. Emotes are added by the voice,
 not written here, except where an emote is the point of the line.
 """
 from __future__ import annotations
@@ -411,3 +412,7 @@ DEMO_BANKS: dict[str, Bank] = {
     "memelordmax": MAX,
     "backseatbarb": BARB,
 }
+
+from chatter_site.lib.offline_llm.moment_banks import moment_lines_merge  # noqa: E402 (its lines join the banks above)
+
+moment_lines_merge(DEMO_BANKS)

@@ -7,6 +7,8 @@
    its card's voice asks for (generic_banks.py); a concept the bank lacks falls back to idle.
 3. Pick a response whose slots the situation can fill with the right kind of word (phrases.py), not
    one this persona said lately nor a line the room just saw (BarkMemory, and the chat in the prompt).
+   A reaction to a stream moment names what it was about whenever one of its lines has room for the
+   phrase (a catchphrase never stands in for it); a streamer's "welcome back" is greeted back.
 4. Voice it (voice.py): casing, punctuation, opener, catchphrase kept whole, emotes.
 
 Everything comes from the prompt a real model gets (persona card, stream, chat, moment, reply-to);
@@ -32,6 +34,7 @@ from chatter_site.lib.offline_llm.voice import Voice, emotes_for, voice_apply, v
 EVENT_KINDS = ("big_laugh", "fail", "clutch", "chat_question", "scene_change", "chat_spike")
 SLOT_RE = re.compile(r"\{(\w+)\}")
 STREAM_SLOTS = {"np", "q", *SLOT_KINDS}
+GREETING_RE = re.compile(r"\b(?:welcome back|we'?re back|i'?m back)\b", re.IGNORECASE)
 NEUTRAL_CARD = {"handle": "", "style": "casual, 4 to 12 words", "emotes": []}
 
 
@@ -80,6 +83,7 @@ class Situation:
     topics: list[NounPhrase] = field(default_factory=list)
     hated: list[NounPhrase] = field(default_factory=list)
     wave: list[str] = field(default_factory=list)
+    name_it: bool = False  # a reaction to a stream moment: say what it was about when a phrase fits
 
 
 def question_kind(text: str) -> str:
@@ -108,6 +112,15 @@ def _asked_phrase(text: str, keywords: list[NounPhrase]) -> NounPhrase | None:
     return next((k for k in keywords if k.text in lowered), None)
 
 
+def _reacting(base: Situation, *, kind: str, evidence: str, keywords: list[str]) -> Situation:
+    """A reaction to a stream moment: it names what the moment was about (the evidence's phrases
+    first); a streamer's "welcome back" is greeted back."""
+    base.concept = "greet" if kind == "scene_change" and GREETING_RE.search(evidence) else kind
+    base.phrases = phrases_from(keywords=keywords, evidence=evidence, prefer_evidence=True)
+    base.name_it = base.concept in EVENT_KINDS
+    return base
+
+
 def situation_read(*, card: dict[str, Any], stream: dict[str, Any], reply_to: dict | None, moment: dict | None,
                    voice: Voice, rng: random.Random) -> Situation:
     trends_raw = stream.get("trends")
@@ -130,13 +143,10 @@ def situation_read(*, card: dict[str, Any], stream: dict[str, Any], reply_to: di
         base.asked = _asked_phrase(text, keyword_phrases)
         return base
     if moment is not None and moment.get("kind") in EVENT_KINDS:
-        base.concept = moment["kind"]
-        base.phrases = phrases_from(keywords=keywords, evidence=str(moment.get("evidence") or ""), prefer_evidence=True)
-        return base
+        return _reacting(base, kind=moment["kind"], evidence=str(moment.get("evidence") or ""), keywords=keywords)
     roll = rng.random()
     if events and roll < 0.45:
-        base.concept = events[-1]["kind"]
-        base.phrases = phrases_from(keywords=keywords, evidence=str(events[-1].get("evidence") or ""), prefer_evidence=True)
+        return _reacting(base, kind=events[-1]["kind"], evidence=str(events[-1].get("evidence") or ""), keywords=keywords)
     elif hated_now and roll < 0.6:
         base.concept = "hated"
     elif wave and voice.emote_rate >= 0.25 and roll < 0.6:
@@ -182,6 +192,8 @@ def _candidates(bank: Bank, generic: Bank, concept: str) -> list[str]:
     chain = [concept]
     if concept.startswith("answer_"):
         chain.append("answer_opinion")
+    if concept == "greet":
+        chain.append("scene_change")
     chain += ["idle"]
     for name in chain:
         if bank.get(name):
@@ -219,33 +231,64 @@ def _strip_emotes(line: str, emotes: set[str]) -> str:
     return " ".join(w for w in line.split() if w not in emotes).lower().strip()
 
 
+def _options(*, handle: str, concept: str, bank: Bank, generic: Bank, voice: Voice, values: dict[str, str],
+             rng: random.Random) -> list[tuple[str, str]]:
+    """(template, filled line) for every line of the concept whose slots the values fill."""
+    templates = _candidates(bank, generic, concept)
+    if voice.vocabulary and concept == "idle" and handle.lower() not in DEMO_BANKS and rng.random() < 0.35:
+        templates = [t.replace("{np}", "{vocab}").replace("{named}", "{vocab}") for t in templates if "{np}" in t or "{named}" in t] or templates
+    return [(t, line) for t in templates if (line := _fill(t, values)) is not None and not _echoes(t, values)]
+
+
+def _names_it(option: tuple[str, str]) -> bool:
+    return bool(set(SLOT_RE.findall(option[0])) & STREAM_SLOTS)
+
+
 def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Random, memory: BarkMemory | None,
             avoid: set[str]) -> tuple[str, str]:
     """(template, filled line) for the situation: slot lines when a phrase fits, never a recent one."""
     bank, generic = _bank_for(handle, voice)
-    templates = _candidates(bank, generic, situation.concept)
-    if voice.vocabulary and situation.concept == "idle" and handle.lower() not in DEMO_BANKS and rng.random() < 0.35:
-        templates = [t.replace("{np}", "{vocab}").replace("{named}", "{vocab}") for t in templates if "{np}" in t or "{named}" in t] or templates
     values = _values(situation, rng)
     if voice.vocabulary:
         values["vocab"] = rng.choice(voice.vocabulary).text
-    options = [(t, line) for t in templates if (line := _fill(t, values)) is not None and not _echoes(t, values)]
+    used = memory.recent_templates(handle.lower()) if memory is not None else []
+    order = {template: index for index, template in enumerate(used)}
+
+    def fresh(pool: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        return [o for o in pool if o[0] not in order and o[1].lower() not in avoid]
+
+    options = _options(handle=handle, concept=situation.concept, bank=bank, generic=generic, voice=voice, values=values, rng=rng)
+    if situation.name_it and situation.phrases:
+        # A reaction to a moment names it: a fresh line of the moment's concept with room for the
+        # phrase, else a fresh banter line with room for it, else the concept's naming line said
+        # longest ago, as long as the room has not just seen that very line.
+        idle = _options(handle=handle, concept="idle", bank=bank, generic=generic, voice=voice, values=values, rng=rng)
+        for pool in (options, idle):
+            named = [o for o in fresh(pool) if _names_it(o)]
+            if named:
+                return rng.choice(named)
+        for phrase in situation.phrases[:4]:  # said with this phrase lately: another of the moment's phrases
+            forced = {**values, **{slot: phrase.text for slot in ("np", *SLOT_KINDS) if phrase.fits(slot)}}
+            pool = _options(handle=handle, concept=situation.concept, bank=bank, generic=generic, voice=voice, values=forced, rng=rng)
+            named = [o for o in pool if _names_it(o) and o[1].lower() not in avoid]
+            if named:
+                return min(named, key=lambda o: (order.get(o[0], -1), rng.random()))
     if not options:  # the concept's lines all want a slot nothing fits: idle lines without one
         options = [(t, t) for t in _candidates(bank, generic, "idle") if not SLOT_RE.search(t)] or [("vibes", "vibes")]
-    slotted = [o for o in options if set(SLOT_RE.findall(o[0])) & STREAM_SLOTS]
-    # Naming what happened makes a reaction read as one: prefer a line with the phrase when there is one.
-    if slotted and rng.random() < (0.9 if situation.concept in EVENT_KINDS else 0.6):
+    slotted = [o for o in options if _names_it(o)]
+    # Naming something on stream makes a line read as part of the moment: prefer one with a phrase.
+    if slotted and rng.random() < 0.6:
         options = slotted + [o for o in options if o not in slotted][:1]
-    used = memory.recent_templates(handle.lower()) if memory is not None else []
-    fresh = [o for o in options if o[0] not in used and o[1].lower() not in avoid]
-    if fresh:
-        return rng.choice(fresh)
+    if fresh(options):
+        return rng.choice(fresh(options))
     if situation.concept not in ("idle", "reply") and not situation.concept.startswith("answer_"):
-        # This concept's lines are all said lately: banter instead of repeating one.
-        return respond(handle=handle, situation=Situation(**{**situation.__dict__, "concept": "idle"}), voice=voice,
-                       rng=rng, memory=memory, avoid=avoid)
+        # This concept's lines are all said lately: a greeting becomes a remark on the new scene,
+        # anything else banter, instead of repeating one.
+        fallback = "scene_change" if situation.concept == "greet" else "idle"
+        return respond(handle=handle, situation=Situation(**{**situation.__dict__, "concept": fallback,
+                                                             "name_it": fallback in EVENT_KINDS}),
+                       voice=voice, rng=rng, memory=memory, avoid=avoid)
     # All said lately: the one said longest ago (never the last one when there is another).
-    order = {template: index for index, template in enumerate(used)}
     return min(options, key=lambda o: (o[1].lower() in avoid, order.get(o[0], -1), rng.random()))
 
 
@@ -318,7 +361,8 @@ def compose_chat_line(messages: list[dict[str, Any]], *, memory: BarkMemory | No
     template, line = respond(handle=handle, situation=situation, voice=voice, rng=rng, memory=memory, avoid=avoid)
     if handle.lower() not in DEMO_BANKS:
         line = _generic_voicing(voice, line, rng, situation.concept)
-    line = _catchphrase(voice, line, rng, situation.concept, avoid)
+    if not (situation.name_it and set(SLOT_RE.findall(template)) & STREAM_SLOTS):
+        line = _catchphrase(voice, line, rng, situation.concept, avoid)  # a catchphrase may stand in for a line, never for a named moment
     line = _finish(line, voice)
     if memory is not None:
         memory.remember(handle=handle.lower(), template=template, line=_strip_emotes(line, known_emotes))

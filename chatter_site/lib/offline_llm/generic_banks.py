@@ -91,4 +91,37 @@ LONG: Bank = {
     "answer_what": ("I honestly do not know, but I would love to hear if anyone here does.",),
 }
 
+# Lines that name the moment a reaction is about ({np}: any noun phrase), and greetings for a
+# streamer's "welcome back" (chat.py's `_reacting`), per tier.
+MOMENT_LINES: dict[str, Bank] = {
+    "short": {
+        "clutch": ("the {np}, wow", "beat the {np}"), "fail": ("rip, the {np}", "the {np} again"),
+        "big_laugh": ("the {np} lol", "clip the {np}"), "chat_question": ("take the {np}",),
+        "scene_change": ("the {np} now", "ooh, the {np}"), "chat_spike": ("chat saw the {np}",),
+        "greet": ("welcome back", "we're back", "welcome back chat"),
+    },
+    "medium": {
+        "clutch": ("he beat the {np}, i can't believe it", "the {np} went perfectly, wow"),
+        "fail": ("the {np} got him again, unlucky", "that {np} is brutal tonight"),
+        "big_laugh": ("the {np} had me laughing so hard", "okay the {np} was hilarious"),
+        "chat_question": ("the {np} seems worth the risk to me",),
+        "scene_change": ("the {np} is next, this should be fun", "here comes the {np}"),
+        "chat_spike": ("everyone is talking about the {np} now",),
+        "greet": ("welcome back, good to see you all", "welcome back everyone, let's go"),
+    },
+    "long": {
+        "clutch": ("Getting past the {np} like that was one of the best moments of the stream so far.",),
+        "fail": ("The {np} ended that attempt, which is a shame, because the run looked promising.",),
+        "big_laugh": ("The {np} turned into the funniest moment of the stream, and I am still laughing.",),
+        "chat_question": ("The {np} seems worth the risk to me, as long as the run is still on pace.",),
+        "scene_change": ("The {np} is next, and I am curious to see how this part of the run goes.",),
+        "chat_spike": ("Everyone in chat seems to be talking about the {np} at once, which is fair enough.",),
+        "greet": ("Welcome back, everyone; it is good to see the stream running again.",
+                  "Welcome back, and I hope the break was as relaxing as it sounded."),
+    },
+}
+
 GENERIC_BANKS: dict[str, Bank] = {"short": SHORT, "medium": MEDIUM, "long": LONG}
+for _tier, _extra in MOMENT_LINES.items():
+    for _concept, _lines in _extra.items():
+        GENERIC_BANKS[_tier][_concept] = GENERIC_BANKS[_tier].get(_concept, ()) + _lines

@@ -1,0 +1,152 @@
+"""Lines of the demo cast that name the moment they react to, merged into each persona's bank (banks.py).
+
+A reaction reads as one when it says what happened: "the ice cavern", "the fireball skip". These lines
+carry an {np} slot (any validated noun phrase from the event's evidence or the stream's keywords), so
+each is written to read well whatever kind of thing fills it (a trick, a place, an enemy). "greet" is
+what a persona says when the streamer says "welcome back".
+"""
+from __future__ import annotations
+
+Bank = dict[str, tuple[str, ...]]  # as in banks.py, which imports this module
+
+MOMENT_LINES: dict[str, Bank] = {
+    "hypetrainhank": {
+        "clutch": ("THE {np} DELIVERED!!", "{np} FOR THE WIN!!", "THE {np}!! INSANE!!", "BEAT THE {np}!!"),
+        "fail": ("WE'LL BEAT THE {np}!!", "FORGET THE {np}!!", "THE {np} GOT LUCKY!!", "REVENGE ON THE {np}!!"),
+        "big_laugh": ("THE {np} LMAOOO!!", "CLIP THE {np}!!", "{np} COMEDY GOLD!!"),
+        "chat_question": ("{np} ALL DAY!!", "TAKE THE {np}!!", "SEND THE {np}!!"),
+        "scene_change": ("HYPED FOR THE {np}!!", "THE {np} AWAITS!!", "{np} HERE WE COME!!"),
+        "chat_spike": ("CHAT LOVES THE {np}!!", "EVERYONE SAW THE {np}!!", "{np} HAS CHAT GOING!!"),
+        "greet": ("WELCOME BACK!!", "WE'RE BACK BABY!!", "WELCOME BACK CHAT!!"),
+    },
+    "drywitdelia": {
+        "clutch": (
+            "The {np} worked out, which I will file under survivorship bias until it happens twice in a row.",
+            "I had the {np} at roughly a {pct} success rate, so that clutch was a genuine statistical outlier.",
+            "Surviving the {np} on that little health is impressive, and I say that with my usual reluctance.",
+        ),
+        "fail": (
+            "The {np} claims another attempt, and my spreadsheet now has a dedicated tab for its victims.",
+            "I would like the {np} entered into the record as the main reason this run ended early.",
+            "That is attempt number {n} lost to the {np}, which is starting to look less like bad luck.",
+        ),
+        "big_laugh": (
+            "The {np} was genuinely funny, and I am noting it as a rare moment of levity in my records.",
+            "I did not expect the {np} to be the comedic highlight of the stream, but here we are.",
+        ),
+        "chat_question": (
+            "On the {np}, the expected value says yes only if the run is already ahead of pace, which is debatable.",
+            "My answer on the {np} is a cautious maybe, pending roughly {n} more attempts worth of data.",
+        ),
+        "scene_change": (
+            "We have reached the {np}, which by my notes is where about {pct} of runs start losing time.",
+            "The {np} is next, so I am opening a fresh column and lowering my expectations accordingly.",
+        ),
+        "chat_spike": (
+            "Chat is reacting to the {np} at roughly {n} messages a second, which is a lot of enthusiasm per second.",
+            "The {np} has tripled the message rate, which tells me more about chat than about the run.",
+        ),
+        "greet": (
+            "Welcome back, everyone; I have kept the spreadsheet warm and the expectations carefully modest.",
+            "Welcome back, and for the record, my predictions from last time were mostly correct.",
+        ),
+    },
+    "newbienora": {
+        "clutch": ("wait the {np} worked?? that was amazing", "how did he survive the {np}?? my heart is racing",
+                   "is getting past the {np} like that a big deal? it looked huge"),
+        "fail": ("oh no, was it the {np}? what happened?", "is the {np} always that hard? poor guy",
+                 "wait why did the {np} go wrong? it looked fine to me"),
+        "big_laugh": ("lol the {np} got me, why is it so funny?", "wait what happened with the {np}? everyone is laughing"),
+        "chat_question": ("is the {np} the scary option? i'd play it safe", "what happens if the {np} goes wrong?"),
+        "scene_change": ("ooh the {np}! is this part hard?", "wait what's the {np}? it looks so cool"),
+        "chat_spike": ("wait is everyone talking about the {np}? what did i miss?", "chat went crazy over the {np}, did i miss something?"),
+        "greet": ("welcome back! i'm so excited for today", "yay welcome back! what are we doing today?"),
+    },
+    "framedatafelix": {
+        "clutch": ("the {np} went through with {frames} frames to spare, that's a gold", "clutch through the {np}, still -0:0{d} vs PB",
+                   "survived the {np} and kept gold pace, textbook"),
+        "fail": ("the {np} cost about {secs}s, that's the run", "lost the run to the {np}, that's {secs}s you don't get back",
+                 "the {np} is the run killer on this route, happens"),
+        "big_laugh": ("the {np} was funny but that's {secs}s of timeloss right there", "lmao the {np}, good content, bad splits"),
+        "chat_question": ("the {np} saves {secs}s, worth it if you're ahead of pace", "go for the {np}, tight window but the timesave is real"),
+        "scene_change": ("the {np} split is next, sum of best drops here", "up next the {np}, target is -0:0{d} vs PB"),
+        "chat_spike": ("chat's spamming about the {np}, meanwhile the timer keeps running", "everyone's on the {np}, the split is what matters"),
+        "greet": ("welcome back, splits are loaded and the sum of best is in reach", "welcome back, same route as last time, watch the late splits"),
+    },
+    "loregoblin": {
+        "clutch": ("ok but surviving the {np} is exactly what the old prophecy describes, isn't it?",
+                   "notice how the {np} spared him at the last moment, is the game on his side?"),
+        "fail": ("ok but the {np} took him just like the legend says, is it cursed?",
+                 "notice how the {np} always strikes right after a skip, is the game punishing us?"),
+        "big_laugh": ("ok but even the {np} seems to be in on the joke, is the game laughing with us?",
+                      "notice how the {np} made everyone laugh at once, is that part of the ritual?"),
+        "chat_question": ("ok but the {np} is the path the ancient heroes took, so isn't it the canon choice?",
+                          "notice how the game tempts him with the {np}, what is it really testing?"),
+        "scene_change": ("ok but the {np} is where the first king vanished, why does nobody talk about that?",
+                         "notice how the music changes around the {np}, what are they hiding here?"),
+        "chat_spike": ("ok but chat exploding over the {np} is exactly what the prophecy predicted, right?",
+                       "notice how everyone saw the {np} at once, are we all part of the lore now?"),
+        "greet": ("welcome back, ok but did anyone else notice the new runes on the title screen?",
+                  "ok but welcome back, has anyone solved the mural theory since last time?"),
+    },
+    "snackattacksam": {
+        "clutch": ("that {np} clutch was sweeter than dessert", "survived the {np}, time for a victory snack"),
+        "fail": ("the {np} ate that run like a snack", "the {np} burnt that run like toast"),
+        "big_laugh": ("the {np} had me spitting out my soda", "lmao the {np}, i dropped a whole nacho"),
+        "chat_question": ("the {np} is the spicy option, go for it", "go for the {np}, fortune favours the hungry"),
+        "scene_change": ("the {np} is up next, perfect time for popcorn", "the {np} looks like a snack bar, i'm hungry"),
+        "chat_spike": ("chat is eating up the {np} like free pizza", "everyone is hungry for the {np} all of a sudden"),
+        "greet": ("welcome back, i brought nachos this time", "welcome back chat, the snacks are ready"),
+    },
+    "basslinebea": {
+        "clutch": ("the {np} landed right on the downbeat, perfect timing", "that {np} clutch deserves its own drum roll"),
+        "fail": ("the music dipped right at the {np}, brutal timing", "the bassline went sad the moment the {np} happened"),
+        "big_laugh": ("the {np} landed on the beat, comedy in perfect time", "laughing at the {np} in four four time"),
+        "chat_question": ("the {np} lines up with the drop, i'd take it", "take the {np}, the music is building right up to it"),
+        "scene_change": ("the {np} has a great track, turn it up", "new track for the {np}, listen to that bassline"),
+        "chat_spike": ("chat hit a crescendo over the {np}", "the {np} has chat going at double tempo"),
+        "greet": ("welcome back, the intro track is already a vibe", "welcome back everyone, the music is on and it slaps"),
+    },
+    "grumpygramps": {
+        "clutch": ("back in my day the {np} would've ended the run, but fine, well played kid",
+                   "in my day surviving the {np} meant blowing on the cartridge first, nice one"),
+        "fail": ("in my day the {np} took our quarters too, some things never change",
+                 "back in my day the {np} would've sent you straight back to the title screen"),
+        "big_laugh": ("in my day we laughed at the {np} too, we just did it quietly",
+                      "back in my day the {np} was the joke of the whole arcade, still is"),
+        "chat_question": ("in my day we'd never risk the {np}, we played it safe and finished",
+                          "back in my day nobody asked chat about the {np}, we just played"),
+        "scene_change": ("in my day the {np} came on a second disk, so be grateful",
+                         "back in my day the {np} had no checkpoints and we liked it"),
+        "chat_spike": ("back in my day nobody spammed about the {np}, we wrote letters",
+                       "in my day chat didn't lose its mind over the {np}, we had manners"),
+        "greet": ("back in my day we never said welcome back, we never left the couch",
+                  "in my day streams didn't take breaks, but fine, welcome back"),
+    },
+    "memelordmax": {
+        "clutch": ("the {np} got absolutely humbled", "nobody: / the {np}: plot armor", "the {np} arc ends in victory"),
+        "fail": ("the {np} has left the chat", "speedrun to the {np} and straight to game over", "the {np} said skill issue"),
+        "big_laugh": ("the {np} is peak comedy", "we need the {np} on a t-shirt"),
+        "chat_question": ("chat will pick the {np}, chat always picks chaos", "the {np} or nothing, for the content"),
+        "scene_change": ("the {np} arc begins", "welcome to the {np}, population: pain"),
+        "chat_spike": ("chat discovered the {np} and lost it", "the {np} broke chat"),
+        "greet": ("welcome back to the content", "and we're back, the sequel"),
+    },
+    "backseatbarb": {
+        "clutch": ("see, that's how you handle the {np}", "told you the {np} was doable, keep it up"),
+        "fail": ("I told you to respect the {np}", "slow down before the {np} next time"),
+        "big_laugh": ("the {np} isn't a joke, practice it", "stop giggling about the {np}, eyes on the run"),
+        "chat_question": ("don't risk the {np}, just play safe", "ignore chat, the {np} isn't worth it"),
+        "scene_change": ("careful with the {np}, no rushing", "take the {np} slowly this time"),
+        "chat_spike": ("chat, stop spamming about the {np}", "everyone calm down about the {np}, let him focus"),
+        "greet": ("welcome back, now take the safe route this time", "welcome back, and reset if the first split is bad"),
+    },
+}
+
+
+def moment_lines_merge(banks: dict[str, Bank]) -> None:
+    """Add each persona's moment lines to its bank, in place (once, at import of banks.py)."""
+    for handle, extra in MOMENT_LINES.items():
+        bank = banks[handle]
+        for concept, lines in extra.items():
+            bank[concept] = tuple(dict.fromkeys(bank.get(concept, ()) + lines))
