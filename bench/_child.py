@@ -73,7 +73,7 @@ def start_moto(log_dir: Path, *, access_key: str, secret_key: str) -> tuple[Chil
             return child, url
         except OSError:
             if child.proc.poll() is not None:
-                raise RuntimeError(f"moto_server exited:\n{child.log_tail()}")
+                raise RuntimeError(f"moto_server exited:\n{child.log_tail()}") from None
             time.sleep(0.1)
     child.stop()
     raise RuntimeError("moto_server did not start")

@@ -1100,7 +1100,7 @@ def run_scenario(args, *, kind: str, viewers: int, rate: float, seconds: float, 
                     conn.send(("stop",))
                 deadline = min(deadline, time.time() + 1)
                 print(f"   fell behind: {fell_behind}; stopping the producers", flush=True)
-            for i, (process, conn) in enumerate(producer_conns):
+            for i, (_process, conn) in enumerate(producer_conns):
                 if producer_results[i] is None and conn.poll():
                     producer_results[i] = conn.recv()[1]
             time.sleep(0.1)
@@ -1108,7 +1108,7 @@ def run_scenario(args, *, kind: str, viewers: int, rate: float, seconds: float, 
             after = cpu_snapshot(pids)
         if any(r is None for r in producer_results):
             stop.set()
-            for i, (process, conn) in enumerate(producer_conns):
+            for i, (_process, conn) in enumerate(producer_conns):
                 if producer_results[i] is None:
                     producer_results[i] = _recv(conn, 15, "producer results")[1]
             fell_behind = fell_behind or "ingest could not keep the rate"

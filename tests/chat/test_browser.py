@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Page, expect
 
 from chat.services import draft_parse, message_ingest, user_color
 from tests.factories import RoomFactory, UserFactory, bot_draft
@@ -16,29 +15,6 @@ pytestmark = pytest.mark.browser
 PASSWORD = "correct-horse-battery"
 WAIT_MS = 30_000  # a deadline for a loaded 2-core machine: a passing wait returns at once
 MESSAGES = "#chat-messages .chat-message"
-
-
-@pytest.fixture
-def new_page(browser: Browser) -> Iterator:
-    """Pages in separate browser contexts (separate cookies), closed after the test.
-
-    An uncaught error in the page's script fails the test even when the assertions passed.
-    """
-    contexts = []
-    script_errors: list[str] = []
-
-    def open_page() -> Page:
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        context.set_default_timeout(WAIT_MS)
-        contexts.append(context)
-        page = context.new_page()
-        page.on("pageerror", lambda error: script_errors.append(str(error)))
-        return page
-
-    yield open_page
-    for context in contexts:
-        context.close()
-    assert not script_errors, f"uncaught errors in the page: {script_errors}"
 
 
 def sign_in(page: Page, base_url: str, *, username: str, next_path: str) -> None:

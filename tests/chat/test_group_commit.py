@@ -187,7 +187,7 @@ async def test_it_keeps_seqs_gap_free_and_client_ids_once_under_senders_on_two_p
     for u, pair in enumerate(pairs):
         mine = {f"u{u}-0", f"u{u}-1"}
         for reader in pair:  # every send answered: the echo with its client_id, or a refusal
-            await reader.until(lambda r=reader: mine <= set(r.acked) | set(r.refused))
+            await reader.until(lambda r=reader, mine=mine: mine <= set(r.acked) | set(r.refused))
             assert not reader.refused, reader.refused
     total = len(sent) + 30
     rows = await database_sync_to_async(

@@ -13,7 +13,7 @@ from playwright.sync_api import expect
 from chat.models import ModerationAction, RoomModerator
 from chat.moderation import moderation_apply
 from chat.services import draft_parse, human_draft, message_ingest
-from tests.chat.test_browser import MESSAGES, WAIT_MS, new_page, sign_in, wait_connected  # noqa: F401  (fixture)
+from tests.chat.test_browser import MESSAGES, WAIT_MS, sign_in, wait_connected
 from tests.factories import RoomFactory, UserFactory, bot_draft
 
 pytestmark = pytest.mark.browser

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 
 from chat.models import Message
 from chat.services import draft_parse, human_draft, message_ingest
-from tests.chat.test_browser import MESSAGES, WAIT_MS, new_page, sign_in, wait_connected  # noqa: F401  (fixture)
+from tests.chat.test_browser import MESSAGES, WAIT_MS, sign_in, wait_connected
 from tests.factories import RoomFactory, UserFactory, bot_draft
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 

@@ -40,7 +40,6 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from channels.db import database_sync_to_async
 from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth import get_user_model
@@ -478,8 +477,8 @@ def test_pages_never_render_hostile_messages_or_names_as_markup(client, llm_serv
     client.force_login(user)
     for n, text in enumerate(texts):
         for draft, author in (
-            (lambda: human_draft(user=user, room_slug=room.slug, text=text, client_id=f"c{n}"), user),
-            (lambda: draft_parse(bot_draft(room=room, text=text, handle="fuzzbot")), None),
+            (lambda text=text, n=n: human_draft(user=user, room_slug=room.slug, text=text, client_id=f"c{n}"), user),
+            (lambda text=text: draft_parse(bot_draft(room=room, text=text, handle="fuzzbot")), None),
         ):
             try:
                 message_ingest(draft=draft(), user=author)
