@@ -1,17 +1,6 @@
 """Phrase banks of the demo cast (personas/demo_cast.py), one per persona, written for its card.
 
-Each bank maps a concept (what the line responds to, see bark.py) to lines in that persona's voice:
-its length, casing and habits, its catchphrases kept whole. Slots, filled only with what fits them:
-  {np}     a noun phrase from the stream (an event's evidence or the keywords), validated by phrases.py
-  {q}      the noun phrase a viewer asked about
-  {topic}  one of the persona's loved topics that is a noun phrase
-  {hated}  one of its hated topics that is a noun phrase
-  {is} {was} {it}  agree with {np}
-  {pct} {n} {secs} {frames} {score}  numbers, drawn fresh each time
-A line without a slot is what the persona says when nothing fits one. Each persona's lines that name
-the moment they react to, and its greetings, are in moment_banks.py and join its bank below. Emotes are added by the voice,
-not written here, except where an emote is the point of the line.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chatter_site/lib/offline_llm/banks.py."""
 from __future__ import annotations
 
 Bank = dict[str, tuple[str, ...]]

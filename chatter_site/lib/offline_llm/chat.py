@@ -1,21 +1,6 @@
 """Composing one persona chat line: a rule-based bark system, in the manner of Valve's dynamic dialog.
 
-1. Read the request into a situation: the concept the line answers (a viewer's @mention or reply,
-   the stream moment it reacts to, an emote wave, a loved or hated topic on stream, a question to
-   chat, idle banter) and the facts around it (noun phrases from the stream, what the viewer asked).
-2. Match the speaker: a demo persona's own bank (banks.py), else the generic bank of the length tier
-   its card's voice asks for (generic_banks.py); a concept the bank lacks falls back to idle.
-3. Pick a response whose slots the situation can fill with the right kind of word (phrases.py), not
-   one this persona said lately nor a line the room just saw (BarkMemory, and the chat in the prompt).
-   A reaction to a stream moment names what it was about whenever one of its lines has room for the
-   phrase (a catchphrase never stands in for it); a streamer's "welcome back" is greeted back.
-4. Voice it (voice.py): casing, punctuation, opener, catchphrase kept whole, emotes.
-
-Everything comes from the prompt a real model gets (persona card, stream, chat, moment, reply-to);
-the memory is the provider's own recollection of what it answered. Text written by viewers only ever
-contributes a validated noun phrase and the asker's name, so chat cannot make the provider print its
-prompt or follow instructions.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chatter_site/lib/offline_llm/chat.py."""
 from __future__ import annotations
 
 import random

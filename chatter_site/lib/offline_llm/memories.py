@@ -1,19 +1,7 @@
 """Offline reflection and narratives: what a persona would remember of the chat it witnessed, and
 its story written from those memories.
 
-Reflection writes a memory only when there is something to remember, and phrases it as one:
-  - a viewer asked this persona a specific question that weighs something (worth it, safer, should I …)
-                                                   → relationship: "nina was weighing whether the fireball skip was worth the risk"
-    ("was that a gold split?", "thoughts on the run?" say nothing about the asker and leave nothing)
-  - a viewer disagreed with it                     → relationship: "nina pushed back on my take: to them the wall clip is easy"
-  - a viewer said what they like, hate or main     → preference:   "alice loves speedruns and frame perfect tricks"
-  - a viewer said it was their first time here     → relationship: "nina said it was their first time here"
-    (what a viewer tells the room counts for a persona that talked with them or about the same thing)
-  - several chatters repeat the same words         → catchphrase:  "a clutch on stream -> chat types \"gg on the clutch\""
-Greetings, reactions and chit-chat leave nothing. What another persona was asked is not this
-persona's memory. Everything comes from the reflection prompt: the persona is the one named in the
-system message, its own lines are marked "(you)", each line carries its seq.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chatter_site/lib/offline_llm/memories.py."""
 from __future__ import annotations
 
 import re

@@ -1,17 +1,6 @@
 """The runner's watchdog: stops every child's process group when the runner dies without stopping them.
 
-Run as a script (`python .../watchdog.py`, standard library only, so it starts in milliseconds and
-never imports Django or Celery). The runner writes to its stdin, one line each:
-`+PGID NAME` when it starts a child, `-PGID` when it has reaped one itself, and `exit` once it has
-stopped everything on a clean shutdown (`--grace SECONDS` sets the grace period below). End of input without `exit` means the runner died (even by
-SIGKILL, when nothing in it can run): the watchdog sends SIGTERM to every group it still knows,
-waits up to the grace period for them to go, SIGKILLs what is left, and exits.
-
-Why not only PR_SET_PDEATHSIG: it reaches the direct child alone and asks it for a graceful stop; a
-Celery worker's warm shutdown then waits on tasks whose LLM, Redis and Chroma just died with the
-runner, and its pool processes are grandchildren that no parent-death signal reaches. A whole
-group, and a bounded grace period followed by SIGKILL, is what the runner itself does on Ctrl-C.
-"""
+How it works: docs/architecture.md, "Inside the parts" › chatter_site/lib/runner/watchdog.py."""
 from __future__ import annotations
 
 import os
