@@ -14,7 +14,6 @@ from channels.consumer import get_handler_name
 from django.contrib.auth.models import AnonymousUser
 from django.conf import settings
 from django.db import DatabaseError
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from chat.hub import get_hub
@@ -24,7 +23,7 @@ from chat.moderation import sanction_active, sanction_error
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
 from chat.ingest import SessionCheck, SessionEnded, ingest_queue
 from chat.selectors import messages_after, room_get, viewer_role
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode, schema_validate
 from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
 from chatter_site.lib.untrusted_json import json_loads_untrusted
 
@@ -43,13 +42,8 @@ CLOSE_SIGNED_OUT = 4401
 
 
 def client_frame_validate(content: Any) -> SendFrame | ResumeFrame | PingFrame:
-    """A decoded client frame checked against the schema; ChatterError("invalid") otherwise."""
-    try:
-        return client_frame_adapter.validate_python(content)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
-        raise ChatterError("invalid", f"{where}: {first.get('msg', 'invalid')}") from None
+    """A decoded client frame checked against the schema; ChatterError(ErrorCode.INVALID) otherwise."""
+    return schema_validate(client_frame_adapter, content, root="frame")
 
 
 def client_frame_parse(*, text_data: str | None, bytes_data: bytes | None, max_bytes: int) -> SendFrame | ResumeFrame | PingFrame:
@@ -64,13 +58,13 @@ def client_frame_parse(*, text_data: str | None, bytes_data: bytes | None, max_b
     else:
         size = len(bytes_data or b"")
     if size > max_bytes:
-        raise ChatterError("too_large", f"frame of {size} bytes exceeds {max_bytes}")
+        raise ChatterError(ErrorCode.TOO_LARGE, f"frame of {size} bytes exceeds {max_bytes}")
     if text_data is None:
-        raise ChatterError("invalid", "frames must be JSON text")
+        raise ChatterError(ErrorCode.INVALID, "frames must be JSON text")
     try:
         content = json_loads_untrusted(text_data)
     except ValueError:
-        raise ChatterError("invalid", "frame is not valid JSON") from None
+        raise ChatterError(ErrorCode.INVALID, "frame is not valid JSON") from None
     return client_frame_validate(content)
 
 
@@ -180,7 +174,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             # PostgreSQL or Redis is down for a moment: say so and keep the socket. Nothing was
             # persisted (a batch is one transaction), and a resend with the same client_id is safe.
             logger.warning("send failed: a backing service is unavailable room=%s", self.slug, exc_info=True)
-            await self.send_json(ChatterError("unavailable", "chat is briefly unavailable; try again").as_frame() | about)
+            await self.send_json(ChatterError(ErrorCode.UNAVAILABLE, "chat is briefly unavailable; try again").as_frame() | about)
 
     async def _refuse(self, error: ChatterError) -> None:
         self.invalid_frames += 1
@@ -191,7 +185,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
     async def _send_message(self, frame: SendFrame) -> None:
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
-            raise ChatterError("auth_required", "sign in to chat")
+            raise ChatterError(ErrorCode.AUTH_REQUIRED, "sign in to chat")
         due = self.session_tracked and time.monotonic() - self.session_checked_at > settings.CHAT_WS_SESSION_RECHECK_SECONDS
         # Group-committed with the room's other sends in this process, off Channels' sync thread;
         # the batch re-checks that the user is still active and, when due, this socket's session
@@ -215,7 +209,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         if len(self.resume_times) >= settings.CHAT_WS_RESUMES_PER_MINUTE:
             RESUMES_REFUSED.inc()
             retry = self.resume_times[0] + RESUME_RATE_WINDOW_SECONDS - now
-            raise ChatterError("rate_limited", f"too many resumes; try again in {max(retry, 0.1):.1f}s")
+            raise ChatterError(ErrorCode.RATE_LIMITED, f"too many resumes; try again in {max(retry, 0.1):.1f}s")
         self.resume_times.append(now)
 
     async def _resume(self, after_seq: int) -> None:
@@ -292,13 +286,13 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         the socket as whoever the browser now is)."""
         self.scope["user"] = AnonymousUser()
         self.user_id = None
-        await self.send_json(ChatterError("auth_required", "you signed out or your password changed; sign in again").as_frame())
+        await self.send_json(ChatterError(ErrorCode.AUTH_REQUIRED, "you signed out or your password changed; sign in again").as_frame())
         await self.close(code=CLOSE_SIGNED_OUT)
 
     async def close_banned(self, frame: dict[str, Any]) -> None:
         """Banned from this room: say so (with `until`) and close; the page does not reconnect."""
         until = frame.get("until")
-        await self.send_json(ChatterError("banned", "you are banned from this room's chat", extra={"until": until}).as_frame())
+        await self.send_json(ChatterError(ErrorCode.BANNED, "you are banned from this room's chat", extra={"until": until}).as_frame())
         await self.close(code=CLOSE_BANNED)
 
 

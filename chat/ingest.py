@@ -32,7 +32,7 @@ from chat.selectors import blocked_rules, message_payload, room_get_cached, room
 from chat.services import MENTION_RE, _conversation_for, _record_safety, _sql_time, human_draft, message_ingest
 from chat.signin import sessions_still_valid
 from chatter_site.lib.correlation import new_correlation_id
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ class SessionEnded(ChatterError):
     """The socket's session was signed out or its password changed: the consumer closes it."""
 
     def __init__(self) -> None:
-        super().__init__("auth_required", "you signed out or your password changed; sign in again")
+        super().__init__(ErrorCode.AUTH_REQUIRED, "you signed out or your password changed; sign in again")
 
 
 @dataclass(eq=False)
@@ -111,7 +111,7 @@ def _refuse_inactive(items: list[_Item]) -> None:
     )
     for item in items:
         if item.user_id not in active:
-            item.outcome = ChatterError("auth_required", "your account is not active")
+            item.outcome = ChatterError(ErrorCode.AUTH_REQUIRED, "your account is not active")
 
 
 def _refuse_ended_sessions(items: list[_Item]) -> None:
@@ -202,7 +202,7 @@ def _refuse_unknown_replies(*, room: Room, items: list[_Item]) -> None:
     present = set(Message.objects.filter(room=room, pk__in=wanted).values_list("pk", flat=True))
     for item in items:
         if item.draft.reply_to is not None and item.draft.reply_to not in present:
-            item.outcome = ChatterError("invalid", "reply_to: no such message in this room")
+            item.outcome = ChatterError(ErrorCode.INVALID, "reply_to: no such message in this room")
 
 
 def _enforce_limits(*, room: Room, items: list[_Item]) -> None:
@@ -217,9 +217,9 @@ def _enforce_limits(*, room: Room, items: list[_Item]) -> None:
     )
     for item, (verdict, wait) in zip(items, verdicts):
         if verdict == "rate_limited":
-            item.outcome = ChatterError("rate_limited", f"slow down: try again in {wait:.1f}s")
+            item.outcome = ChatterError(ErrorCode.RATE_LIMITED, f"slow down: try again in {wait:.1f}s")
         elif verdict == "slow_mode":
-            item.outcome = ChatterError("slow_mode", f"slow mode is on: wait {wait:.0f}s between messages")
+            item.outcome = ChatterError(ErrorCode.SLOW_MODE, f"slow mode is on: wait {wait:.0f}s between messages")
 
 
 def _safety_gate(*, room: Room, items: list[_Item]) -> list[tuple[_Item, Any]]:
@@ -235,7 +235,7 @@ def _safety_gate(*, room: Room, items: list[_Item]) -> list[tuple[_Item, Any]]:
         )
         if verdict.action == "drop":
             _record_safety(room=room, draft=item.draft, action=SafetyAction.Action.DROP, reasons=verdict.reasons)
-            item.outcome = ChatterError("blocked", "message not sent: " + ", ".join(verdict.reasons))
+            item.outcome = ChatterError(ErrorCode.BLOCKED, "message not sent: " + ", ".join(verdict.reasons))
             continue
         admitted.append((item, verdict))
     return admitted

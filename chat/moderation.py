@@ -15,7 +15,6 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from pydantic import ValidationError
 
 from chat.events import firehose_forget, moderation_publish
 from chat.models import Message, MessageReport, ModerationAction, Room, RoomModerator, RoomSanction
@@ -30,7 +29,7 @@ from chat.schemas import (
 )
 from chat.selectors import room_cache_forget, room_moderator_is
 from chat.trends import EMOTE_SET
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode, schema_validate
 
 logger = logging.getLogger("chatter.moderation")
 
@@ -78,9 +77,9 @@ def sanction_error(sanction: RoomSanction) -> ChatterError:
         detail = "you are banned from this room's chat"
         if sanction.until is not None:
             detail += f" for another {_remaining(sanction.until)}"
-        return ChatterError("banned", detail, extra={"until": until})
+        return ChatterError(ErrorCode.BANNED, detail, extra={"until": until})
     return ChatterError(
-        "timed_out", f"you are timed out for another {_remaining(sanction.until)}", extra={"until": until}
+        ErrorCode.TIMED_OUT, f"you are timed out for another {_remaining(sanction.until)}", extra={"until": until}
     )
 
 
@@ -101,7 +100,7 @@ def draft_with_moderator_badge(draft):
 
 def emote_only_enforce(*, room: Room, text: str) -> None:
     if room.emote_only and any(word not in EMOTE_SET for word in text.split()):
-        raise ChatterError("emote_only", "emote-only mode is on: only emotes can be sent")
+        raise ChatterError(ErrorCode.EMOTE_ONLY, "emote-only mode is on: only emotes can be sent")
 
 
 def action_record(action: ModerationAction, *, room_slug: str) -> dict[str, Any]:
@@ -143,19 +142,14 @@ def moderation_frame(action: ModerationAction) -> dict[str, Any]:
 
 # --- writes -------------------------------------------------------------------------------------
 def moderation_request_parse(data: Any) -> DeleteAction | TimeoutAction | BanAction | ClearAction | ModeAction:
-    try:
-        return moderation_request_adapter.validate_python(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-        raise ChatterError("invalid", f"{where}: {first.get('msg', 'invalid')}") from None
+    return schema_validate(moderation_request_adapter, data, root="body")
 
 
 def moderation_apply(*, room: Room, actor, data: Any) -> ModerationAction:
     """Check the actor, parse the body and apply one action. ChatterError `forbidden` (before anything
     is parsed or written), `invalid` or `not_found` otherwise."""
     if not room_moderator_is(user=actor, room=room):
-        raise ChatterError("forbidden", "only this room's moderators can do that")
+        raise ChatterError(ErrorCode.FORBIDDEN, "only this room's moderators can do that")
     request = moderation_request_parse(data)
     handlers = {
         DeleteAction: _delete,
@@ -202,9 +196,9 @@ def _resolve_reports(*, messages: Q, actor) -> None:
 def _delete(*, room: Room, actor, request: DeleteAction) -> ModerationAction:
     message = Message.all_objects.select_for_update().filter(room=room, seq=request.seq).first()
     if message is None:
-        raise ChatterError("not_found", f"no message {request.seq} in this room")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no message {request.seq} in this room")
     if message.deleted_at is not None:
-        raise ChatterError("not_found", f"message {request.seq} is already deleted")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"message {request.seq} is already deleted")
     message.deleted_at = timezone.now()
     message.save(update_fields=["deleted_at"])
     _resolve_reports(messages=Q(message=message), actor=actor)
@@ -221,11 +215,11 @@ def _target_user(*, room: Room, actor, name: str, verb: str):
     if user is None:
         user = get_user_model().objects.filter(username__iexact=name).first()
     if user is None:
-        raise ChatterError("not_found", f"no viewer named {name!r}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no viewer named {name!r}")
     if user.pk == actor.pk:
-        raise ChatterError("invalid", f"you cannot {verb} yourself")
+        raise ChatterError(ErrorCode.INVALID, f"you cannot {verb} yourself")
     if verb != "unban" and room_moderator_is(user=user, room=room):
-        raise ChatterError("invalid", f"{user.get_username()} moderates this room: you cannot {verb} them")
+        raise ChatterError(ErrorCode.INVALID, f"{user.get_username()} moderates this room: you cannot {verb} them")
     return user
 
 
@@ -258,7 +252,7 @@ def _ban_or_unban(*, room: Room, actor, request: BanAction) -> ModerationAction:
             .update(lifted_at=now)
         )
         if not lifted:
-            raise ChatterError("invalid", f"{user.get_username()} is neither banned nor timed out here")
+            raise ChatterError(ErrorCode.INVALID, f"{user.get_username()} is neither banned nor timed out here")
     return _log(
         room=room, actor=actor, action=request.action, reason=request.reason, target=user,
         target_name=user.get_username(),
@@ -282,7 +276,7 @@ def _clear(*, room: Room, actor, request: ClearAction) -> ModerationAction:
 
 def _mode(*, room: Room, actor, request: ModeAction) -> ModerationAction:
     if request.slow_seconds is None and request.emote_only is None:
-        raise ChatterError("invalid", "mode needs slow_seconds or emote_only")
+        raise ChatterError(ErrorCode.INVALID, "mode needs slow_seconds or emote_only")
     locked = Room.objects.select_for_update().get(pk=room.pk)
     if request.slow_seconds is not None:
         locked.slow_mode_seconds = request.slow_seconds
@@ -302,16 +296,11 @@ def message_report(*, room: Room, reporter, data: Any) -> MessageReport:
     """A signed-in viewer reports a message; it waits in admin's report queue. Reporting the same
     message twice keeps one report."""
     if reporter is None or not reporter.is_authenticated:
-        raise ChatterError("auth_required", "sign in to report a message")
-    try:
-        request = ReportRequest.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ())) or "body"
-        raise ChatterError("invalid", f"{where}: {first.get('msg', 'invalid')}") from None
+        raise ChatterError(ErrorCode.AUTH_REQUIRED, "sign in to report a message")
+    request = schema_validate(ReportRequest, data, root="body")
     message = Message.objects.filter(room=room, seq=request.seq).first()
     if message is None:
-        raise ChatterError("not_found", f"no message {request.seq} in this room")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no message {request.seq} in this room")
     report, _ = MessageReport.objects.get_or_create(
         message=message, reporter=reporter, defaults={"room": room, "reason": request.reason, "note": request.note}
     )

@@ -25,7 +25,7 @@ from chat.schemas import ChatMessage
 from chat.selectors import messages_after, room_get
 from chat.services import draft_parse, message_ingest
 from chatter_site.lib.correlation import new_correlation_id
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode, validation_summary
 from chatter_site.lib.redis import redis_client
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class ReplayFile:
 
 
 def replay_file_parse(*, lines: Iterable[str], name: str) -> ReplayFile:
-    """Validate every line; raise ChatterError("invalid") naming each bad line, or return them all."""
+    """Validate every line; raise ChatterError(ErrorCode.INVALID) naming each bad line, or return them all."""
     parsed: list[RecordedLine] = []
     errors: list[str] = []
     error_count = 0
@@ -72,10 +72,8 @@ def replay_file_parse(*, lines: Iterable[str], name: str) -> ReplayFile:
         except ValidationError as exc:
             error_count += 1
             if len(errors) < MAX_ERRORS_SHOWN:
-                first = exc.errors()[0]
-                where = ".".join(str(part) for part in first.get("loc", ())) or "message"
                 more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-                errors.append(f"line {line_no}: not a ChatMessage: {where}: {first.get('msg', 'invalid')}{more}")
+                errors.append(f"line {line_no}: not a ChatMessage: {validation_summary(exc, root='message')}{more}")
             continue
         if message.id in seen:
             duplicates += 1
@@ -84,22 +82,22 @@ def replay_file_parse(*, lines: Iterable[str], name: str) -> ReplayFile:
         parsed.append(RecordedLine(line_no=line_no, message=message))
     if error_count:
         hidden = f"\n… and {error_count - len(errors)} more bad lines" if error_count > len(errors) else ""
-        raise ChatterError("invalid", f"{name}: {error_count} bad line(s):\n" + "\n".join(errors) + hidden)
+        raise ChatterError(ErrorCode.INVALID, f"{name}: {error_count} bad line(s):\n" + "\n".join(errors) + hidden)
     return ReplayFile(name=name, lines=parsed, duplicate_lines=duplicates)
 
 
 def replay_file_load(*, path: str, stdin: IO[str] | None = None) -> ReplayFile:
     if path == "-":
         if stdin is None:
-            raise ChatterError("invalid", "no standard input to read")
+            raise ChatterError(ErrorCode.INVALID, "no standard input to read")
         return replay_file_parse(lines=stdin, name="<stdin>")
     try:
         with open(path, encoding="utf-8") as handle:
             return replay_file_parse(lines=handle, name=path)
     except OSError as exc:
-        raise ChatterError("not_found", f"cannot read {path}: {exc.strerror}") from None
+        raise ChatterError(ErrorCode.NOT_FOUND, f"cannot read {path}: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
-        raise ChatterError("invalid", f"{path} is not UTF-8 text (byte {exc.start})") from None
+        raise ChatterError(ErrorCode.INVALID, f"{path} is not UTF-8 text (byte {exc.start})") from None
 
 
 # --- the plan (reads only) -----------------------------------------------------------------------
@@ -160,9 +158,9 @@ def replay_plan(
 ) -> ReplayPlan:
     """What a replay would send, and what is already in the room. Writes nothing."""
     if speed is not None and speed <= 0:
-        raise ChatterError("invalid", "speed must be positive")
+        raise ChatterError(ErrorCode.INVALID, "speed must be positive")
     if max_gap < 0:
-        raise ChatterError("invalid", "max gap must not be negative")
+        raise ChatterError(ErrorCode.INVALID, "max gap must not be negative")
     room = room_get(slug=room_slug)
     lines = file.lines[:limit] if limit is not None else file.lines
     schedule = replay_schedule(messages=[line.message for line in lines], speed=speed, max_gap=max_gap)
@@ -271,7 +269,7 @@ def replay_user_get_or_create(*, name: str):
                 return user
             continue
         return user
-    raise ChatterError("invalid", f"no free replay stand-in name for {name!r}")
+    raise ChatterError(ErrorCode.INVALID, f"no free replay stand-in name for {name!r}")
 
 
 def replay_run(
@@ -347,7 +345,7 @@ def _send(
         return
     except DatabaseError as error:
         raise ChatterError(
-            "unavailable",
+            ErrorCode.UNAVAILABLE,
             f"line {item.line_no}: the database failed ({error.__class__.__name__}: {error}); "
             f"{progress.sent} sent before it. Run again with the same run tag to send the rest.",
         ) from None
@@ -430,7 +428,7 @@ def firehose_record(
         raise
     except Exception as exc:  # redis-py errors: a clear message, not a traceback
         if exc.__class__.__module__.startswith("redis"):
-            raise ChatterError("unavailable", f"Redis failed while recording ({exc}); {result.written} written") from None
+            raise ChatterError(ErrorCode.UNAVAILABLE, f"Redis failed while recording ({exc}); {result.written} written") from None
         raise
     finally:
         out.flush()

@@ -17,7 +17,7 @@ from chat.presence import ROLE_MODERATOR, ROLE_VIEWER, cast_card
 from chat.safety import BlockRule
 from chat.schemas import Author, ChatMessage, StreamContext, TrendsSnapshot
 from chat.trends import EMOTES
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.redis import redis_client
 
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ _rules_cache: tuple[float, tuple[BlockRule, ...]] = (0.0, ())
 def room_get(*, slug: str) -> Room:
     room = Room.objects.filter(slug=slug).first()
     if room is None:
-        raise ChatterError("not_found", f"unknown room {slug!r}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"unknown room {slug!r}")
     return room
 
 

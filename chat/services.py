@@ -14,7 +14,6 @@ from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from pydantic import ValidationError
 
 from chat import metrics
 from chat.events import messages_publish, trends_publish
@@ -33,7 +32,7 @@ from chat.selectors import (
 )
 from chat.trends import TrendInput, trends_compute
 from chatter_site.lib.correlation import current_correlation_id, new_correlation_id
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode, schema_validate
 
 logger = logging.getLogger(__name__)
 
@@ -41,16 +40,7 @@ MENTION_RE = re.compile(r"(?<![\w@])@([A-Za-z0-9_]{2,32})")
 
 
 def draft_parse(data: dict[str, Any]) -> MessageDraft:
-    try:
-        return MessageDraft.model_validate(data)
-    except ValidationError as exc:
-        raise ChatterError("invalid", _validation_summary(exc)) from None
-
-
-def _validation_summary(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "frame"
-    return f"{where}: {first.get('msg', 'invalid')}"
+    return schema_validate(MessageDraft, data, root="frame")
 
 
 def _existing_for_client_id(draft: MessageDraft) -> Message | None:
@@ -66,11 +56,11 @@ def _enforce_human_limits(*, room: Room, draft: MessageDraft) -> None:
         window_seconds=settings.CHAT_RATE_LIMIT_WINDOW,
     )
     if retry > 0:
-        raise ChatterError("rate_limited", f"slow down: try again in {retry:.1f}s")
+        raise ChatterError(ErrorCode.RATE_LIMITED, f"slow down: try again in {retry:.1f}s")
     if room.slow_mode_seconds:
         wait = slow_mode_hit(room_slug=room.slug, user_key=draft.author_key, seconds=room.slow_mode_seconds)
         if wait > 0:
-            raise ChatterError("slow_mode", f"slow mode is on: wait {wait:.0f}s between messages")
+            raise ChatterError(ErrorCode.SLOW_MODE, f"slow mode is on: wait {wait:.0f}s between messages")
 
 
 def _record_safety(*, room: Room, draft: MessageDraft, action: str, reasons: tuple[str, ...], message=None) -> None:
@@ -165,7 +155,7 @@ def message_ingest(*, draft: MessageDraft, user=None, enforce_limits: bool = Tru
             if existing is not None:
                 return existing  # the same client_id twice yields one message
             if draft.reply_to is not None and not Message.objects.filter(pk=draft.reply_to, room_id=room.pk).exists():
-                raise ChatterError("invalid", "reply_to: no such message in this room")
+                raise ChatterError(ErrorCode.INVALID, "reply_to: no such message in this room")
             if user is not None:
                 sanction_enforce(room=room, user_id=user.pk)
                 emote_only_enforce(room=room, text=draft.text)
@@ -182,7 +172,7 @@ def message_ingest(*, draft: MessageDraft, user=None, enforce_limits: bool = Tru
         )
         if verdict.action == "drop":
             _record_safety(room=room, draft=draft, action=SafetyAction.Action.DROP, reasons=verdict.reasons)
-            raise ChatterError("blocked", "message not sent: " + ", ".join(verdict.reasons))
+            raise ChatterError(ErrorCode.BLOCKED, "message not sent: " + ", ".join(verdict.reasons))
         try:
             message = _persist(room=room, draft=draft, text=verdict.text, flags=list(verdict.flags), user=user)
         except IntegrityError:

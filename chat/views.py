@@ -1,10 +1,8 @@
 """Pages and JSON APIs of the chat app (SPEC 4.4). Thin: parse, call a selector/service, render."""
 from __future__ import annotations
 
-import functools
 import ipaddress
 import secrets
-from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -20,26 +18,18 @@ from django.views.decorators.http import require_GET, require_http_methods
 from chat import moderation, selectors, signin
 from chat.forms import SignupForm
 from chat.signin import SignInForm
+from chatter_site.lib.api import api_errors, json_body
 from chatter_site.lib.clientaddr import request_client_ip
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.metrics import render_latest
 from chatter_site.lib.redis import redis_client
-from chatter_site.lib.untrusted_json import json_loads_untrusted
 
 INITIAL_HISTORY = 50
 MAX_PAGE = 500
 
 
-def json_errors(view: Callable) -> Callable:
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ChatterError as error:
-            body = {"code": error.code, "detail": error.message, **error.extra}
-            return JsonResponse({"error": body}, status=error.http_status)
-
-    return wrapper
+# The old name, still imported by memory's status view until it moves to chatter_site.lib.api.
+json_errors = api_errors
 
 
 def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, maximum: int) -> int:
@@ -49,9 +39,9 @@ def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, m
     try:
         value = int(raw)
     except ValueError:
-        raise ChatterError("invalid", f"{name} must be an integer") from None
+        raise ChatterError(ErrorCode.INVALID, f"{name} must be an integer") from None
     if not minimum <= value <= maximum:
-        raise ChatterError("invalid", f"{name} must be between {minimum} and {maximum}")
+        raise ChatterError(ErrorCode.INVALID, f"{name} must be between {minimum} and {maximum}")
     return value
 
 
@@ -155,14 +145,14 @@ def api_rooms(request: HttpRequest) -> JsonResponse:
 
 
 @require_GET
-@json_errors
+@api_errors
 def api_room_messages(request: HttpRequest, slug: str) -> JsonResponse:
     """`?after=N` pages forward (resume, exports); `?before=N` pages back (the page's scrollback)."""
     room = selectors.room_get(slug=slug)
     limit = _int_param(request, "limit", 100, minimum=1, maximum=MAX_PAGE)
     if request.GET.get("before") not in (None, ""):
         if request.GET.get("after") not in (None, ""):
-            raise ChatterError("invalid", "give after or before, not both")
+            raise ChatterError(ErrorCode.INVALID, "give after or before, not both")
         before = _int_param(request, "before", 0, minimum=1, maximum=2**62)
         return JsonResponse(selectors.messages_before(room=room, before_seq=before, limit=limit), safe=False)
     after = _int_param(request, "after", 0, minimum=0, maximum=2**62)
@@ -170,17 +160,17 @@ def api_room_messages(request: HttpRequest, slug: str) -> JsonResponse:
 
 
 @require_GET
-@json_errors
+@api_errors
 def api_room_user(request: HttpRequest, slug: str, name: str) -> JsonResponse:
     room = selectors.room_get(slug=slug)
     card = selectors.user_card(room=room, name=name, viewer=request.user) if len(name) <= 150 and "\x00" not in name else None
     if card is None:
-        raise ChatterError("not_found", f"nobody called {name[:150]!r} here")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"nobody called {name[:150]!r} here")
     return JsonResponse(card)
 
 
 @require_GET
-@json_errors
+@api_errors
 def api_room_context(request: HttpRequest, slug: str) -> HttpResponse:
     room = selectors.room_get(slug=slug)
     context = selectors.context_latest(room=room)
@@ -188,33 +178,26 @@ def api_room_context(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-@json_errors
+@api_errors
 def api_room_trends(request: HttpRequest, slug: str) -> HttpResponse:
     room = selectors.room_get(slug=slug)
     trends = selectors.trends_latest(room=room)
     return JsonResponse(trends) if trends else HttpResponse(status=204)
 
 
-def _json_body(request: HttpRequest) -> object:
-    try:
-        return json_loads_untrusted(request.body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise ChatterError("invalid", "the body must be JSON") from None
-
-
 @require_http_methods(["POST"])
-@json_errors
+@api_errors
 def api_room_moderation(request: HttpRequest, slug: str) -> JsonResponse:
     """SPEC 11: one moderator action; the answer is its log record."""
     room = selectors.room_get(slug=slug)
     if not moderation.room_moderator_is(user=request.user, room=room):
-        raise ChatterError("forbidden", "only this room's moderators can do that")
-    action = moderation.moderation_apply(room=room, actor=request.user, data=_json_body(request))
+        raise ChatterError(ErrorCode.FORBIDDEN, "only this room's moderators can do that")
+    action = moderation.moderation_apply(room=room, actor=request.user, data=json_body(request))
     return JsonResponse(moderation.action_record(action, room_slug=room.slug))
 
 
 @require_http_methods(["GET", "POST"])
-@json_errors
+@api_errors
 def api_room_report(request: HttpRequest, slug: str) -> HttpResponse:
     """POST: a signed-in viewer reports a message `{"seq": N, "reason": ..., "note": ...}` (201, queued
     for moderators in admin). GET: the viewer's own reports in this room."""
@@ -223,7 +206,7 @@ def api_room_report(request: HttpRequest, slug: str) -> HttpResponse:
     room = selectors.room_get(slug=slug)
     if request.method == "GET":
         return JsonResponse({"reports": moderation.reports_of(room=room, reporter=request.user)})
-    report = moderation.message_report(room=room, reporter=request.user, data=_json_body(request))
+    report = moderation.message_report(room=room, reporter=request.user, data=json_body(request))
     return JsonResponse(moderation.report_record(report), status=201)
 
 

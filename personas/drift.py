@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from chat.models import Message
 from chat.safety import safety_check
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_json, prompt_block
 from memory.models import ReflectionJob
@@ -238,9 +238,9 @@ def drift_decide(*, proposal_id: int, approve: bool, user: Any = None) -> DriftP
     with transaction.atomic():
         proposal = DriftProposal.objects.select_for_update().select_related("persona").filter(pk=proposal_id).first()
         if proposal is None:
-            raise ChatterError("not_found", "no such drift proposal")
+            raise ChatterError(ErrorCode.NOT_FOUND, "no such drift proposal")
         if proposal.status != DriftProposal.Status.PENDING:
-            raise ChatterError("invalid", f"this proposal is {proposal.get_status_display().lower()}, not waiting for review")
+            raise ChatterError(ErrorCode.INVALID, f"this proposal is {proposal.get_status_display().lower()}, not waiting for review")
         if approve:
             state, _ = DriftState.objects.select_for_update().get_or_create(persona=proposal.persona)
             _apply(state, proposal)

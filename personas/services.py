@@ -17,7 +17,7 @@ from chat.models import Message, Room
 from chat.selectors import context_latest, trends_latest
 from chat.services import draft_parse, message_ingest
 from chatter_site.lib.correlation import bind_correlation_id, current_correlation_id, new_correlation_id, reset_correlation_id
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.llm import llm_answer_refused, llm_chat
 from memory.selectors import persona_memories_top_k, persona_narrative_cached
 from personas import activity, metrics
@@ -385,8 +385,8 @@ def persona_preview_line(*, room: Room, persona_id: int) -> str:
     """What the persona would say now in this room, without posting (admin's "preview a line")."""
     member = cast_member(room=room, persona_id=persona_id)
     if member is None:
-        raise ChatterError("not_found", "the persona is not enabled on this room's roster")
+        raise ChatterError(ErrorCode.NOT_FOUND, "the persona is not enabled on this room's roster")
     line, why = line_compose(member=member, room=room)
     if line is None:
-        raise ChatterError("invalid", f"the model's line was refused by the pre-send checks ({why})")
+        raise ChatterError(ErrorCode.INVALID, f"the model's line was refused by the pre-send checks ({why})")
     return line

@@ -21,7 +21,7 @@ from django.db import models, transaction
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from chat.models import Room
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from personas.forms import LIST_RULES, list_field_problems
 from personas.models import Persona, RoomCast, RosterEntry
 
@@ -359,17 +359,17 @@ def _apply(plan: ImportPlan) -> None:
 def cast_import(*, text: str, dry_run: bool = False, prune: bool = False) -> ImportPlan:
     """Check the YAML, then apply it in one transaction (or only plan it, for a dry run).
 
-    Raises ChatterError("invalid", ...) listing every problem with its path; nothing is written then.
+    Raises ChatterError(ErrorCode.INVALID, ...) listing every problem with its path; nothing is written then.
     """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ChatterError("invalid", f"file: not valid YAML ({error})") from None
+        raise ChatterError(ErrorCode.INVALID, f"file: not valid YAML ({error})") from None
     with transaction.atomic():
         # Planned inside the transaction that applies it: an error anywhere, even mid-apply, writes nothing.
         plan, errors = cast_import_plan(data=data, prune=prune)
         if errors:
-            raise ChatterError("invalid", "\n".join(errors))
+            raise ChatterError(ErrorCode.INVALID, "\n".join(errors))
         if not dry_run and plan.writes:
             _apply(plan)
             plan.applied = True

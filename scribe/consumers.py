@@ -11,7 +11,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.untrusted_json import json_loads_untrusted
 from scribe.events import CHANNEL_LAYER_ALIAS, document_group
 from scribe.selectors import document_get, document_payload
@@ -48,17 +48,17 @@ class ScribeConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         if text_data is None or len(text_data.encode()) > MAX_FRAME_BYTES:
-            await self._refuse(ChatterError("invalid", "frames are small JSON text"))
+            await self._refuse(ChatterError(ErrorCode.INVALID, "frames are small JSON text"))
             return
         try:
             content = json_loads_untrusted(text_data)
         except ValueError:
-            await self._refuse(ChatterError("invalid", "frame is not valid JSON"))
+            await self._refuse(ChatterError(ErrorCode.INVALID, "frame is not valid JSON"))
             return
         if isinstance(content, dict) and content.get("type") == "ping" and set(content) == {"type"}:
             await self.send_json({"type": "pong"})
             return
-        await self._refuse(ChatterError("invalid", 'the only frame a client sends is {"type": "ping"}'))
+        await self._refuse(ChatterError(ErrorCode.INVALID, 'the only frame a client sends is {"type": "ping"}'))
 
     async def _refuse(self, error: ChatterError) -> None:
         self.invalid_frames += 1

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import F
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from scribe.models import ScribeDocument, ScribeRevision
 from scribe.rendering import render_markdown
 from scribe.storage import version_read
@@ -32,12 +32,12 @@ def document_get(*, key: int | str) -> ScribeDocument:
     """By id (an integer or a string of digits) or by slug."""
     text = str(key)
     if "\x00" in text:  # from a URL; PostgreSQL refuses to compare text with NUL in it
-        raise ChatterError("not_found", f"no scribe document {key!r}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no scribe document {key!r}")
     # isascii: "²" and other Unicode digits pass isdigit() but not int().
     lookup = {"pk": int(text)} if text.isascii() and text.isdigit() else {"slug": text}
     document = ScribeDocument.objects.select_related("room").filter(**lookup).first()
     if document is None:
-        raise ChatterError("not_found", f"no scribe document {key!r}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no scribe document {key!r}")
     return document
 
 
@@ -88,13 +88,13 @@ def revisions_list(*, document: ScribeDocument, limit: int = 100) -> list[Scribe
 def revision_get(*, document: ScribeDocument, version: int) -> ScribeRevision:
     revision = document.revisions.filter(version=version).first()
     if revision is None:
-        raise ChatterError("not_found", f"{document.slug} has no version {version}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"{document.slug} has no version {version}")
     return revision
 
 
 def revision_content(*, revision: ScribeRevision) -> str:
     if revision.redacted_at is not None:
-        raise ChatterError("gone", f"version {revision.version} was removed by a moderator")
+        raise ChatterError(ErrorCode.GONE, f"version {revision.version} was removed by a moderator")
     return version_read(key=revision.storage_key, sha256=revision.sha256)
 
 

@@ -30,7 +30,7 @@ from django.utils.text import slugify
 from chat.models import Conversation, Message, Room
 from chat.selectors import blocked_rules
 from chatter_site.lib.correlation import current_correlation_id, new_correlation_id
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.llm import llm_answer_refused, llm_chat_answer
 from scribe import coordination, metrics
 from scribe.enqueue import scribe_update_enqueue
@@ -59,7 +59,7 @@ class ScribeTransientError(ChatterError):
     """An update failed for a reason that may pass (LLM, storage, a refused answer): retry it."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("unavailable", message)
+        super().__init__(ErrorCode.UNAVAILABLE, message)
 
 
 # --- start, stop, restart ---------------------------------------------------------------------------
@@ -68,9 +68,9 @@ def _clean_title(title: str) -> str:
     text = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in str(title or ""))
     text = re.sub(r"\s+", " ", text).strip().lstrip("#").strip()
     if not text:
-        raise ChatterError("invalid", "title: give the document a title")
+        raise ChatterError(ErrorCode.INVALID, "title: give the document a title")
     if len(text) > TITLE_MAX:
-        raise ChatterError("invalid", f"title: at most {TITLE_MAX} characters")
+        raise ChatterError(ErrorCode.INVALID, f"title: at most {TITLE_MAX} characters")
     return text
 
 
@@ -87,10 +87,10 @@ def document_start(*, room_slug: str, title: str, style: str, user=None) -> Scri
     """Start a scribe on a room: version 1 (header + placeholder) is stored, and it follows from now."""
     room = Room.objects.filter(slug=room_slug).first()
     if room is None:
-        raise ChatterError("not_found", f"unknown room {room_slug!r}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"unknown room {room_slug!r}")
     title = _clean_title(title)
     if style not in ScribeDocument.Style.values:
-        raise ChatterError("invalid", f"style: one of {', '.join(ScribeDocument.Style.values)}")
+        raise ChatterError(ErrorCode.INVALID, f"style: one of {', '.join(ScribeDocument.Style.values)}")
     content = initial_content(title=title)
     correlation_id = current_correlation_id() or new_correlation_id()
     for _attempt in range(3):
@@ -129,7 +129,7 @@ def document_start(*, room_slug: str, title: str, style: str, user=None) -> Scri
             continue  # another start took the slug between the check and the insert
         logger.info("scribe started document=%s room=%s style=%s cursor=%s", document.pk, room.slug, style, last_seq)
         return document
-    raise ChatterError("unavailable", "could not pick a unique slug; try another title")
+    raise ChatterError(ErrorCode.UNAVAILABLE, "could not pick a unique slug; try another title")
 
 
 def document_toggle(*, document_id: int, enabled: bool, catch_up: bool = True, user=None) -> ScribeDocument:
@@ -137,7 +137,7 @@ def document_toggle(*, document_id: int, enabled: bool, catch_up: bool = True, u
     with transaction.atomic():
         document = ScribeDocument.objects.select_for_update().select_related("room").filter(pk=document_id).first()
         if document is None:
-            raise ChatterError("not_found", f"no scribe document {document_id}")
+            raise ChatterError(ErrorCode.NOT_FOUND, f"no scribe document {document_id}")
         if document.enabled == enabled:
             return document
         fields = ["enabled"]
@@ -433,7 +433,7 @@ def _failure_record(*, document_id: int, reason: str, outcome: str) -> None:
 # --- manual edits and restores ------------------------------------------------------------------------
 def _stale(*, base_version: int, current: int) -> ChatterError:
     return ChatterError(
-        "stale",
+        ErrorCode.STALE,
         f"The document changed since you opened it: you edited version {base_version}, it is now version {current}. "
         "Your change was not saved. Reload the latest version, apply your change again and save.",
     )
@@ -475,12 +475,12 @@ def document_edit(*, document_id: int, content: str, base_version: int, user=Non
     """A moderator's edit, refused (code "stale") when the document moved past base_version."""
     document = ScribeDocument.objects.filter(pk=document_id).first()
     if document is None:
-        raise ChatterError("not_found", f"no scribe document {document_id}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no scribe document {document_id}")
     text = normalise(content or "")
     if not text.strip():
-        raise ChatterError("invalid", "content: the document cannot be empty")
+        raise ChatterError(ErrorCode.INVALID, "content: the document cannot be empty")
     if len(text) > settings.SCRIBE_MAX_DOCUMENT_CHARS:
-        raise ChatterError("too_large", f"content: at most {settings.SCRIBE_MAX_DOCUMENT_CHARS} characters")
+        raise ChatterError(ErrorCode.TOO_LARGE, f"content: at most {settings.SCRIBE_MAX_DOCUMENT_CHARS} characters")
     return _new_version_commit(
         document=document, base_version=base_version, content=text, kind=ScribeRevision.Kind.EDIT, user=user
     )
@@ -490,7 +490,7 @@ def document_restore(*, document_id: int, version: int, base_version: int | None
     """A new version whose text is an old one's. base_version (what the moderator saw) guards against staleness."""
     document = ScribeDocument.objects.filter(pk=document_id).first()
     if document is None:
-        raise ChatterError("not_found", f"no scribe document {document_id}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no scribe document {document_id}")
     revision = revision_get(document=document, version=version)
     content = revision_content(revision=revision)
     return _new_version_commit(
@@ -509,15 +509,15 @@ def revision_redact(*, document_id: int, version: int, user, reason: str = "") -
     redacted (the live document is it): edit the document first, then redact the old version."""
     document = ScribeDocument.objects.filter(pk=document_id).first()
     if document is None:
-        raise ChatterError("not_found", f"no scribe document {document_id}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no scribe document {document_id}")
     revision = revision_get(document=document, version=version)
     if version == document.version:
-        raise ChatterError("invalid", f"version {version} is the current document: edit it first, then redact this version")
+        raise ChatterError(ErrorCode.INVALID, f"version {version} is the current document: edit it first, then redact this version")
     if revision.redacted_at is None:
         try:
             version_delete(key=revision.storage_key)
         except StorageUnavailable as error:
-            raise ChatterError("unavailable", f"could not remove the stored version: {error.message}") from error
+            raise ChatterError(ErrorCode.UNAVAILABLE, f"could not remove the stored version: {error.message}") from error
         ScribeRevision.objects.filter(pk=revision.pk).update(
             redacted_at=timezone.now(), redacted_by=user if getattr(user, "pk", None) else None, redaction_reason=reason[:200]
         )

@@ -13,7 +13,7 @@ import time
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 
 logger = logging.getLogger("chatter.scribe")
 
@@ -24,7 +24,7 @@ class StorageUnavailable(ChatterError):
     """The storage did not answer or refused: a transient failure the task retries."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("unavailable", message)
+        super().__init__(ErrorCode.UNAVAILABLE, message)
 
 
 def documents_storage() -> Storage:
@@ -73,12 +73,12 @@ def version_read(*, key: str, sha256: str | None = None) -> str:
         with documents_storage().open(key, "rb") as handle:
             data = handle.read()
     except FileNotFoundError:
-        raise ChatterError("not_found", f"stored version {key} is missing") from None
+        raise ChatterError(ErrorCode.NOT_FOUND, f"stored version {key} is missing") from None
     except Exception as exc:
         logger.warning("scribe storage read failed key=%s error=%s", key, type(exc).__name__)
         raise StorageUnavailable(f"document storage unavailable ({type(exc).__name__})") from exc
     if sha256 and hashlib.sha256(data).hexdigest() != sha256:
-        raise ChatterError("corrupt", f"stored version {key} does not match its hash")
+        raise ChatterError(ErrorCode.CORRUPT, f"stored version {key} does not match its hash")
     return data.decode("utf-8")
 
 

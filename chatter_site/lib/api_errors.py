@@ -1,6 +1,6 @@
 """Every error under /api/ in the one documented shape: `{"error": {"code": ..., "detail": ...}}`.
 
-The API views answer ChatterError that way themselves; what they never see is answered by Django
+The API views answer ChatterError that way themselves (chatter_site.lib.api.api_errors); what they never see is answered by Django
 before or around them: an unknown path (404), a wrong method (405 from require_GET/require_POST),
 a failed CSRF check (403), a bad Host header or an oversized body (400), a crash (500). Those come
 as HTML or an empty body; this middleware turns them into the same JSON a client already parses.
@@ -11,19 +11,9 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
+from chatter_site.lib.errors import code_for_status
+
 API_PREFIX = "/api/"
-CODE_BY_STATUS = {
-    400: "invalid",
-    401: "auth_required",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    500: "internal",
-    503: "unavailable",
-}
 
 
 def _detail(request: HttpRequest, response: HttpResponse) -> str:
@@ -46,7 +36,7 @@ class ApiErrorMiddleware(MiddlewareMixin):
         if response.get("Content-Type", "").startswith("application/json"):
             return response  # the view's own error, already in shape
         status = response.status_code
-        code = CODE_BY_STATUS.get(status, "server_error" if status >= 500 else "invalid")
+        code = code_for_status(status).value
         body = JsonResponse({"error": {"code": code, "detail": _detail(request, response)}}, status=status)
         if getattr(response, "streaming", False):
             return body

@@ -45,7 +45,7 @@ from openai.types import CreateEmbeddingResponse
 from openai.types.chat import ChatCompletion
 
 from chatter_site.lib.correlation import current_correlation_id
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode, validation_summary
 from chatter_site.lib.llm_formats import FORMATS, json_extract, json_sender
 from chatter_site.lib.metrics import counter, gauge, histogram
 from chatter_site.lib.redis import redis_client
@@ -95,7 +95,7 @@ class Endpoint:
 class LLMCallError(ChatterError):
     """A failed call; `outcome` is its metrics label (timeout | error | invalid | busy)."""
 
-    def __init__(self, code: str, message: str, *, outcome: str) -> None:
+    def __init__(self, code: ErrorCode | str, message: str, *, outcome: str) -> None:
         super().__init__(code, message)
         self.outcome = outcome
 
@@ -103,7 +103,7 @@ class LLMCallError(ChatterError):
 class _Failure(Exception):
     """One attempt went wrong; `outcome` is the metrics label, `message` safe to show (no key, no body)."""
 
-    def __init__(self, outcome: str, message: str, *, retryable: bool, code: str = "unavailable") -> None:
+    def __init__(self, outcome: str, message: str, *, retryable: bool, code: ErrorCode = ErrorCode.UNAVAILABLE) -> None:
         super().__init__(message)
         self.outcome = outcome
         self.message = message
@@ -115,13 +115,13 @@ class _Failure(Exception):
 
 
 def llm_endpoint() -> Endpoint:
-    """Where LLM calls go now; ChatterError("unavailable") when nothing is configured or running."""
+    """Where LLM calls go now; ChatterError(ErrorCode.UNAVAILABLE) when nothing is configured or running."""
     if settings.LLM_OFFLINE:
         if not settings.OPENAI_BASE_URL:  # no runner was running when this process read its settings
-            raise ChatterError("unavailable", NO_ENDPOINT)
+            raise ChatterError(ErrorCode.UNAVAILABLE, NO_ENDPOINT)
         return Endpoint(base_url=settings.OPENAI_BASE_URL, api_key=OFFLINE_API_KEY, offline=True)
     if not (settings.OPENAI_BASE_URL or settings.OPENAI_API_KEY):
-        raise ChatterError("unavailable", NO_ENDPOINT)
+        raise ChatterError(ErrorCode.UNAVAILABLE, NO_ENDPOINT)
     return Endpoint(
         base_url=settings.OPENAI_BASE_URL or OPENAI_DEFAULT_BASE_URL,
         api_key=settings.OPENAI_API_KEY or PLACEHOLDER_API_KEY,
@@ -238,7 +238,7 @@ def _call(
         LLM_CALLS.labels(purpose=purpose, outcome="busy").inc()
         log.warning("llm busy purpose=%s cap=%s", purpose, settings.CHATTER_LLM_CONCURRENCY)
         _failure_record(purpose=purpose, outcome="busy", message="LLM busy", endpoint=endpoint.host)
-        raise LLMCallError("unavailable", "LLM busy", outcome="busy")
+        raise LLMCallError(ErrorCode.UNAVAILABLE, "LLM busy", outcome="busy")
     LLM_INFLIGHT.inc()
     try:
         failure: _Failure | None = None
@@ -386,10 +386,10 @@ def llm_json(
                 cut_short.append(True)
                 message = f"LLM answer for {schema.__name__} was cut at max_tokens ({max_tokens})"
             elif isinstance(exc, pydantic.ValidationError):
-                message = _validation_summary(schema, exc)
+                message = f"LLM answer does not match {schema.__name__}: {validation_summary(exc, root='(root)')}"
             else:
                 message = f"LLM answer holds no JSON object for {schema.__name__}"
-            raise _Failure("invalid", message, retryable=False, code="invalid") from None
+            raise _Failure("invalid", message, retryable=False, code=ErrorCode.INVALID) from None
         fmt = formats_used[-1] if formats_used else "unknown"
         LLM_JSON_ANSWERS.labels(purpose=purpose, format=fmt, repaired=str(repaired).lower()).inc()
         return value
@@ -410,7 +410,7 @@ def llm_json(
         try:
             return ask(prompt)
         except ChatterError as exc:
-            if exc.code != "invalid" or not answers or cut_short:
+            if exc.code != ErrorCode.INVALID or not answers or cut_short:
                 raise
             reask = [
                 *prompt,
@@ -548,7 +548,3 @@ def _with_schema(messages: list[dict], schema: type[pydantic.BaseModel]) -> list
     return [{"role": "system", "content": instruction}, *messages]
 
 
-def _validation_summary(schema: type[pydantic.BaseModel], exc: pydantic.ValidationError) -> str:
-    first = exc.errors(include_url=False, include_input=False)[0]
-    where = ".".join(str(part) for part in first.get("loc", ())) or "(root)"
-    return f"LLM answer does not match {schema.__name__}: {where}: {first.get('msg', 'invalid')}"

@@ -11,7 +11,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from streamctx.types import AudioChunk
 
 logger = logging.getLogger(__name__)
@@ -43,11 +43,11 @@ def audio_decode(
     """16 kHz mono float32 chunks of `uri` (a file, an http(s)/rtmp/rtsp/srt URL, or - for stdin).
 
     The source is opened now, so a missing file or undecodable input fails here with
-    ChatterError("invalid"). With `realtime`, each chunk is released when it would have finished
+    ChatterError(ErrorCode.INVALID). With `realtime`, each chunk is released when it would have finished
     playing, so a file behaves like a live stream.
     """
     if chunk_seconds <= 0:
-        raise ChatterError("invalid", "chunk_seconds must be positive")
+        raise ChatterError(ErrorCode.INVALID, "chunk_seconds must be positive")
     container = _container_open(uri)
     return _decoded_chunks(container, uri=uri, stop=stop, realtime=realtime, hop=max(1, int(chunk_seconds * SAMPLE_RATE)))
 
@@ -63,13 +63,13 @@ def _container_open(uri: str):
             )
         path = Path(uri).expanduser()
         if not path.is_file():
-            raise ChatterError("invalid", f"audio file not found: {uri}")
+            raise ChatterError(ErrorCode.INVALID, f"audio file not found: {uri}")
         container = av.open(str(path), mode="r", options={"protocol_whitelist": FILE_PROTOCOLS})
     except av.error.FFmpegError as error:
-        raise ChatterError("invalid", f"cannot decode audio from {uri}: {error.strerror or error}") from None
+        raise ChatterError(ErrorCode.INVALID, f"cannot decode audio from {uri}: {error.strerror or error}") from None
     if not container.streams.audio:
         container.close()
-        raise ChatterError("invalid", f"{uri} has no audio stream")
+        raise ChatterError(ErrorCode.INVALID, f"{uri} has no audio stream")
     return container
 
 
@@ -117,7 +117,7 @@ def _decoded_chunks(container, *, uri: str, stop: threading.Event, realtime: boo
                 pending.append(_samples(out))
         except av.error.FFmpegError as error:
             if emitted == 0:
-                raise ChatterError("invalid", f"cannot decode audio from {uri}: {error.strerror or error}") from None
+                raise ChatterError(ErrorCode.INVALID, f"cannot decode audio from {uri}: {error.strerror or error}") from None
             logger.warning("audio source %s ended on a decoding error after %.1f s: %s", uri, emitted / SAMPLE_RATE, error)
         tail = np.concatenate(pending) if pending else np.zeros(0, dtype=np.float32)
         if len(tail):
@@ -125,7 +125,7 @@ def _decoded_chunks(container, *, uri: str, stop: threading.Event, realtime: boo
             if chunk is not None:
                 yield chunk
         if emitted == 0:
-            raise ChatterError("invalid", f"{uri} holds no decodable audio")
+            raise ChatterError(ErrorCode.INVALID, f"{uri} holds no decodable audio")
     finally:
         container.close()
 

@@ -16,7 +16,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.utils import available_models, download_model
 from faster_whisper.vad import get_vad_model
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from streamctx import metrics
 from streamctx.audio.decode import SAMPLE_RATE
 from streamctx.audio.heard import HeardSegment, segments_judge
@@ -66,7 +66,7 @@ def model_resolve(setting: str) -> str:
         "models/faster-whisper-base) and set CHATTER_WHISPER_MODEL=models/faster-whisper-base"
     )
     if not setting:
-        raise ChatterError("unavailable", f"CHATTER_WHISPER_MODEL is empty; {install_hint}")
+        raise ChatterError(ErrorCode.UNAVAILABLE, f"CHATTER_WHISPER_MODEL is empty; {install_hint}")
     looks_like_path = "/" in setting or "\\" in setting or setting.startswith((".", "~"))
     if looks_like_path:
         given = Path(setting).expanduser()
@@ -76,10 +76,10 @@ def model_resolve(setting: str) -> str:
                 problem = _model_dir_problem(candidate)
                 if problem:
                     raise ChatterError(
-                        "unavailable", f"CHATTER_WHISPER_MODEL={setting}: {candidate} is not a faster-whisper model ({problem}); {install_hint}"
+                        ErrorCode.UNAVAILABLE, f"CHATTER_WHISPER_MODEL={setting}: {candidate} is not a faster-whisper model ({problem}); {install_hint}"
                     )
                 return str(candidate.resolve())
-        raise ChatterError("unavailable", f"CHATTER_WHISPER_MODEL={setting}: no such directory; {install_hint}")
+        raise ChatterError(ErrorCode.UNAVAILABLE, f"CHATTER_WHISPER_MODEL={setting}: no such directory; {install_hint}")
 
     local = base_dir / "models" / f"faster-whisper-{setting}"
     if local.is_dir() and _model_dir_problem(local) is None:
@@ -88,7 +88,7 @@ def model_resolve(setting: str) -> str:
     if cached:
         return cached
     raise ChatterError(
-        "unavailable",
+        ErrorCode.UNAVAILABLE,
         f"CHATTER_WHISPER_MODEL={setting}: no local copy of the '{setting}' model ({local} is missing and nothing "
         f"is in the Hugging Face cache), and models are never downloaded at run time; {install_hint}",
     )
@@ -240,7 +240,7 @@ def transcriber_load(*, warm_up: bool = True) -> Transcriber:
         )
     except (RuntimeError, ValueError, OSError) as error:
         raise ChatterError(
-            "unavailable",
+            ErrorCode.UNAVAILABLE,
             f"cannot load the whisper model at {path} (device={device}, compute_type={compute_type}): {error}",
         ) from None
     logger.info("whisper model %s loaded (device=%s compute_type=%s threads=%d)", path, device, compute_type, threads)

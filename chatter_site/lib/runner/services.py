@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.runner.children import Child, signal_group
 from chatter_site.lib.runner.embedded import (
     chroma_answers,
@@ -104,7 +104,7 @@ class EmbeddedServices:
                 break
             self.supervisor.drop(child)
             if attempt == START_ATTEMPTS - 1:
-                raise ChatterError("unavailable", f"the embedded Redis did not start:\n{child.log_tail()}")
+                raise ChatterError(ErrorCode.UNAVAILABLE, f"the embedded Redis did not start:\n{child.log_tail()}")
         self.addresses.redis_url = url
         self.on_change()
 
@@ -121,7 +121,7 @@ class EmbeddedServices:
                 break
             self.supervisor.drop(child)
             if attempt == START_ATTEMPTS - 1:
-                raise ChatterError("unavailable", f"the offline LLM provider did not start:\n{child.log_tail()}")
+                raise ChatterError(ErrorCode.UNAVAILABLE, f"the offline LLM provider did not start:\n{child.log_tail()}")
         self.addresses.llm_base_url = url
         self.on_change()
 
@@ -139,7 +139,7 @@ class EmbeddedServices:
                 break
             self.supervisor.drop(child)
             if attempt == START_ATTEMPTS - 1:
-                raise ChatterError("unavailable", f"the Chroma server did not start:\n{child.log_tail()}")
+                raise ChatterError(ErrorCode.UNAVAILABLE, f"the Chroma server did not start:\n{child.log_tail()}")
             child = self.chroma_spawn()
         self.addresses.chroma_url = f"chroma://127.0.0.1:{self.chroma_port}"
         self.on_change()
