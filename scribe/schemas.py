@@ -27,7 +27,7 @@ class _Request(BaseModel):
 class StartRequest(_Request):
     room: Text
     title: Text
-    style: Text = ScribeDocument.Style.LITERARY
+    style: Text = str(ScribeDocument.Style.LITERARY)  # its value, "literary"
 
 
 class ToggleRequest(_Request):
@@ -48,4 +48,4 @@ class RedactRequest(_Request):
 class RestoreRequest(_Request):
     version: StrictInt
     # Absent means "no check"; an explicit null is refused (defaults are not validated).
-    base_version: StrictInt = Field(default=None)
+    base_version: StrictInt = Field(default=None)  # type: ignore[assignment]

@@ -118,6 +118,6 @@ def schema_validate(schema: type[M] | TypeAdapter[M], data: Any, *, root: str = 
         if isinstance(schema, TypeAdapter):
             return schema.validate_python(data)
         assert issubclass(schema, BaseModel)
-        return schema.model_validate(data)  # type: ignore[return-value]
+        return schema.model_validate(data)
     except ValidationError as exc:
         raise ChatterError(ErrorCode.INVALID, validation_summary(exc, root=root)) from None
