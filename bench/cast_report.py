@@ -16,7 +16,8 @@ What runs (this machine, loopback only, bounded by --minutes, at most MAX_MINUTE
   in a thread, publishing contexts to Redis and StreamContextRecord;
 - the fast loop in the main thread: cast_tick on the room every second (and the trends snapshot
   every 5 s, as the beat would);
-- scripted human viewers posting through message_ingest about every 6 s; some @mention a persona.
+- scripted human viewers (bench/_viewers.py) posting through message_ingest about every 6 s; some
+  @mention a persona, mostly to tell it something about themselves (what to remember).
 
 Reported afterwards, from chat.Message and StreamContextRecord:
 - stream events (deduplicated by kind+at) followed by a bot line within 5 s of the event reaching
@@ -58,6 +59,7 @@ if str(ROOT) not in sys.path:
 
 from bench._cast_misses import TickLog, misses_explain, misses_print  # noqa: E402
 from bench._child import Child, free_port  # noqa: E402
+from bench._viewers import viewers_create  # noqa: E402
 
 MAX_MINUTES = 10.0
 EVENT_WINDOW = 5.0
@@ -81,37 +83,6 @@ STOPWORDS = set(
     "our his her their them me us no yes okay ok oh let's lets let chat guys one all can will would should "
     "about like from out up now then than if into over again been very really".split()
 )
-
-HUMAN_LINES = [
-    "that wall clip was so clean",
-    "is the fireball skip worth it?",
-    "first time here, what game is this",
-    "the boss hammer scares me every time",
-    "PB pace?? lets go",
-    "the ice cavern music slaps",
-    "reset or keep going, I say keep going",
-    "how many attempts today?",
-    "that parry timing is brutal",
-    "gg on the clutch",
-]
-MENTION_LINES = [
-    "@{h} what do you think about that run?",
-    "@{h} was that a gold split?",
-    "hey @{h} would you reset here?",
-    "@{h} rate this music out of ten",
-    "@{h} is this the best moment of the stream?",
-    "@{h} is the fireball skip worth the risk?",
-    "@{h} what do you think about the ice cavern?",
-    "@{h} I love the boss theme, it slaps",
-    "@{h} bad take, the wall clip is easy",
-    "@{h} first time here, is chat always like this?",
-    "@{h} I main the blue knight in this game",
-    "@{h} my favourite level is the ice cavern",
-    "@{h} I hate the slide boost section",
-    "@{h} can you explain the wall clip?",
-    "@{h} how many attempts has he done?",
-]
-
 
 def ensure_database(url: str) -> None:
     import psycopg
@@ -146,23 +117,6 @@ def room_seed(slug: str):
             RosterEntry.objects.get_or_create(room=room, persona=persona)
         RoomCast.objects.get_or_create(room=room, defaults=DEMO_ROOM_CAST)
     return room
-
-
-VIEWER_NAMES = ["nina", "ole", "pia", "tariq", "mei", "jonas", "ada", "ravi", "lena", "omar"]
-
-
-def viewers_create(prefix: str, count: int) -> list:
-    """Scripted viewers with names a reader of the samples can follow (suffixed when taken)."""
-    from django.contrib.auth import get_user_model
-
-    User = get_user_model()
-    users = []
-    for i in range(count):
-        name = VIEWER_NAMES[i % len(VIEWER_NAMES)] + (str(i // len(VIEWER_NAMES)) if i >= len(VIEWER_NAMES) else "")
-        if User.objects.filter(username=name).exists():
-            name = f"{name}_{prefix[-4:]}"
-        users.append(User.objects.create_user(username=name, password=None))
-    return users
 
 
 # --------------------------------------------------------------------------------------------
@@ -655,11 +609,9 @@ def main(argv: list[str] | None = None) -> int:
                 reflection_flush()
                 next_flush += 15.0
             if now >= next_human:
-                user = viewers[n_human % len(viewers)]
-                if rng.random() < args.mention_share:
-                    text = rng.choice(MENTION_LINES).format(h=rng.choice(handles))
-                else:
-                    text = rng.choice(HUMAN_LINES)
+                viewer = viewers[n_human % len(viewers)]
+                user = viewer.user
+                text = viewer.next_line(rng=rng, handles=handles, mention_share=args.mention_share)
                 try:
                     message_ingest(draft=human_draft(user=user, room_slug=slug, text=text, client_id=uuid.uuid4().hex), user=user)
                 except ChatterError as error:

@@ -353,3 +353,42 @@ def test_a_streamers_welcome_back_is_greeted_back(handle) -> None:
     card = card_of(SPECS[handle]) if handle in SPECS else {"handle": handle, "style": "casual, 6 to 14 words", "emotes": [], "catchphrases": []}
     line = compose_chat_line(messages(card=card, keywords=["back"], evidence="Alright chat, welcome back,", kind="scene_change", moment=True))
     assert re.search(r"welcome back|we're back", line, re.IGNORECASE), line
+
+
+def test_everything_the_cast_reports_viewers_tell_a_persona_is_remembered_as_a_memory_of_them() -> None:
+    from bench._viewers import PROFILES
+
+    for name, profile in PROFILES.items():
+        for line in profile.to_persona():
+            deltas = compose_json(reflection_request([{"seq": 1, "author": name, "origin": "human", "text": f"@DryWitDelia {line}"}]))["deltas"]
+            assert deltas and all(d["subject"] != "-" for d in deltas), (name, line)
+            assert deltas[0]["text"].startswith(name) and "@" not in deltas[0]["text"] and "my last take" not in deltas[0]["text"], deltas
+
+
+# Posts a minute of each demo persona in the 10-minute cast report, a little above what it measured.
+REPORT_RATES = {"HypeTrainHank": 4.3, "MemeLordMax": 4.0, "FrameDataFelix": 3.3, "LoreGoblin": 2.5, "SnackAttackSam": 2.3,
+                "NewbieNora": 2.0, "BackseatBarb": 2.0, "BassLineBea": 1.3, "DryWitDelia": 1.25, "GrumpyGramps": 1.0}
+
+
+def test_no_persona_repeats_a_line_within_twenty_minutes_over_a_long_stream() -> None:
+    """35 minutes of one provider's lines, each persona at its cast-report rate: reactions to the demo
+    stream's moments, banter, and answers to viewers' questions (a fifth of its lines)."""
+    memory = BarkMemory()
+    rng = random.Random(3)
+    minutes = 35
+    posts = sorted((rng.uniform(0, minutes * 60), handle) for handle, rate in REPORT_RATES.items() for _ in range(int(rate * minutes)))
+    said: dict[str, dict[str, float]] = {handle: {} for handle in REPORT_RATES}
+    repeats: dict[str, list[str]] = {handle: [] for handle in REPORT_RATES}
+    for at, handle in posts:
+        kind, evidence, keywords = rng.choice(MOMENTS)
+        roll = rng.random()
+        reply = {"author": "nina", "text": f"@{handle} {rng.choice(MENTIONS + ['is the fireball skip worth the risk?'])}"} if roll < 0.2 else None
+        line = compose_chat_line(messages(card=card_of(SPECS[handle]), keywords=keywords, evidence=evidence, kind=kind, reply=reply,
+                                          moment=roll > 0.5, chat=[{"author": "x", "text": f"{at}"}]), memory=memory)
+        core = without_emotes(re.sub(r"^@\S+ ", "", line), handle).lower()
+        if at - said[handle].get(core, -1e9) < 20 * 60:
+            repeats[handle].append(core)
+        said[handle][core] = at
+
+    assert sum(len(r) for r in repeats.values()) <= 0.03 * len(posts), repeats
+    assert not any(repeats[handle] for handle, rate in REPORT_RATES.items() if rate <= 2.0), repeats  # e.g. GrumpyGramps

@@ -16,7 +16,9 @@ HANK: Bank = {
     "chat_spike": ("CHAT IS ALIVE!!", "SPAM IT!!", "EVERYONE HYPED!!", "CHAT GOING CRAZY!!", "LOUDER CHAT!!"),
     "wave": ("JOIN THE TRAIN!!", "ALL ABOARD!!", "KEEP IT GOING!!", "MORE!!"),
     "idle": ("BEST RUN OF THE WEEK!!", "HYPE HYPE HYPE!!", "THIS IS THE ONE!!", "WE'RE SO BACK CHAT!!", "WE'RE SO BACK!!", "PB TODAY!!", "I BELIEVE!!", "{np} HYPE!!", "LET HIM COOK!!", "CHAT WAKE UP!!",
-             "THIS RUN THOUGH!!", "{move} LOOKS CLEAN!!", "FEELING IT TODAY!!", "BIG THINGS COMING!!"),
+             "THIS RUN THOUGH!!", "{move} LOOKS CLEAN!!", "FEELING IT TODAY!!", "BIG THINGS COMING!!", "ALL GAS NO BRAKES!!",
+             "CHAT WE'RE EATING!!", "NO THOUGHTS JUST HYPE!!", "BIGGEST RUN YET!!", "LOCKED AND LOADED!!", "THE VIBES ARE UNREAL!!",
+             "GOOSEBUMPS CHAT!!", "HYPE NEVER STOPS!!"),
     "loved": ("{topic} HYPE!!", "MORE {topic}!!", "{topic} IS EVERYTHING!!", "I LIVE FOR {topic}!!"),
     "hated": ("NO {hated}!!", "FORGET {hated}!!", "{hated}? BORING!!"),
     "ask_chat": ("WHO'S HYPED?!", "PB TODAY CHAT?!", "CHAT YOU READY?!"),
@@ -351,7 +353,10 @@ MAX: Bank = {
     "wave": ("adding to the pile", "the wave must continue", "it's free real estate"),
     "idle": ("the runner when the boss has one attack: panic", "me pretending to understand frame data", "this run has more plot than most movies", "the {place} is just the sequel nobody asked for", "speedrunners will do anything except play the game normally", "chat when the runner breathes: CLUTCH", "it's free real estate", "the {named} is giving main character energy", "nobody: / the {named}:",
              "me watching the {move} like i could do it", "the {named} lives rent free in my head",
-             "plot twist: the runner is the boss"),
+             "plot twist: the runner is the boss", "the timer is the real final boss", "this stream is a documentary at this point",
+             "runner: i got this / the game: no", "chat is the real main character", "my brain on frame data: loading",
+             "the speedrun community when a new skip drops: chaos", "imagine not watching this stream", "this run has lore now",
+             "that's going in the highlight reel", "the boss when he sees the runner again: oh no not this guy"),
     "loved": ("{topic} is peak content", "give me {topic} or give me nothing"),
     "hated": ("{hated} detected, scrolling past",),
     "ask_chat": ("who's clipping this for the compilation?",),
@@ -402,6 +407,8 @@ DEMO_BANKS: dict[str, Bank] = {
     "backseatbarb": BARB,
 }
 
-from chatter_site.lib.offline_llm.moment_banks import moment_lines_merge  # noqa: E402 (its lines join the banks above)
+from chatter_site.lib.offline_llm.answer_banks import ANSWER_LINES  # noqa: E402 (their lines join the banks above)
+from chatter_site.lib.offline_llm.moment_banks import MOMENT_LINES, lines_merge  # noqa: E402
 
-moment_lines_merge(DEMO_BANKS)
+lines_merge(DEMO_BANKS, MOMENT_LINES)
+lines_merge(DEMO_BANKS, ANSWER_LINES)

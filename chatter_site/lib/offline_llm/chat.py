@@ -31,10 +31,13 @@ class BarkMemory:
     bank), and across the room the lines it wrote (so nobody echoes a line just said). Thread-safe:
     the HTTP server answers on several threads."""
 
-    def __init__(self, *, per_persona: int = 40, room: int = 300, personas: int = 2000) -> None:
+    # per_persona covers a demo persona's whole bank, so each picks the line it said longest ago once
+    # all are used: a persona repeats as seldom as its bank allows.
+    def __init__(self, *, per_persona: int = 200, room: int = 300, personas: int = 2000) -> None:
         self._lock = threading.Lock()
         self._used: OrderedDict[str, deque[str]] = OrderedDict()
         self._lines: deque[str] = deque(maxlen=room)
+        self._own: dict[str, deque[str]] = {}
         self._per_persona = per_persona
         self._personas = personas
 
@@ -42,9 +45,10 @@ class BarkMemory:
         with self._lock:
             return list(self._used.get(handle, ()))
 
-    def recent_lines(self) -> set[str]:
+    def recent_lines(self, handle: str = "") -> set[str]:
+        """The room's recent lines and the persona's own (its last `per_persona`), normalised as `_norm` does."""
         with self._lock:
-            return set(self._lines)
+            return {_norm(line) for line in self._lines} | set(self._own.get(handle, ()))
 
     def remember(self, *, handle: str, template: str, line: str) -> None:
         with self._lock:
@@ -52,8 +56,9 @@ class BarkMemory:
             self._used.move_to_end(handle)
             used.append(template)
             self._lines.append(line)
+            self._own.setdefault(handle, deque(maxlen=self._per_persona)).append(_norm(line))
             while len(self._used) > self._personas:
-                self._used.popitem(last=False)
+                self._own.pop(self._used.popitem(last=False)[0], None)
 
 
 # --- the situation ---------------------------------------------------------------------------------
@@ -212,6 +217,14 @@ def _echoes(template: str, values: dict[str, str]) -> bool:
     )
 
 
+def _norm(line: str) -> str:
+    """A line as compared for repeats: its words, whatever the voice did to casing and punctuation."""
+    return " ".join(re.sub(r"^@[\w.-]+\s+", "", line).lower().replace("’", "'").translate(_PUNCTUATION).split())
+
+
+_PUNCTUATION = str.maketrans("", "", "!?.,;:\"")
+
+
 def _strip_emotes(line: str, emotes: set[str]) -> str:
     return " ".join(w for w in line.split() if w not in emotes).lower().strip()
 
@@ -240,7 +253,7 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
     order = {template: index for index, template in enumerate(used)}
 
     def fresh(pool: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        return [o for o in pool if o[0] not in order and o[1].lower() not in avoid]
+        return [o for o in pool if o[0] not in order and _norm(o[1]) not in avoid]
 
     options = _options(handle=handle, concept=situation.concept, bank=bank, generic=generic, voice=voice, values=values, rng=rng)
     if situation.name_it and situation.phrases:
@@ -255,7 +268,7 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
         for phrase in situation.phrases[:4]:  # said with this phrase lately: another of the moment's phrases
             forced = {**values, **{slot: phrase.text for slot in ("np", *SLOT_KINDS) if phrase.fits(slot)}}
             pool = _options(handle=handle, concept=situation.concept, bank=bank, generic=generic, voice=voice, values=forced, rng=rng)
-            named = [o for o in pool if _names_it(o) and o[1].lower() not in avoid]
+            named = [o for o in pool if _names_it(o) and _norm(o[1]) not in avoid]
             if named:
                 return min(named, key=lambda o: (order.get(o[0], -1), rng.random()))
     if not options:  # the concept's lines all want a slot nothing fits: idle lines without one
@@ -263,18 +276,23 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
     slotted = [o for o in options if _names_it(o)]
     # Naming something on stream makes a line read as part of the moment: prefer one with a phrase.
     if slotted and rng.random() < 0.6:
-        options = slotted + [o for o in options if o not in slotted][:1]
+        plain = [o for o in fresh(options) if o not in slotted]
+        preferred = fresh(slotted + rng.sample(plain, min(1, len(plain))))
+        if preferred:
+            return rng.choice(preferred)
     if fresh(options):
         return rng.choice(fresh(options))
-    if situation.concept not in ("idle", "reply") and not situation.concept.startswith("answer_"):
-        # This concept's lines are all said lately: a greeting becomes a remark on the new scene,
-        # anything else banter, instead of repeating one.
-        fallback = "scene_change" if situation.concept == "greet" else "idle"
+    if situation.concept not in ("idle", "reply"):
+        # This concept's lines are all said lately: a greeting becomes a remark on the new scene, an
+        # answer a more general one, anything else banter, instead of repeating one.
+        fallback = {"greet": "scene_change", "answer_opinion": "reply"}.get(situation.concept, "idle")
+        if situation.concept.startswith("answer_") and fallback == "idle":
+            fallback = "answer_opinion"
         return respond(handle=handle, situation=Situation(**{**situation.__dict__, "concept": fallback,
                                                              "name_it": fallback in EVENT_KINDS}),
                        voice=voice, rng=rng, memory=memory, avoid=avoid)
     # All said lately: the one said longest ago (never the last one when there is another).
-    return min(options, key=lambda o: (o[1].lower() in avoid, order.get(o[0], -1), rng.random()))
+    return min(options, key=lambda o: (_norm(o[1]) in avoid, order.get(o[0], -1), rng.random()))
 
 
 def _catchphrase(voice: Voice, line: str, rng: random.Random, concept: str, avoid: set[str]) -> str:
@@ -283,7 +301,7 @@ def _catchphrase(voice: Voice, line: str, rng: random.Random, concept: str, avoi
     if not voice.catchphrases or concept.startswith("answer_") or rng.random() >= 0.14:
         return line
     phrase = rng.choice(voice.catchphrases)
-    if phrase.lower() in line.lower() or phrase.lower() in avoid:
+    if phrase.lower() in line.lower() or _norm(phrase) in avoid:
         return line  # said just now: once is a catchphrase, twice in a row is a tic
     alone_ok = len(phrase.split()) >= max(2, voice.min_words // 2)
     if voice.case == "sentence":
@@ -340,9 +358,9 @@ def compose_chat_line(messages: list[dict[str, Any]], *, memory: BarkMemory | No
     situation = situation_read(card=card, stream=stream, reply_to=reply_to, moment=moment, voice=voice, rng=rng)
     wave = situation.wave
     known_emotes = set(voice.emotes) | set(wave)
-    avoid = {_strip_emotes(str(m.get("text") or ""), known_emotes) for m in (chat if isinstance(chat, list) else []) if isinstance(m, dict)}
+    avoid = {_norm(_strip_emotes(str(m.get("text") or ""), known_emotes)) for m in (chat if isinstance(chat, list) else []) if isinstance(m, dict)}
     if memory is not None:
-        avoid |= memory.recent_lines()
+        avoid |= memory.recent_lines(handle.lower())
     template, line = respond(handle=handle, situation=situation, voice=voice, rng=rng, memory=memory, avoid=avoid)
     if handle.lower() not in DEMO_BANKS:
         line = _generic_voicing(voice, line, rng, situation.concept)

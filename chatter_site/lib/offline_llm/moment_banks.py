@@ -144,9 +144,9 @@ MOMENT_LINES: dict[str, Bank] = {
 }
 
 
-def moment_lines_merge(banks: dict[str, Bank]) -> None:
-    """Add each persona's moment lines to its bank, in place (once, at import of banks.py)."""
-    for handle, extra in MOMENT_LINES.items():
+def lines_merge(banks: dict[str, Bank], lines: dict[str, Bank]) -> None:
+    """Add each persona's extra lines to its bank, in place (once, at import of banks.py)."""
+    for handle, extra in lines.items():
         bank = banks[handle]
         for concept, lines in extra.items():
             bank[concept] = tuple(dict.fromkeys(bank.get(concept, ()) + lines))
