@@ -63,7 +63,7 @@ class RoomAdmin(admin.ModelAdmin):
     list_display = ("title", "slug", "is_live", "slow_mode_seconds", "emote_only", "last_seq", "viewers", "created_at")
     list_filter = ("is_live", "emote_only")
     list_editable = ("is_live", "slow_mode_seconds")
-    inlines = (RoomModeratorInline, RoomEmoteInline)
+    inlines: tuple[type, ...] = (RoomModeratorInline, RoomEmoteInline)
     search_fields = ("title", "slug")
     prepopulated_fields = {"slug": ("title",)}
     readonly_fields = ("last_seq", "created_at")

@@ -41,7 +41,7 @@ from chatter_site.lib.redis import redis_client
 try:  # Daphne serves sockets through autobahn; without it there is nothing to quieten
     from autobahn.websocket import protocol as autobahn_protocol
 except ImportError:
-    autobahn_protocol = None
+    autobahn_protocol = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ class Hub:
         self.feeds: dict[str, RoomFeed] = {}
         self.channel: str | None = None
         self._start_lock = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop get_hub made this hub for
         self._tasks: list[asyncio.Task] = []
         self._process_id = f"{os.uname().nodename}:{os.getpid()}"
         # Subscribing a room and unsubscribing it are serialised per room: a thousand viewers
@@ -453,7 +454,8 @@ def _skip_autobahn_debug_formatting() -> None:
     sockets (py-spy, issue 12). Those arguments are only ever shown by a debug log, where they now
     appear uncoloured."""
     if autobahn_protocol is not None:
-        autobahn_protocol.hltype = autobahn_protocol.hlval = _plain
+        for name in ("hltype", "hlval"):
+            setattr(autobahn_protocol, name, _plain)
 
 
 def _plain(value: Any, *args: Any, **kwargs: Any) -> Any:

@@ -100,7 +100,7 @@ class ThrottledSignInMixin:
                     code="throttled",
                 )
         try:
-            cleaned = super().clean()
+            cleaned = super().clean()  # type: ignore[misc]  # a mixin: the form it is mixed into has clean()
         except forms.ValidationError:
             if self.request is not None:
                 signin_failure_record(request=self.request, username=username)
@@ -145,10 +145,10 @@ def sessions_still_valid(*, pairs: list[tuple[int, str | None]]) -> set[tuple[in
     else:
         data = {key: engine.SessionStore(session_key=key).load() for key in keys}
     users = {user.pk: user for user in get_user_model().objects.filter(pk__in={uid for uid, _ in pairs}, is_active=True)}
-    valid = set()
+    valid: set[tuple[int, str]] = set()
     for user_id, key in pairs:
         session, user = data.get(key or ""), users.get(user_id)
-        if not session or user is None or str(session.get(SESSION_KEY)) != str(user_id):
+        if not key or not session or user is None or str(session.get(SESSION_KEY)) != str(user_id):
             continue
         if constant_time_compare(session.get(HASH_SESSION_KEY) or "", user.get_session_auth_hash()):
             valid.add((user_id, key))

@@ -6,7 +6,9 @@ Unset variables fall back to the embedded defaults: SQLite, the embedded Redis s
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -106,6 +108,7 @@ TEMPLATES = [
 
 # --- Database -----------------------------------------------------------------------------
 DATABASE_URL = env_url("DATABASE_URL", schemes=("postgres", "postgresql", "sqlite"))
+DATABASES: dict[str, Mapping[str, Any]]
 if DATABASE_URL:
     DATABASES = {
         "default": dj_database_url.parse(
@@ -359,8 +362,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = True
 if CHATTER_S3_BUCKET:
     _s3_options = {"bucket_name": CHATTER_S3_BUCKET}
-    if env_str("AWS_S3_ENDPOINT_URL"):
-        _s3_options["endpoint_url"] = env_str("AWS_S3_ENDPOINT_URL")
+    if _s3_endpoint := env_str("AWS_S3_ENDPOINT_URL"):
+        _s3_options["endpoint_url"] = _s3_endpoint
     _documents = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": _s3_options}
 else:
     _documents = {

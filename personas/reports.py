@@ -93,6 +93,16 @@ def _share(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+@dataclass
+class _RoomTally:
+    """One room's messages in the recent window, counted in one pass."""
+
+    total: int = 0
+    bots: int = 0
+    bot_after_bot: int = 0
+    humans: set[str] = field(default_factory=set)
+
+
 def cast_activity_report(*, now: datetime | None = None) -> CastActivity:
     now = now or timezone.now()
     since, last_minute = now - RECENT, now - timedelta(minutes=1)
@@ -100,17 +110,17 @@ def cast_activity_report(*, now: datetime | None = None) -> CastActivity:
 
     # One pass over the recent window; bots after another bot's line (not their own) count as bot→bot.
     per_author: dict[str, dict[str, int]] = {}
-    per_room: dict[int, dict[str, object]] = {}
+    per_room: dict[int, _RoomTally] = {}
     for row in _recent_messages(since=since).iterator():
-        room = per_room.setdefault(row["room_id"], {"total": 0, "bots": 0, "bot_after_bot": 0, "humans": set()})
-        room["total"] += 1
+        room = per_room.setdefault(row["room_id"], _RoomTally())
+        room.total += 1
         if row["origin"] == Message.Origin.HUMAN:
-            room["humans"].add(row["author_key"])
+            room.humans.add(row["author_key"])
         if row["origin"] != Message.Origin.BOT:
             continue
         after_bot = row["previous_origin"] == Message.Origin.BOT and row["previous_author"] != row["author_key"]
-        room["bots"] += 1
-        room["bot_after_bot"] += after_bot
+        room.bots += 1
+        room.bot_after_bot += after_bot
         author = per_author.setdefault(row["author_key"], {"posts": 0, "after_bot": 0})
         author["posts"] += 1
         author["after_bot"] += after_bot
@@ -170,17 +180,17 @@ def cast_activity_report(*, now: datetime | None = None) -> CastActivity:
     )
     rooms: list[RoomActivity] = []
     for room in Room.objects.filter(Q(is_live=True) | Q(pk__in=list(per_room)) | Q(roster__enabled=True)).distinct():
-        stats = per_room.get(room.pk, {"total": 0, "bots": 0, "bot_after_bot": 0, "humans": set()})
+        stats = per_room.get(room.pk) or _RoomTally()
         rooms.append(
             RoomActivity(
                 slug=room.slug,
                 title=room.title,
                 is_live=room.is_live,
-                messages_last_10_minutes=stats["total"],
-                bot_messages=stats["bots"],
-                bot_share=_share(stats["bots"], stats["total"]),
-                bot_after_bot_share=_share(stats["bot_after_bot"], stats["bots"]),
-                humans_active=len(stats["humans"]),
+                messages_last_10_minutes=stats.total,
+                bot_messages=stats.bots,
+                bot_share=_share(stats.bots, stats.total),
+                bot_after_bot_share=_share(stats.bot_after_bot, stats.bots),
+                humans_active=len(stats.humans),
                 roster_enabled=roster_counts.get(room.pk, 0),
             )
         )

@@ -116,12 +116,12 @@ def _render(text: str) -> str:
             blocks.append("<hr>")
             continue
         bullet, ordered = _BULLET_RE.match(line), _ORDERED_RE.match(line)
-        if bullet or ordered:
+        if item := bullet or ordered:
             tag = "ul" if bullet else "ol"
             if paragraph or quote or (items and list_tag != tag):
                 flush()
             list_tag = tag
-            items.append((bullet or ordered).group(1))
+            items.append(item.group(1))
             continue
         if quoted := _QUOTE_RE.match(line):
             if paragraph or items:

@@ -11,12 +11,13 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlparse
 
 import openai
 import pydantic
 from django.conf import settings
+from openai.types.chat import ChatCompletionMessageParam
 
 from chatter_site.lib.metrics import counter
 from chatter_site.lib.redis import redis_client
@@ -243,7 +244,7 @@ def json_sender(
         def create(fmt: str) -> Any:
             return client.chat.completions.create(
                 model=settings.CHATTER_LLM_MODEL,
-                messages=messages,
+                messages=cast("list[ChatCompletionMessageParam]", messages),
                 temperature=temperature,
                 max_tokens=max_tokens,
                 timeout=max(0.05, deadline - time.monotonic()),
@@ -356,7 +357,9 @@ def _balanced_objects(text: str, limit: int = 20) -> Iterator[str]:
 
 def _drop_trailing_commas(text: str) -> str:
     # Outside strings only: walk the text, rewriting the non-string stretches.
-    out, chunk, in_string, escaped = [], [], False, False
+    out: list[str] = []
+    chunk: list[str] = []
+    in_string, escaped = False, False
     for char in text:
         if in_string:
             out.append(char)

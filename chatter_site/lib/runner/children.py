@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,7 +46,7 @@ PR_SET_PDEATHSIG = 1
 _libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
-def _die_with_parent_hook() -> object:
+def _die_with_parent_hook() -> Callable[[], None] | None:
     """preexec_fn that makes the kernel SIGTERM the child when the runner dies, even by SIGKILL.
 
     The death signal fires when the *thread* that forked the child exits, so children are only

@@ -57,7 +57,7 @@ class Monitor:
         self.outages = {"database": Outage(), "redis": Outage()}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="monitor", daemon=True)
-        self._redis = None
+        self._redis: redis.Redis | None = None
 
     def start(self) -> None:
         self._thread.start()
