@@ -17,7 +17,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from chat.events import firehose_forget, moderation_publish
-from chat.models import Message, MessageReport, ModerationAction, Room, RoomModerator, RoomSanction
+from chat.models import Message, MessageReport, ModerationAction, Room, RoomSanction
 from chat.schemas import (
     BanAction,
     ClearAction,

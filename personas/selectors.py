@@ -29,17 +29,21 @@ class CastMember:
 
 
 @dataclass(frozen=True)
-class TickMember:
-    """What the fast-loop tick needs of a cast member: its knobs (overrides and drift applied) and what
-    a running trend can match. Read as plain rows every tick (no model instances, no prompt text), so
-    a moderator's change holds from the next tick whichever way it was written."""
+class RosterMember:
+    """A member of a room's enabled cast as the tick, the mention answers and the chatter list see it:
+    its knobs (overrides and drift applied), what a running trend can match, how it appears. Read as
+    plain rows (no model instances, no prompt text), so a moderator's change holds from the next read
+    whichever way it was written."""
 
     persona_id: int
     handle: str
+    color: str
+    badges: tuple[str, ...]
     liked: frozenset[str]  # loved topics (lower case) and emotes
     chattiness: float
     hype_sensitivity: float
     bot_affinity: float
+    mention_reaction: float
     max_posts_per_minute: int
 
 
@@ -62,11 +66,12 @@ def _knobs(
     }
 
 
-def _tick_sql() -> str:
+def _roster_sql() -> str:
     roster, persona, drift = RosterEntry._meta.db_table, Persona._meta.db_table, DriftState._meta.db_table
     return (
-        "SELECT r.persona_id, p.handle, CAST(p.loved_topics AS TEXT), CAST(p.emotes AS TEXT),"
-        " p.chattiness, p.hype_sensitivity, p.bot_affinity, p.max_posts_per_minute,"
+        "SELECT r.persona_id, p.handle, p.color, CAST(p.badges AS TEXT), CAST(p.loved_topics AS TEXT),"
+        " CAST(p.emotes AS TEXT), p.chattiness, p.hype_sensitivity, p.bot_affinity, p.mention_reaction,"
+        " p.max_posts_per_minute,"
         " r.chattiness, r.hype_sensitivity, r.bot_affinity, r.max_posts_per_minute,"
         " d.chattiness_delta, d.hype_delta, d.bot_affinity_delta"
         f" FROM {roster} r JOIN {persona} p ON p.id = r.persona_id LEFT JOIN {drift} d ON d.persona_id = p.id"
@@ -74,23 +79,27 @@ def _tick_sql() -> str:
     )
 
 
-def tick_cast(*, room: Room) -> list[TickMember]:
-    """The room's enabled cast for one tick, in handle order.
+def cast_for_room(*, room: Room) -> list[RosterMember]:
+    """The room's enabled cast, in handle order: the one roster read (the tick, mention answers, the
+    chatter list).
 
-    One hand-written query of plain rows, on purpose: this runs for every live room every second, and
-    the ORM's query building and JSON decoding were most of a tick's CPU. The JSON lists come as text
-    and are decoded once per distinct value (`_liked`)."""
+    One hand-written query of plain rows, on purpose: the tick runs it for every live room every
+    second, and the ORM's query building and JSON decoding were most of a tick's CPU. The JSON lists
+    come as text and are decoded once per distinct value (`_liked`, `_badges`)."""
     with connection.cursor() as cursor:
-        cursor.execute(_tick_sql(), [room.pk, True, True])
+        cursor.execute(_roster_sql(), [room.pk, True, True])
         rows = cursor.fetchall()
     members = []
-    for (persona_id, handle, loved_raw, emotes_raw, chattiness, hype, bot_affinity, max_ppm,
-         o_chattiness, o_hype, o_bot_affinity, o_max_ppm, d_chattiness, d_hype, d_bot_affinity) in rows:
+    for (persona_id, handle, color, badges_raw, loved_raw, emotes_raw, chattiness, hype, bot_affinity, mention_reaction,
+         max_ppm, o_chattiness, o_hype, o_bot_affinity, o_max_ppm, d_chattiness, d_hype, d_bot_affinity) in rows:
         members.append(
-            TickMember(
+            RosterMember(
                 persona_id=persona_id,
                 handle=handle,
+                color=color,
+                badges=_badges(badges_raw),
                 liked=_liked(loved_raw, emotes_raw),
+                mention_reaction=mention_reaction,
                 **_knobs(
                     chattiness=chattiness, hype=hype, bot_affinity=bot_affinity, max_ppm=max_ppm,
                     overrides=(o_chattiness, o_hype, o_bot_affinity, o_max_ppm),
@@ -107,6 +116,12 @@ def _liked(loved_raw: str | None, emotes_raw: str | None) -> frozenset[str]:
     loved = json.loads(loved_raw) if loved_raw else []
     emotes = json.loads(emotes_raw) if emotes_raw else []
     return frozenset(str(topic).lower() for topic in loved) | frozenset(str(emote) for emote in emotes)
+
+
+@lru_cache(maxsize=1024)
+def _badges(badges_raw: str | None) -> tuple[str, ...]:
+    """A persona's badges from their JSON text; "bot" when it has none."""
+    return tuple(json.loads(badges_raw) if badges_raw else []) or ("bot",)
 
 
 def _member(entry: RosterEntry) -> CastMember:
@@ -143,22 +158,13 @@ def _unit(value: float) -> float:
     return max(0.0, min(1.0, value))
 
 
-def cast_for_room(*, room: Room) -> list[CastMember]:
-    entries = (
-        RosterEntry.objects.filter(room=room, enabled=True, persona__enabled=True)
-        .select_related("persona", "persona__drift")
-        .order_by("persona__handle")
-    )
-    return [_member(entry) for entry in entries]
-
-
 def cast_public(room_slug: str) -> list[dict[str, Any]]:
     """The room's cast as the chatter list shows it (registered with chat.presence)."""
     room = Room.objects.filter(slug=room_slug).first()
     if room is None:
         return []
     return [
-        {"name": member.handle, "color": member.view.color, "badges": list(member.view.badges)}
+        {"name": member.handle, "color": member.color, "badges": list(member.badges)}
         for member in cast_for_room(room=room)
     ]
 
@@ -190,7 +196,7 @@ def cast_member(*, room: Room, persona_id: int) -> CastMember | None:
 def tick_room(*, room_id: int) -> Room | None:
     """The live room a tick task works on, with its cast knobs attached (room_cast_settings reads them
     without a query); None when the room is gone or no longer live. One hand-written query, like
-    tick_cast: the ORM's query building was a quarter of a tick's CPU."""
+    cast_for_room: the ORM's query building was a quarter of a tick's CPU."""
     cast_table = RoomCast._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(

@@ -9,23 +9,29 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
 
 from chat.models import Message, Room
 from chat.selectors import context_latest, trends_latest
 from chat.services import draft_parse, message_ingest
-from chatter_site.lib.correlation import bind_correlation_id, current_correlation_id, new_correlation_id, reset_correlation_id
+from chatter_site.lib.correlation import (
+    bind_correlation_id,
+    current_correlation_id,
+    new_correlation_id,
+    reset_correlation_id,
+)
 from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.llm import llm_answer_refused, llm_chat
 from memory.selectors import persona_memories_top_k, persona_narrative_cached
 from personas import activity, metrics
 from personas.enqueue import persona_generate_enqueue
+from personas.models import RoomCast
 from personas.policy import Decision, PolicyInput, decide, may_lead, mention_ceiling
 from personas.presend import line_check
 from personas.prompting import system_prompt, user_prompt
-from personas.selectors import CastMember, TickMember, cast_for_room, cast_member, chat_window, room_cast_settings, tick_cast
+from personas.selectors import CastMember, RosterMember, cast_for_room, cast_member, chat_window, room_cast_settings
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +50,15 @@ class TickOutcome:
     decision_id: str | None = None
 
 
+class StreamEvent(NamedTuple):
+    """A moment detected on stream, as the room's latest stream context lists it."""
+
+    kind: str
+    confidence: float
+    at: float  # when the words were said (epoch seconds)
+    evidence: str
+
+
 def _iso_to_ts(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
@@ -52,7 +67,7 @@ def _iso_to_ts(value: str) -> float:
 class RoomMoment:
     """What every persona in a room sees on one tick, worked out once per tick, not per persona."""
 
-    events: tuple[tuple[str, float, float, str], ...]  # (kind, confidence, at, evidence)
+    events: tuple[StreamEvent, ...]
     humans_recent: int
     bot_share: float
     bot_chain: int
@@ -62,14 +77,17 @@ class RoomMoment:
 
 def room_moment(*, window: list[dict[str, Any]], context: dict | None, trends: dict | None, now: float) -> RoomMoment:
     events = tuple(
-        (event["kind"], float(event["confidence"]), _iso_to_ts(event["at"]), str(event.get("evidence") or ""))
+        StreamEvent(
+            kind=event["kind"], confidence=float(event["confidence"]), at=_iso_to_ts(event["at"]),
+            evidence=str(event.get("evidence") or ""),
+        )
         for event in (context or {}).get("events", [])
     )
     stamped = [(item["origin"], _iso_to_ts(item["created_at"])) for item in window]
     recent = stamped[-WINDOW_FOR_SHARES:]
     # Bots reacting to bots: the run of bot lines since the last human line or stream event
     # (lines answering the stream are not a bot-to-bot spiral).
-    last_event_at = max((at for _, _, at, _ in events), default=0.0)
+    last_event_at = max((event.at for event in events), default=0.0)
     chain = 0
     for origin, at in reversed(stamped):
         if origin != "bot" or at <= last_event_at:
@@ -87,11 +105,11 @@ def room_moment(*, window: list[dict[str, Any]], context: dict | None, trends: d
     )
 
 
-def _fresh_events(*, moment: RoomMoment, now: float, since_own_post: float | None) -> list[tuple[str, float, float, str]]:
+def _fresh_events(*, moment: RoomMoment, now: float, since_own_post: float | None) -> list[StreamEvent]:
     """The stream events a persona has not had a chance to react to: recent, and after its last post."""
     last_post_at = now - since_own_post if since_own_post is not None else 0.0
     fresh_after = max(now - EVENT_FRESH_SECONDS, last_post_at)
-    return [event for event in moment.events if event[2] > fresh_after]
+    return [event for event in moment.events if event.at > fresh_after]
 
 
 def _reacting_to(*, moment: RoomMoment, now: float, since_own_post: float | None) -> dict[str, str] | None:
@@ -99,12 +117,12 @@ def _reacting_to(*, moment: RoomMoment, now: float, since_own_post: float | None
     fresh = _fresh_events(moment=moment, now=now, since_own_post=since_own_post)
     if not fresh:
         return None
-    kind, _, _, evidence = max(fresh, key=lambda event: event[2])  # the context lists events in detection order
-    return {"kind": kind, "evidence": evidence[:200]}
+    latest = max(fresh, key=lambda event: event.at)  # the context lists events in detection order
+    return {"kind": latest.kind, "evidence": latest.evidence[:200]}
 
 
 def _policy_input(
-    *, member: TickMember, cast, moment: RoomMoment, now: float, own_posts: tuple[int, float | None]
+    *, member: RosterMember, cast: RoomCast, moment: RoomMoment, now: float, own_posts: tuple[int, float | None]
 ) -> PolicyInput:
     posts, since = own_posts
     return PolicyInput(
@@ -114,7 +132,7 @@ def _policy_input(
         max_posts_per_minute=member.max_posts_per_minute,
         hype_multiplier=cast.hype_multiplier,
         bot_human_bias=cast.bot_human_bias,
-        fresh_events=tuple((kind, confidence) for kind, confidence, _, _ in _fresh_events(moment=moment, now=now, since_own_post=since)),
+        fresh_events=tuple((event.kind, event.confidence) for event in _fresh_events(moment=moment, now=now, since_own_post=since)),
         human_messages_recent=moment.humans_recent,
         trend_match=not member.liked.isdisjoint(moment.running),
         own_posts_last_minute=posts,
@@ -125,12 +143,33 @@ def _policy_input(
     )
 
 
+@dataclass(slots=True)  # one per member per tick: slots make it cheaper to build
+class TickCandidate:
+    """One roster member going through one tick: its decision (which later steps may turn), whether
+    it leads the reaction to a stream event, and its generation slot."""
+
+    member: RosterMember
+    seconds_since_own_post: float | None
+    decision: Decision
+    lead: bool = False
+    decision_id: str = ""  # given to those that want to post, before they claim a slot
+    slot: bool = False
+
+    def turn(self, *, post: bool, reason: str) -> None:
+        self.decision = Decision(post=post, probability=self.decision.probability, reasons=[*self.decision.reasons, reason])
+
+    @property
+    def outcome(self) -> TickOutcome:
+        return TickOutcome(handle=self.member.handle, decision=self.decision, decision_id=self.decision_id if self.slot else None)
+
+
 def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None = None) -> list[TickOutcome]:
-    """One fast-loop tick of a room: every persona decides; those that post get a generation job."""
+    """One fast-loop tick of a room: every persona decides; those that post get a generation job.
+    The steps, in order: decide, lead a stream event nobody reacts to, claim slots, enqueue."""
     rng = rng or random.Random()
     now = now or time.time()
     cast = room_cast_settings(room=room)
-    members = tick_cast(room=room)
+    members = cast_for_room(room=room)
     if not members:
         return []
     window = chat_window(room_slug=room.slug)
@@ -140,71 +179,97 @@ def cast_tick(*, room: Room, rng: random.Random | None = None, now: float | None
     )
     own_posts = activity.posts_stats_many(room_slug=room.slug, handles=[member.handle for member in members], now=now)
     moment = room_moment(window=window, context=context, trends=trends, now=now)
-    decided: list[tuple[TickMember, Decision]] = []
-    wanting: list[int] = []  # indexes into `decided` of the members that want to post, in roster order
-    for member in members:
-        decision = decide(_policy_input(member=member, cast=cast, moment=moment, now=now, own_posts=own_posts[member.handle]), rng)
-        if decision.post:
-            if bot_posts_last_minute + len(wanting) >= cast.max_bot_messages_per_minute:
-                decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_cap"])
-            else:
-                wanting.append(len(decided))
-        decided.append((member, decision))
-    lead = _lead_event(room=room, moment=moment, now=now, decided=decided, rng=rng,
-                       room_full=bot_posts_last_minute + len(wanting) >= cast.max_bot_messages_per_minute)
-    decision_ids = {index: uuid.uuid4().hex for index in [*wanting, *([lead] if lead is not None else [])]}
-    claimed: set[int] = set()
-    # The lead of a reaction may exceed the room's generation cap by one, like an answer to a human.
-    if lead is not None and activity.inflight_claim(
-        room_slug=room.slug, decision_id=decision_ids[lead], limit=cast.max_inflight + 1, now=now
-    ):
-        claimed.add(lead)
-    # One Redis step claims the room's free generation slots for as many of the others as it can.
-    claimed |= set(wanting[: activity.inflight_claim_many(
-        room_slug=room.slug, decision_ids=[decision_ids[index] for index in wanting], limit=cast.max_inflight, now=now
-    )])
-    outcomes = []
-    for index, (member, decision) in enumerate(decided):
-        decision_id = None
-        if index in claimed:
-            decision_id = decision_ids[index]
-            moment_now = _reacting_to(moment=moment, now=now, since_own_post=own_posts[member.handle][1])
-            persona_generate_enqueue(
-                persona_id=member.persona_id, room_id=room.pk, decision_id=decision_id, decided_at=now, moment=moment_now,
-                # Jitter, so a stream event does not make the whole cast speak in the same instant; the
-                # lead of a reaction goes at once (it is alone by construction).
-                countdown=0.0 if "event_lead" in decision.reasons else rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
-            )
-        elif decision.post:
-            decision = Decision(post=False, probability=decision.probability, reasons=[*decision.reasons, "room_busy"])
-        outcomes.append(TickOutcome(handle=member.handle, decision=decision, decision_id=decision_id))
+    candidates = _tick_decide(
+        members=members, own_posts=own_posts, cast=cast, moment=moment, now=now, rng=rng,
+        room_posts=bot_posts_last_minute,
+    )
+    wanting = [candidate for candidate in candidates if candidate.decision.post]
+    room_full = bot_posts_last_minute + len(wanting) >= cast.max_bot_messages_per_minute
+    lead = _tick_lead(room=room, candidates=candidates, moment=moment, now=now, rng=rng, room_full=room_full)
+    _tick_claim_slots(room=room, cast=cast, wanting=wanting, lead=lead, now=now)
+    _tick_enqueue(room=room, candidates=candidates, moment=moment, now=now, rng=rng)
+    outcomes = [candidate.outcome for candidate in candidates]
     _record_decisions([(outcome.handle, outcome.decision) for outcome in outcomes])
     return outcomes
 
 
-def _lead_event(
-    *, room: Room, moment: RoomMoment, now: float, decided: list[tuple[TickMember, Decision]], rng: random.Random,
-    room_full: bool,
-) -> int | None:
+def _tick_decide(
+    *, members: list[RosterMember], own_posts: dict[str, tuple[int, float | None]], cast: RoomCast, moment: RoomMoment,
+    now: float, rng: random.Random, room_posts: int,
+) -> list[TickCandidate]:
+    """Every member decides on its own (personas.policy), in roster order; a post that would pass the
+    room's cap on bot lines per minute becomes a skip ("room_cap")."""
+    candidates = []
+    wanting = 0
+    for member in members:
+        decision = decide(_policy_input(member=member, cast=cast, moment=moment, now=now, own_posts=own_posts[member.handle]), rng)
+        candidate = TickCandidate(member=member, seconds_since_own_post=own_posts[member.handle][1], decision=decision)
+        if decision.post:
+            if room_posts + wanting >= cast.max_bot_messages_per_minute:
+                candidate.turn(post=False, reason="room_cap")
+            else:
+                wanting += 1
+        candidates.append(candidate)
+    return candidates
+
+
+def _tick_lead(
+    *, room: Room, candidates: list[TickCandidate], moment: RoomMoment, now: float, rng: random.Random, room_full: bool
+) -> TickCandidate | None:
     """A notable moment on stream gets at least one reaction: when the newest event is fresh and no
     persona chose to react to it on its own, the most hype-sensitive persona free to post (weighted
     draw; never one at its rate cap, in cooldown or stopped by the anti-loop) leads, once per event
-    (claimed in Redis, so later ticks and other workers do not add a second lead). Returns the index
-    in `decided` of the lead, whose decision it turns into a post, or None."""
-    fresh = [event for event in moment.events if now - event[2] <= EVENT_LEAD_SECONDS]
+    (claimed in Redis, so later ticks and other workers do not add a second lead). Returns the lead,
+    whose decision it turns into a post, or None."""
+    fresh = [event for event in moment.events if now - event.at <= EVENT_LEAD_SECONDS]
     if not fresh or room_full:
         return None
-    kind, _, at, _ = max(fresh, key=lambda event: event[2])
-    reacting = any(decision.post and f"event:{kind}" in decision.reasons for _, decision in decided)
-    candidates = [index for index, (_, decision) in enumerate(decided) if may_lead(decision)]
-    if not (reacting or candidates):
+    latest = max(fresh, key=lambda event: event.at)
+    reacting = any(c.decision.post and f"event:{latest.kind}" in c.decision.reasons for c in candidates)
+    free = [c for c in candidates if may_lead(c.decision)]
+    if not (reacting or free):
         return None
-    if not activity.event_lead_claim(room_slug=room.slug, event_key=f"{kind}@{at:.3f}") or reacting:
+    if not activity.event_lead_claim(room_slug=room.slug, event_key=f"{latest.kind}@{latest.at:.3f}") or reacting:
         return None  # already led, or the cast is on it by itself (the claim marks it as covered)
-    index = max(candidates, key=lambda i: (decided[i][0].hype_sensitivity + 0.01) * rng.random())
-    member, decision = decided[index]
-    decided[index] = (member, Decision(post=True, probability=decision.probability, reasons=[*decision.reasons, "event_lead"]))
-    return index
+    lead = max(free, key=lambda candidate: (candidate.member.hype_sensitivity + 0.01) * rng.random())
+    lead.turn(post=True, reason="event_lead")
+    lead.lead = True
+    return lead
+
+
+def _tick_claim_slots(
+    *, room: Room, cast: RoomCast, wanting: list[TickCandidate], lead: TickCandidate | None, now: float
+) -> None:
+    """Generation slots (the room's in-flight set in Redis). The lead of a reaction may exceed the
+    room's cap by one, like an answer to a human; one Redis step then claims the free slots for as
+    many of the others as it can, in roster order."""
+    for candidate in [*wanting, *([lead] if lead is not None else [])]:
+        candidate.decision_id = uuid.uuid4().hex
+    if lead is not None:
+        lead.slot = bool(activity.inflight_claim(
+            room_slug=room.slug, decision_id=lead.decision_id, limit=cast.max_inflight + 1, now=now
+        ))
+    claimed = activity.inflight_claim_many(
+        room_slug=room.slug, decision_ids=[candidate.decision_id for candidate in wanting], limit=cast.max_inflight, now=now
+    )
+    for candidate in wanting[:claimed]:
+        candidate.slot = True
+
+
+def _tick_enqueue(*, room: Room, candidates: list[TickCandidate], moment: RoomMoment, now: float, rng: random.Random) -> None:
+    """A generation job for each candidate holding a slot, in roster order; a post left without one
+    becomes a skip ("room_busy")."""
+    for candidate in candidates:
+        if candidate.slot:
+            persona_generate_enqueue(
+                persona_id=candidate.member.persona_id, room_id=room.pk, decision_id=candidate.decision_id, decided_at=now,
+                moment=_reacting_to(moment=moment, now=now, since_own_post=candidate.seconds_since_own_post),
+                # Jitter, so a stream event does not make the whole cast speak in the same instant; the
+                # lead of a reaction goes at once (it is alone by construction).
+                countdown=0.0 if candidate.lead else rng.uniform(0.0, settings.PERSONA_JITTER_SECONDS),
+            )
+        elif candidate.decision.post:
+            candidate.turn(post=False, reason="room_busy")
 
 
 def _record_decision(handle: str, decision: Decision) -> None:

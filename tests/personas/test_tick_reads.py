@@ -1,4 +1,4 @@
-"""The tick's hand-written reads (personas.selectors.tick_room / tick_cast) against PostgreSQL: what
+"""The tick's hand-written reads (personas.selectors.tick_room / cast_for_room) against PostgreSQL: what
 the ORM would give, without its cost."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from personas.models import DriftState, RoomCast
-from personas.selectors import room_cast_settings, tick_cast, tick_room
+from personas.selectors import cast_for_room, room_cast_settings, tick_room
 from tests.factories import RoomFactory
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 
@@ -35,7 +35,7 @@ def test_tick_room_gives_the_default_knobs_to_a_room_without_any_and_nothing_for
     assert tick_room(room_id=room.pk) is None
 
 
-def test_tick_cast_applies_room_overrides_and_drift_and_leaves_out_whoever_is_benched():
+def test_cast_for_room_applies_room_overrides_and_drift_and_leaves_out_whoever_is_benched():
     room = RoomFactory()
     tuned = PersonaFactory(handle="tuned", chattiness=0.2, max_posts_per_minute=4, loved_topics=["Speedrun"], emotes=["Pog"])
     DriftState.objects.create(persona=tuned, chattiness_delta=0.1, mood="hyped")
@@ -43,7 +43,7 @@ def test_tick_cast_applies_room_overrides_and_drift_and_leaves_out_whoever_is_be
     RosterEntryFactory(room=room, persona=PersonaFactory(handle="benched"), enabled=False)
     RosterEntryFactory(room=room, persona=PersonaFactory(handle="off", enabled=False))
 
-    (member,) = tick_cast(room=room)
+    (member,) = cast_for_room(room=room)
 
     assert member.handle == "tuned"
     assert member.chattiness == pytest.approx(0.6)  # the room's 0.5 wins over the persona's 0.2, then drift

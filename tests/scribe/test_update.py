@@ -4,11 +4,13 @@ from __future__ import annotations
 import pytest
 
 from chat.models import Room
+from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.redis import redis_client
 from scribe import coordination, services
 from scribe.events import dirty_key, queued_key
 from scribe.models import ScribeDocument, ScribeRevision
 from scribe.prompts import PLACEHOLDER
+from scribe.services import update as scribe_update
 from scribe.storage import version_read
 from tests.factories import RoomFactory
 from tests.scribe.helpers import assert_each_turn_once, say
@@ -204,7 +206,7 @@ def test_it_starts_from_now_on_a_restart_without_catch_up(llm_server, document, 
 
 def test_it_builds_on_an_edit_made_during_an_update(llm_server, document, room, monkeypatch):
     say(room, "the golem falls")
-    real_llm_chat = services.llm_chat_answer
+    real_llm_chat = scribe_update.llm_chat_answer
     calls = []
 
     def llm_chat_with_a_concurrent_edit(**kwargs):
@@ -213,7 +215,7 @@ def test_it_builds_on_an_edit_made_during_an_update(llm_server, document, room, 
             services.document_edit(document_id=document.pk, content="# The long stream\n\nModerator's opening.\n", base_version=1)
         return real_llm_chat(**kwargs)
 
-    monkeypatch.setattr(services, "llm_chat_answer", llm_chat_with_a_concurrent_edit)
+    monkeypatch.setattr(scribe_update, "llm_chat_answer", llm_chat_with_a_concurrent_edit)
     report = run(document)
 
     assert [s.outcome for s in report.steps] == ["conflict", "applied", "nothing"]
@@ -276,7 +278,7 @@ def test_it_refuses_a_stale_edit(llm_server, document, room):
     say(room, "the scribe writes first")
     run(document)
 
-    with pytest.raises(services.ChatterError) as refused:
+    with pytest.raises(ChatterError) as refused:
         services.document_edit(document_id=document.pk, content="# The long stream\n\nMy version.\n", base_version=1)
 
     assert refused.value.code == "stale"
