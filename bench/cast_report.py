@@ -388,8 +388,8 @@ def samples_write(*, room, handles: list[str], out: Path, seed: int) -> None:
     100 bot lines spread over personas and over the run, 30 memories, 10 narratives."""
     from chat.models import Message
     from memory.models import MemoryItem
-    from memory.narratives import narrative_regenerate
-    from memory.reflection import reflection_flush
+    from memory.services.narratives import narrative_regenerate
+    from memory.services.reflection import reflection_flush
 
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
@@ -588,7 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         n_human = 0
         next_witness = next_flush = t0 + 2.0
         if args.samples_dir:
-            from memory.reflection import reflection_flush
+            from memory.services.reflection import reflection_flush
             from personas.witness import witnessed_collect
         print(f"running {args.minutes:g} min in room {slug} ...", flush=True)
         while (now := time.monotonic()) < t0 + seconds:

@@ -3,7 +3,7 @@ lags behind the chat, how fast Mem0 searches, and how fast a cached narrative re
 
   python -m bench.memory_bench            (about two minutes; --help for the knobs)
 
-It starts its own processes and stops them in `finally`: a Chroma server (memory.store's vector
+It starts its own processes and stops them in `finally`: a Chroma server (memory.mem0_client's vector
 store, the command `runchatter` uses), the offline OpenAI-compatible provider (Mem0's embedder, the
 reflection and narrative LLM) and, for the lag part, a real Celery worker on the "reflection"
 queue. PostgreSQL and Redis must be running: DATABASE_URL (default the `test` database) and
@@ -20,7 +20,7 @@ makes are removed at the end.
     REFLECTION_WITNESS_SECONDS and REFLECTION_FLUSH_SECONDS), the
     worker running the jobs. Lag = a job's finished_at minus the moment its message was persisted,
     for every (persona, message) pair a DONE job covers. Target: < 30 s.
-(c) Memory search: memory_search (Mem0 -> Chroma, ledger mapping) over --queries queries with
+(c) Memory search: memory_recall (Mem0 -> Chroma, ledger mapping) over --queries queries with
     --memories memories in the scope, beside Mem0's published p95 search latency, 0.200 s (LOCOMO,
     arXiv 2504.19413). Not like for like: their embedder is a remote API, ours a local process.
 (d) Narrative cache hits: persona_narrative_cached over --reads reads. Target: p50 < 1 ms.
@@ -156,13 +156,13 @@ def ingest(room_slug: str, text: str):
 
 def drop_pending(room_slug: str, handles: list[str]) -> None:
     from chatter_site.lib.redis import redis_client
-    from memory.reflection.pending import PENDING_INDEX_KEY, _pending_key
-    from memory.store import scope_for
+    from memory.keys import PENDING_INDEX_KEY, pending_key
+    from memory.mem0_client import scope_for
 
     client = redis_client()
     for handle in handles:
         scope = scope_for(room_slug, handle)
-        client.delete(_pending_key(scope))
+        client.delete(pending_key(scope))
         client.zrem(PENDING_INDEX_KEY, scope)
 
 
@@ -226,8 +226,8 @@ def reflection_lag(args, rng: random.Random, tag: str, env: dict[str, str], log_
     from django.db import connection
 
     from memory.models import ReflectionJob
-    from memory.reflection import reflection_flush
-    from memory.store import scope_for
+    from memory.mem0_client import scope_for
+    from memory.services.reflection import reflection_flush
     from personas.witness import witnessed_collect
 
     room, handles = make_cast(f"{tag}lag", args.personas)
@@ -302,7 +302,7 @@ def reflection_lag(args, rng: random.Random, tag: str, env: dict[str, str], log_
 
 def memory_search_part(args, rng: random.Random, tag: str) -> dict:
     from memory.models import MemoryItem
-    from memory.store import memory_search, memory_write
+    from memory.services.store import memory_recall, memory_write
 
     room_slug, handle = f"bench-{tag}mem", f"b{tag}mem"
     kinds = [MemoryItem.Kind.RELATIONSHIP, MemoryItem.Kind.CATCHPHRASE, MemoryItem.Kind.PREFERENCE, MemoryItem.Kind.LORE_EVENT]
@@ -321,12 +321,12 @@ def memory_search_part(args, rng: random.Random, tag: str) -> dict:
             stored += 1
     write_seconds = time.perf_counter() - write_started
     for _ in range(5):  # warm-up
-        memory_search(room_slug=room_slug, handle=handle, query=sentence(rng, 5), k=5)
+        memory_recall(room_slug=room_slug, handle=handle, query=sentence(rng, 5), k=5)
     timings, empty = [], 0
     for _ in range(args.queries):
         query = sentence(rng, 5)
         started = time.perf_counter()
-        hits = memory_search(room_slug=room_slug, handle=handle, query=query, k=5)
+        hits = memory_recall(room_slug=room_slug, handle=handle, query=query, k=5)
         timings.append(time.perf_counter() - started)
         empty += not hits
     return {
@@ -340,8 +340,8 @@ def narrative_part(args, handle: str) -> dict:
 
     from chatter_site.lib.errors import ChatterError
     from memory.models import Narrative
-    from memory.narratives import narrative_read, narrative_regenerate
-    from memory.selectors import persona_narrative_cached
+    from memory.services.narratives import narrative_read, narrative_regenerate
+    from memory.services.recall import persona_narrative_cached
 
     how = "narrative_regenerate (offline LLM)"
     try:
@@ -525,7 +525,7 @@ def main(argv: list[str] | None = None) -> int:
                 p95 = pct(t, 95)
                 print(f"    stored {part['stored']} (refused {part['refused']}) in {part['write_seconds']:.1f} s")
                 print(
-                    f"    memory_search k=5 over {len(t)} queries: p50 {ms(pct(t, 50))}  p95 {ms(p95)}  p99 {ms(pct(t, 99))}"
+                    f"    memory_recall k=5 over {len(t)} queries: p50 {ms(pct(t, 50))}  p95 {ms(p95)}  p99 {ms(pct(t, 99))}"
                     f"  ({part['empty']} empty)"
                 )
                 print(f"    Mem0 published p95 (LOCOMO, arXiv 2504.19413): {ms(MEM0_PUBLISHED_P95_S)}; ours/theirs = {p95 / MEM0_PUBLISHED_P95_S:.2f}")

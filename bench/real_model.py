@@ -217,7 +217,7 @@ class Bench:
                 connection.close()
 
     def narratives(self) -> None:
-        from memory.tasks_batch import narrative_regenerate_task
+        from memory.tasks import narrative_regenerate_task
 
         while not self.stop.wait(self.args.narrative_interval):
             for handle in self.handles:

@@ -1,12 +1,14 @@
 from django.apps import AppConfig
 
+from chatter_site.lib.metrics import scrape_gauges_register
+
 
 class MemoryConfig(AppConfig):
     name = "memory"
     verbose_name = "Memory"
 
     def ready(self) -> None:
-        from chatter_site.lib.metrics import scrape_gauges_register
-        from memory.reflection.jobs import reflection_gauges
+        # Imported here: the selectors import models, which load only once the registry is ready.
+        from memory.selectors import reflection_gauges
 
         scrape_gauges_register(reflection_gauges)

@@ -1,90 +1,136 @@
-"""What personas read from memory on the fast path. Thin, fast, never blocking for long.
-
-persona_memories_top_k searches the persona's own Mem0 scope (memory.store), bounded by
-MEMORY_SEARCH_TIMEOUT; when memory is down it returns nothing and personas generate from their
-anchors and the live context alone.
+"""Memory's reads, for views, admin, commands, personas and memory's own services. They write no
+state, take no lock and enqueue nothing; what reads and then writes (marking memories used, warming
+the narrative cache, asking for a regeneration) is in memory.services. docs/architecture.md, "Memory".
 """
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, TypedDict
 
+import redis
 from django.conf import settings
-from django.db.models import Count, Max
+from django.contrib.auth import get_user_model
+from django.db.models import Count, F, Max, Min, Q, QuerySet
+from django.utils import timezone
+from kombu.transport.redis import PRIORITY_STEPS, Channel
 
-from chat.models import Message
-from chatter_site.lib.errors import ChatterError
-from chatter_site.lib.metrics import counter, histogram
-from memory.models import MemoryItem
-from memory.narratives import narrative_cached, persona_known
-from memory.store import MemoryHit, SearchBusy, SearchTimeout, memory_search
+from chat.models import Conversation, Message
+from chatter_site.lib.redis import redis_client
+from memory.keys import (
+    CONVERSATION_JOB_KEY,
+    PENDING_INDEX_KEY,
+    UNKNOWN_PERSONA_KEY,
+    narrative_cache_key,
+    narrative_lock_key,
+    noted_key,
+    pending_key,
+)
+from memory.mem0_client import mem0_hits, mem0_hits_bounded, scope_for
+from memory.metrics import NARRATIVE_CACHE_READS
+from memory.models import MemoryItem, Narrative, ReflectionJob
 
 log = logging.getLogger("chatter.memory")
 
-SEARCH_TOTAL = counter("chatter_memory_search_total", "Fast-path memory searches by outcome", ("outcome",))
-SEARCH_SECONDS = histogram("chatter_memory_search_seconds", "Wall time of one fast-path memory search, ledger read included")
-# What a persona's prompt gets; drift snapshots are checkpoints of knobs and mood, not things to say.
-PROMPT_KINDS = [
-    MemoryItem.Kind.RELATIONSHIP, MemoryItem.Kind.CATCHPHRASE, MemoryItem.Kind.PREFERENCE, MemoryItem.Kind.LORE_EVENT,
-]
+# Hits Mem0 returns beyond k: room for vectors the ledger no longer counts as active.
+SEARCH_OVERFETCH = 5
+REFLECTION_BROKER_QUEUE = "reflection"
 
 
-def persona_memories_top_k(*, room_slug: str, handle: str, query: str, k: int = 5) -> list[str]:
-    """Up to `k` of the persona's own memories in this room closest to `query`, as short prompt lines
-    ("relationship with nina: ...", best first).
+# --- memories -------------------------------------------------------------------------------------
 
-    Never raises and never waits on Mem0 longer than MEMORY_SEARCH_TIMEOUT: a slow or unreachable
-    store (or embedder) gives [] and the persona generates without memories. Counted in
-    chatter_memory_search_total{outcome} (ok | empty | timeout | busy | unavailable | error) and
-    chatter_memory_search_seconds.
+
+class MemoryHit(TypedDict):
+    """One search result: the ledger's view of a memory, in Mem0's ranking order."""
+
+    id: int
+    mem0_id: str
+    kind: str
+    text: str
+    other_user: str
+    subject: str
+    confidence: str
+    score: float | None
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+def memory_search(
+    *, room_slug: str, handle: str, query: str, k: int, kinds: list[str] | None = None, timeout: float | None = None
+) -> list[MemoryHit]:
+    """The `k` ACTIVE memories of this persona in this room closest to `query`, best first.
+
+    Only the persona's own scope is searched. A read: `memory_recall` (services) also marks the
+    memories used. With `timeout`, the Mem0 part (embedding + vector search) runs on a shared
+    thread pool and ChatterError("unavailable") is raised when it takes longer; the ledger part runs
+    here, on the caller's database connection.
     """
-    if k <= 0 or not query.strip():
+    query = " ".join((query or "").split())
+    if k <= 0 or not query:
         return []
-    started = time.perf_counter()
-    outcome = "ok"
-    hits: list[MemoryHit] = []
-    try:
-        hits = memory_search(
-            room_slug=room_slug, handle=handle, query=query, k=k, kinds=PROMPT_KINDS, timeout=settings.MEMORY_SEARCH_TIMEOUT
+    scope = scope_for(room_slug, handle)
+    remembered = MemoryItem.objects.filter(scope=scope, status=MemoryItem.Status.ACTIVE)
+    if kinds:
+        remembered = remembered.filter(kind__in=kinds)
+    if not remembered.exists():
+        return []  # nothing to find: no embedding call, no vector search (and no Mem0 to build)
+    search = {"scope": scope, "query": query[:1000], "top_k": k + SEARCH_OVERFETCH, "kinds": kinds}
+    hits = mem0_hits_bounded(timeout=timeout, **search) if timeout is not None else mem0_hits(**search)
+    scores = {hit["id"]: hit.get("score") for hit in hits if hit.get("id")}
+    if not scores:
+        return []
+    items = remembered.filter(mem0_id__in=list(scores))
+    by_mem0 = {item.mem0_id: item for item in items}
+    ranked = [by_mem0[mem0_id] for mem0_id in scores if mem0_id in by_mem0][:k]
+    if not ranked:
+        return []
+    return [
+        MemoryHit(
+            id=item.id, mem0_id=item.mem0_id, kind=item.kind, text=item.text, other_user=item.other_user,
+            subject=item.subject, confidence=item.confidence, score=scores[item.mem0_id], created_at=item.created_at,
+            last_used_at=item.last_used_at,
         )
-        outcome = "ok" if hits else "empty"
-    except SearchTimeout:
-        outcome = "timeout"
-    except SearchBusy:
-        outcome = "busy"
-    except ChatterError as error:
-        outcome = "unavailable"
-        _warn_now_and_then(f"memory: searches unavailable ({error.message}); personas go on without memories")
-    except Exception:  # the fast path must go on without memories, whatever broke
-        outcome = "error"
-        log.exception("memory: search for %s in %s failed", handle, room_slug)
-    finally:
-        SEARCH_SECONDS.observe(time.perf_counter() - started)
-        SEARCH_TOTAL.labels(outcome=outcome).inc()
-    return [memory_prompt_line(hit) for hit in hits]
+        for item in ranked
+    ]
 
 
-_last_warning = 0.0
-WARNING_INTERVAL = 60.0
+def memory_prompt_line(hit: MemoryHit) -> str:
+    """One memory as the persona's prompt shows it; unverified ones say so."""
+    kind, other, text = hit["kind"], hit["other_user"], hit["text"]
+    if kind == MemoryItem.Kind.RELATIONSHIP:
+        label = f"relationship with {other}" if other else "relationship"
+    elif kind == MemoryItem.Kind.CATCHPHRASE:
+        label = "running joke"
+    elif kind == MemoryItem.Kind.PREFERENCE:
+        label = f"{other}'s preference" if other else "preference"
+    elif kind == MemoryItem.Kind.LORE_EVENT:
+        label = "room lore"
+    else:
+        label = "how you changed"
+    unverified = " (unverified)" if hit["confidence"] == MemoryItem.Confidence.LOW else ""
+    return f"{label}: {text}{unverified}"
 
 
-def _warn_now_and_then(message: str) -> None:
-    # A store that is down fails every persona line: one warning a minute says it well enough.
-    global _last_warning
-    if time.monotonic() - _last_warning >= WARNING_INTERVAL:
-        _last_warning = time.monotonic()
-        log.warning(message)
+def memory_history(*, item: MemoryItem) -> list[MemoryItem]:
+    """The supersede history `item` belongs to, oldest first: from the memory that replaced it
+    (transitively) back through everything that one replaced."""
+    head = item
+    seen = {item.pk}
+    while head.superseded_by_id and head.superseded_by_id not in seen:
+        head = MemoryItem.objects.get(pk=head.superseded_by_id)
+        seen.add(head.pk)
+    ids, frontier = {head.pk}, [head.pk]
+    while frontier:
+        frontier = list(MemoryItem.objects.filter(superseded_by__in=frontier).exclude(pk__in=ids).values_list("pk", flat=True))
+        ids.update(frontier)
+    return list(MemoryItem.objects.filter(pk__in=ids).order_by("created_at", "id"))
 
 
-def persona_narrative_cached(*, handle: str) -> str | None:
-    """The persona's cached narrative (one Redis GET), or None while one is being (re)generated."""
-    return narrative_cached(subject_type="persona", subject_key=handle)
-
-
-# --- persona page readers -------------------------------------------------------------------------
+# --- personas and viewers --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -132,39 +178,26 @@ def persona_profile_get(*, handle: str, lines: int = PERSONA_PAGE_LINES) -> Pers
     )
 
 
-# --- memory ledger readers (prompt lines, admin history) --------------------------------------------
+UNKNOWN_PERSONA_SECONDS = 30
 
 
-def memory_prompt_line(hit: MemoryHit) -> str:
-    """One memory as the persona's prompt shows it; unverified ones say so."""
-    kind, other, text = hit["kind"], hit["other_user"], hit["text"]
-    if kind == MemoryItem.Kind.RELATIONSHIP:
-        label = f"relationship with {other}" if other else "relationship"
-    elif kind == MemoryItem.Kind.CATCHPHRASE:
-        label = "running joke"
-    elif kind == MemoryItem.Kind.PREFERENCE:
-        label = f"{other}'s preference" if other else "preference"
-    elif kind == MemoryItem.Kind.LORE_EVENT:
-        label = "room lore"
-    else:
-        label = "how you changed"
-    unverified = " (unverified)" if hit["confidence"] == MemoryItem.Confidence.LOW else ""
-    return f"{label}: {text}{unverified}"
-
-
-def memory_history(*, item: MemoryItem) -> list[MemoryItem]:
-    """The supersede history `item` belongs to, oldest first: from the memory that replaced it
-    (transitively) back through everything that one replaced."""
-    head = item
-    seen = {item.pk}
-    while head.superseded_by_id and head.superseded_by_id not in seen:
-        head = MemoryItem.objects.get(pk=head.superseded_by_id)
-        seen.add(head.pk)
-    ids, frontier = {head.pk}, [head.pk]
-    while frontier:
-        frontier = list(MemoryItem.objects.filter(superseded_by__in=frontier).exclude(pk__in=ids).values_list("pk", flat=True))
-        ids.update(frontier)
-    return list(MemoryItem.objects.filter(pk__in=ids).order_by("created_at", "id"))
+def persona_known(*, handle: str) -> bool:
+    """narrative_subject_exists for a persona, with "not found" remembered for a while: persona
+    URLs are public and take any name, so a stream of made-up ones costs one lookup each, not one per hit.
+    The one Redis write in this module: a short-lived cache of this read's own answer, not state."""
+    key = UNKNOWN_PERSONA_KEY.format(handle=handle)
+    try:
+        if redis_client().exists(key):
+            return False
+    except redis.RedisError:
+        pass
+    known = narrative_subject_exists(subject_type="persona", subject_key=handle)
+    if not known:
+        try:
+            redis_client().set(key, "1", ex=UNKNOWN_PERSONA_SECONDS)
+        except redis.RedisError:
+            pass
+    return known
 
 
 @dataclass(frozen=True)
@@ -179,3 +212,247 @@ def viewer_activity_get(*, user) -> ViewerActivity:
         messages=Count("id"), rooms=Count("room", distinct=True), last_seen=Max("created_at")
     )
     return ViewerActivity(**totals)
+
+
+# --- narratives -------------------------------------------------------------------------------------
+
+SubjectType = Literal["persona", "viewer"]
+SUBJECT_TYPES: tuple[SubjectType, ...] = ("persona", "viewer")
+ACTIVE_DAYS = 7
+SKIPPED_PREFIX = "skipped:"
+
+
+@dataclass(frozen=True)
+class NarrativeRead:
+    """What a reader gets: the text when ready, else whether to wait ("pending") or give up."""
+
+    subject_type: SubjectType
+    subject_key: str
+    status: Literal["ready", "pending", "not_enough_history"]
+    text: str | None = None
+    generated_at: datetime | None = None
+    reason: str = ""
+
+
+def narrative_ttl_seconds() -> float:
+    return settings.NARRATIVE_TTL_DAYS * 86400.0
+
+
+def narrative_fresh(generated_at: datetime) -> bool:
+    return (timezone.now() - generated_at).total_seconds() < narrative_ttl_seconds()
+
+
+def _entry_fresh(entry: dict) -> bool:
+    return time.time() - entry["ts"] < narrative_ttl_seconds()
+
+
+def _cache_get(subject_type: str, subject_key: str) -> dict | None:
+    try:
+        raw = redis_client().get(narrative_cache_key(subject_type, subject_key))
+    except redis.RedisError:
+        log.warning("narrative cache unavailable subject=%s:%s", subject_type, subject_key)
+        return None
+    if raw is None:
+        return None
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        entry = None
+    if not (isinstance(entry, dict) and isinstance(entry.get("ts"), (int, float)) and isinstance(entry.get("text"), str)):
+        log.warning("narrative cache entry unreadable subject=%s:%s", subject_type, subject_key)
+        return None
+    return entry
+
+
+def narrative_cache_read(*, subject_type: SubjectType, subject_key: str) -> NarrativeRead | None:
+    """The fresh cached narrative (one Redis GET, counted as a hit or a miss), or None."""
+    entry = _cache_get(subject_type, subject_key)
+    if entry is not None and _entry_fresh(entry):
+        NARRATIVE_CACHE_READS.labels(outcome="hit").inc()
+        generated_at = datetime.fromtimestamp(entry["ts"], tz=UTC)
+        return NarrativeRead(subject_type, subject_key, "ready", entry["text"], generated_at)
+    NARRATIVE_CACHE_READS.labels(outcome="miss").inc()
+    return None
+
+
+def narrative_row_fresh(*, subject_type: SubjectType, subject_key: str) -> Narrative | None:
+    """The narrative's database row when it is younger than NARRATIVE_TTL_DAYS."""
+    row = Narrative.objects.filter(subject_type=subject_type, subject_key=subject_key).first()
+    return row if row is not None and narrative_fresh(row.generated_at) else None
+
+
+def narrative_is_fresh(*, subject_type: SubjectType, subject_key: str) -> bool:
+    entry = _cache_get(subject_type, subject_key)
+    if entry is not None and _entry_fresh(entry):
+        return True
+    row = Narrative.objects.filter(subject_type=subject_type, subject_key=subject_key).only("generated_at").first()
+    return row is not None and narrative_fresh(row.generated_at)
+
+
+def narrative_regeneration_state(*, subject_type: SubjectType, subject_key: str) -> str:
+    """"pending", "running", "failed", "skipped:<reason>", or "" when none is under way."""
+    return (redis_client().get(narrative_lock_key(subject_type, subject_key)) or b"").decode()
+
+
+def narrative_subject_exists(*, subject_type: SubjectType, subject_key: str) -> bool:
+    """A persona is known by its lines or memories; a viewer by their account."""
+    if subject_type == "persona":
+        return (
+            Message.objects.filter(author_key=f"bot:{subject_key}").exists()
+            or MemoryItem.objects.filter(handle=subject_key).exists()
+        )
+    return get_user_model().objects.filter(username=subject_key).exists()
+
+
+def narrative_subjects_active(*, days: int = ACTIVE_DAYS) -> list[tuple[SubjectType, str]]:
+    """Bot authors and signed-in humans who wrote in the last `days` days."""
+    since = timezone.now() - timedelta(days=days)
+    recent = Message.objects.filter(created_at__gte=since)
+    handles = {key.removeprefix("bot:") for key in recent.filter(author_key__startswith="bot:").values_list("author_key", flat=True).distinct()}
+    usernames = set(recent.filter(user__isnull=False).values_list("user__username", flat=True).distinct())
+    return [("persona", h) for h in sorted(handles)] + [("viewer", u) for u in sorted(usernames)]
+
+
+def narrative_backfill_candidates(*, subjects: str, min_messages: int) -> list[tuple[SubjectType, str]]:
+    """Existing personas (bot authors and memory handles) and viewers with at least `min_messages` messages."""
+    found: list[tuple[SubjectType, str]] = []
+    if subjects in ("personas", "all"):
+        handles = {
+            key.removeprefix("bot:")
+            for key in Message.objects.filter(author_key__startswith="bot:").values_list("author_key", flat=True).distinct()
+        }
+        handles |= set(MemoryItem.objects.values_list("handle", flat=True).distinct())
+        found += [("persona", h) for h in sorted(h for h in handles if h)]
+    if subjects in ("viewers", "all"):
+        regulars = (
+            Message.objects.filter(user__isnull=False)
+            .values("user__username")
+            .annotate(n=Count("id"))
+            .filter(n__gte=max(min_messages, 1))
+            .order_by("user__username")
+        )
+        found += [("viewer", row["user__username"]) for row in regulars]
+    return found
+
+
+# --- reflection -------------------------------------------------------------------------------------
+
+
+def reflection_noted_seq(room_slug: str) -> int | None:
+    """The last seq of the room whose witnesses were noted, or None if the room was never collected
+    (or Redis lost the cursor)."""
+    value = redis_client().get(noted_key(room_slug))
+    return int(value) if value is not None else None
+
+
+def reflection_last_job_seq(room_slug: str) -> int:
+    """The last seq any reflection job of the room covers (0 if none): where noting restarts when the
+    Redis cursor is gone."""
+    return ReflectionJob.objects.filter(room_slug=room_slug).aggregate(last=Max("last_seq"))["last"] or 0
+
+
+def reflection_pending(*, room_slug: str, handle: str) -> dict[str, Any] | None:
+    """The scope's range not yet turned into a job: {first_seq, last_seq, count, first_at} or None."""
+    raw = redis_client().hgetall(pending_key(scope_for(room_slug, handle)))
+    if not raw:
+        return None
+    fields = {key.decode(): value.decode() for key, value in raw.items()}
+    return {
+        "first_seq": int(fields["min"]),
+        "last_seq": int(fields["max"]),
+        "count": int(fields["count"]),
+        "first_at": float(fields["first_at"]),
+    }
+
+
+def reflection_broker_queue_length(queue: str) -> int:
+    """Messages waiting in the Celery queue: kombu's Redis transport keeps one list per priority step."""
+    steps = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("priority_steps", PRIORITY_STEPS)
+    pipe = redis_client().pipeline(transaction=False)
+    for step in steps:
+        pipe.llen(f"{queue}{Channel.sep}{step}" if step else queue)
+    return sum(pipe.execute())
+
+
+def reflection_status(*, now: datetime | None = None) -> dict[str, Any]:
+    """Queue depth, lag and failures, for staff and monitoring.
+
+    Lag is the age of the oldest job still waiting to run (pending, or failed and due for a retry).
+    """
+    now = now or timezone.now()
+    jobs = ReflectionJob.objects
+    waiting = [ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED]
+    by_status = jobs.aggregate(
+        **{status: Count("pk", filter=Q(status=status)) for status in ReflectionJob.Status.values},
+        done_last_hour=Count("pk", filter=Q(status=ReflectionJob.Status.DONE, finished_at__gte=now - timedelta(hours=1))),
+        oldest_waiting=Min("created_at", filter=Q(status__in=waiting)),
+    )
+    oldest = by_status["oldest_waiting"]
+    return {
+        "queue_depth": by_status["pending"] + by_status["failed"],
+        "broker_queue_length": reflection_broker_queue_length(REFLECTION_BROKER_QUEUE),
+        "unflushed_scopes": redis_client().zcard(PENDING_INDEX_KEY),
+        "pending": by_status["pending"],
+        "running": by_status["running"],
+        "failed": by_status["failed"],
+        "dead": by_status["dead"],
+        "folded": by_status["folded"],
+        "done_last_hour": by_status["done_last_hour"],
+        "lag_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
+        "oldest_pending_created_at": oldest.isoformat() if oldest else None,
+    }
+
+
+def reflection_gauges() -> dict[str, tuple[str, float]]:
+    """/metrics: the reflection queue as gauges (read at scrape time, like the status endpoint)."""
+    status = reflection_status()
+    return {
+        "chatter_reflection_queue_depth": ("Reflection jobs waiting to run (pending or failed, due for a retry)", status["queue_depth"]),
+        "chatter_reflection_lag_seconds": ("Age of the oldest reflection job still waiting", status["lag_seconds"]),
+        "chatter_reflection_dead_jobs": ("Reflection jobs in the dead letters", status["dead"]),
+    }
+
+
+# --- conversation memories ----------------------------------------------------------------------------
+
+
+def conversations_needing_memory(*, inactive_for: timedelta) -> QuerySet[Conversation]:
+    """Conversations quiet for longer than `inactive_for` (ended or not) whose memory is missing or behind."""
+    cutoff = timezone.now() - inactive_for
+    return (
+        Conversation.objects.filter(last_message_at__lt=cutoff)
+        .filter(Q(memory__isnull=True) | Q(memory__covered_last_seq__lt=F("last_seq")))
+        .order_by("pk")
+    )
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    total: int
+    done: int
+    failed: int
+    skipped: int
+    finished: bool
+    failed_ids: list[int]
+
+    @property
+    def processed(self) -> int:
+        return self.done + self.failed + self.skipped
+
+
+def conversation_memories_job_progress(*, job_id: str) -> JobProgress | None:
+    key = CONVERSATION_JOB_KEY.format(job_id=job_id)
+    redis = redis_client()
+    raw = redis.hgetall(key)
+    if not raw:
+        return None
+    values = {k.decode(): int(v) for k, v in raw.items()}
+    failed_ids = [int(v) for v in redis.lrange(f"{key}:failed", 0, -1)]
+    return JobProgress(
+        total=values.get("total", 0),
+        done=values.get("done", 0),
+        failed=values.get("failed", 0),
+        skipped=values.get("skipped", 0),
+        finished=bool(values.get("finished", 0)),
+        failed_ids=failed_ids,
+    )

@@ -1,10 +1,23 @@
-"""Celery entry points of memory. Routed to the "reflection" queue (settings: "memory.tasks.*").
-
-Thin: each parses ids, calls one service and returns. Every one is safe to run twice.
+"""Celery entry points of memory (docs/architecture.md, "Queues and beat"). Thin: each parses ids,
+calls one service and returns; every one is safe to run twice. Services send these by name
+(memory/enqueue.py), so the names below are the contract: keep them.
 """
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
+
 from celery import shared_task
+from django.conf import settings
+
+from chatter_site.lib.errors import ChatterError
+from memory.selectors import SUBJECT_TYPES
+from memory.services.conversations import conversation_memories_batch, conversation_memories_enqueue
+from memory.services.narratives import narrative_regenerate, narratives_refresh_active
+from memory.services.reflection import reflection_flush, reflection_run, reflection_sweep
+from memory.services.store import memories_fade
+
+log = logging.getLogger("chatter.memory.tasks")
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -12,35 +25,57 @@ def reflection_run_task(job_id: int) -> str:
     """One attempt of a reflection job. acks_late with task_reject_on_worker_lost (settings): a worker
     killed mid-job leaves the message to be delivered again; the claim makes a second delivery of a
     running, done, dead or folded job return quietly, and the sweep recovers an expired lease."""
-    from memory.reflection import reflection_run
-
     return reflection_run(job_id=job_id)
 
 
 @shared_task(ignore_result=True)
 def reflection_flush_task() -> int:
     """Beat `memory-reflection-flush`: pending ranges in Redis become jobs."""
-    from memory.reflection import reflection_flush
-
     return reflection_flush()
 
 
 @shared_task(ignore_result=True)
 def reflection_sweep_task() -> dict[str, int]:
     """Beat `memory-reflection-sweep`: lost, due and forgotten jobs go back on the queue."""
-    from memory.reflection import reflection_sweep
-
     return reflection_sweep()
-
-
-# Conversation memories and narratives live in their own module; workers autodiscover
-# `memory.tasks` only, so importing it here registers them (their names are memory.tasks.*).
-from memory import tasks_batch  # noqa: E402,F401
 
 
 @shared_task(ignore_result=True)
 def memories_fade_task() -> int:
     """Beat `memory-jokes-fade`: running jokes unused for long fade out of retrieval."""
-    from memory.store import memories_fade
-
     return memories_fade()
+
+
+@shared_task(bind=True, ignore_result=True, acks_late=True)
+def conversation_memories_batch_task(self, conversation_ids: list[int]) -> dict[str, int]:
+    """The ONE batch job of a `generate_memories` run; idempotent (covered conversations are skipped)."""
+    return conversation_memories_batch(conversation_ids=[int(i) for i in conversation_ids], job_id=self.request.id)
+
+
+@shared_task(ignore_result=True)
+def conversation_memories_enqueue_task() -> int:
+    """Beat (only with CONVERSATION_MEMORY_BEAT): what `generate_memories` does with the default threshold."""
+    ids, _ = conversation_memories_enqueue(
+        inactive_for=timedelta(hours=settings.CONVERSATION_MEMORY_INACTIVE_HOURS), dry_run=False
+    )
+    return len(ids)
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def narrative_regenerate_task(subject_type: str, subject_key: str) -> bool:
+    """Regenerate one narrative. No Celery retry: a failure sets a short cool-down, and the next
+    read after it enqueues again, so a down model is retried at a bounded rate."""
+    if subject_type not in SUBJECT_TYPES:
+        log.warning("narrative task ignored: unknown subject type %r", subject_type)
+        return False
+    try:
+        return narrative_regenerate(subject_type=subject_type, subject_key=subject_key) is not None
+    except ChatterError as exc:
+        log.warning("narrative regeneration failed subject=%s:%s reason=%s", subject_type, subject_key, exc.message)
+        return False
+
+
+@shared_task(ignore_result=True)
+def narratives_refresh_active_task() -> int:
+    """Beat, weekly: regenerate the narratives of subjects active in the last 7 days."""
+    return narratives_refresh_active()

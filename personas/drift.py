@@ -31,9 +31,7 @@ from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_json, prompt_block
 from memory.models import ReflectionJob
-from memory.reflection import reflection_request
-from memory.selectors import persona_memories_top_k
-from memory.store import memory_write
+from memory.services import memory_write, persona_memories_top_k, reflection_request
 from personas.models import DriftProposal, DriftState, Persona, RosterEntry
 
 log = logging.getLogger("chatter.personas.drift")

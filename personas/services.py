@@ -24,7 +24,7 @@ from chatter_site.lib.correlation import (
 )
 from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.llm import llm_answer_refused, llm_chat
-from memory.selectors import persona_memories_top_k, persona_narrative_cached
+from memory.services import persona_memories_top_k, persona_narrative_cached
 from personas import activity, metrics
 from personas.enqueue import persona_generate_enqueue
 from personas.models import RoomCast

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from memory.selectors import PersonaProfile, persona_profile_get
-from memory.views_narratives import SUBJECT_KEY_MAX
+from memory.views.narratives import SUBJECT_KEY_MAX
 from personas.selectors import persona_by_handle
 
 

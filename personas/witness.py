@@ -1,7 +1,7 @@
 """Witnessed scoping (SPEC 6.2): a persona remembers only what reached a room while it was there.
 
 Noting happens off the chat path: the beat `personas-witnessed-collect` reads each rostered room's
-messages since the room's cursor (kept by memory.reflection) and notes every message for each persona
+messages since the room's cursor (kept by memory.services.reflection) and notes every message for each persona
 on the room's enabled roster that had joined by the time it arrived. Memory stores by scope and never
 knows about rosters, so this decision is made here. Publishing a message costs reflection nothing.
 """
@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 
 from chat.models import Message, Room
-from memory.reflection import reflection_last_job_seq, reflection_note_room, reflection_noted_seq
+from memory.selectors import reflection_last_job_seq, reflection_noted_seq
+from memory.services import reflection_note_room
 from personas.models import RosterEntry
 
 log = logging.getLogger("chatter.personas.witness")

@@ -271,7 +271,7 @@ def test_the_scribe_styles_read_differently_and_never_as_a_transcript() -> None:
 
 
 def test_it_writes_a_viewers_narrative_from_the_real_prompt_in_the_third_person() -> None:
-    from memory.narratives import NarrativeSources, _prompt
+    from memory.services.narratives.generation import NarrativeSources, _prompt
 
     memories = ["[relationship, med, room demo] (about pia) (remembered by DryWitDelia) pia asked me whether I should take the safer route"]
     prompt = _prompt(subject_type="viewer", subject_key="pia", sources=NarrativeSources(memories=memories))

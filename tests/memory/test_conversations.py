@@ -10,19 +10,18 @@ from datetime import timedelta
 
 import pytest
 import redis as redis_lib
-from celery.app.task import Task
+from celery import Celery
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from chat.models import Conversation
 from chat.services import draft_parse, message_ingest
-from memory import conversations as conversations_module
-from memory.conversations import (
+from memory.selectors import conversation_memories_job_progress, conversations_needing_memory
+from memory.services import conversations as conversations_module
+from memory.services.conversations import (
     ConversationMemoryData,
     conversation_memories_batch,
     conversation_memories_enqueue,
-    conversation_memories_job_progress,
-    conversations_needing_memory,
     duration_parse,
 )
 from memory.models import ConversationMemory
@@ -56,15 +55,15 @@ def _clean_batch_keys() -> None:
 
 @pytest.fixture(scope="module")
 def _tasks_wired() -> None:
-    """The worker only knows these tasks when memory/tasks.py imports memory.tasks_batch."""
+    """A worker (which imports memory.tasks alone) knows these tasks by the names services send."""
     probe = (
-        "import sys, django; django.setup(); import memory.tasks; "
-        "sys.exit(0 if 'memory.tasks_batch' in sys.modules else 3)"
+        "import sys, django; django.setup(); import memory.tasks; from celery import current_app; "
+        "sys.exit(0 if {'memory.tasks.conversation_memories_batch_task', 'memory.tasks.conversation_memories_enqueue_task'} <= set(current_app.tasks) else 3)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatter_site.settings"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        pytest.fail(f"memory/tasks.py must import memory.tasks_batch (workers autodiscover memory.tasks only): {result.stderr[-500:]}")
+        pytest.fail(f"memory/tasks.py must register the task names memory/enqueue.py sends: {result.stderr[-500:]}")
 
 
 @pytest.fixture
@@ -140,7 +139,7 @@ def test_it_parses_inactivity_durations_and_refuses_bad_ones():
 def test_it_enqueues_nothing_on_a_dry_run(monkeypatch):
     convo = conversation()
     sent: list = []
-    monkeypatch.setattr(Task, "apply_async", lambda *args, **kwargs: sent.append(args))
+    monkeypatch.setattr(Celery, "send_task", lambda *args, **kwargs: sent.append(args))
     out = io.StringIO()
 
     call_command("generate_memories", "--dry-run", "--inactive-for", "2h", stdout=out)
@@ -159,7 +158,7 @@ def test_it_refuses_a_bad_inactivity_threshold_with_a_clear_error():
 def test_it_enqueues_one_job_for_all_conversations(monkeypatch):
     convos = [conversation() for _ in range(3)]
     sent: list[tuple] = []
-    monkeypatch.setattr(Task, "apply_async", lambda task, args=None, kwargs=None, **options: sent.append((task.name, args, options)))
+    monkeypatch.setattr(Celery, "send_task", lambda app, name, args=None, kwargs=None, **options: sent.append((name, args, options)))
 
     ids, job_id = conversation_memories_enqueue(inactive_for=TWO_HOURS)
 
@@ -258,7 +257,7 @@ def test_it_skips_covered_or_missing_conversations_inside_a_batch(llm_server):
 
 
 def test_it_caps_a_long_history_and_says_so_in_the_prompt(llm_server, monkeypatch):
-    monkeypatch.setattr("memory.conversations.HISTORY_CAP", 5)
+    monkeypatch.setattr("memory.services.conversations.HISTORY_CAP", 5)
     convo = conversation(lines=8)
 
     assert conversation_memories_batch(conversation_ids=[convo.pk]) == {"done": 1, "failed": 0, "skipped": 0}
@@ -277,7 +276,7 @@ def test_it_counts_a_conversation_whose_load_raises_as_failed_and_goes_on(llm_se
             raise RuntimeError("disk on fire")
         return real(conversation=conversation, up_to_seq=up_to_seq)
 
-    monkeypatch.setattr("memory.conversations._history", history)
+    monkeypatch.setattr("memory.services.conversations._history", history)
 
     assert conversation_memories_batch(conversation_ids=[bad.pk, good.pk]) == {"done": 1, "failed": 1, "skipped": 0}
     assert ConversationMemory.objects.filter(conversation=good).exists()

@@ -10,9 +10,9 @@ import pytest
 
 from chat.services import human_draft, message_ingest
 from memory.models import MemoryItem
-from memory.narratives import narrative_regenerate
-from memory.selectors import persona_narrative_cached
-from memory.store import memory_write
+from memory.services.narratives import narrative_regenerate
+from memory.services.recall import persona_narrative_cached
+from memory.services.store import memory_write
 from personas.services import persona_generate
 from tests.factories import RoomFactory, UserFactory
 from tests.personas.factories import PersonaFactory, RosterEntryFactory

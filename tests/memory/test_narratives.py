@@ -26,16 +26,19 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import draft_parse, human_draft, message_ingest
-from memory import narratives, views_narratives
-from memory.admin_batch import NarrativeAdmin
+from memory import enqueue
+from memory.admin.narratives import NarrativeAdmin
 from memory.models import MemoryItem, Narrative
-from memory.narratives import (
+from memory.services.narratives import (
+    narrative_cache_put,
     narrative_cached,
     narrative_read,
     narrative_regenerate,
     narratives_refresh_active,
 )
-from memory.selectors import persona_narrative_cached
+from memory.services.narratives import backfill as narrative_backfill
+from memory.services.recall import persona_narrative_cached
+from memory.views import narratives as views_narratives
 from tests.factories import RoomFactory, UserFactory, bot_draft
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for
@@ -75,21 +78,21 @@ def sends(monkeypatch) -> list[tuple[str, str]]:
         with lock:
             sent.append((subject_type, subject_key))
 
-    monkeypatch.setattr(narratives, "_regeneration_send", record)
+    monkeypatch.setattr(enqueue, "narrative_regenerate_send", record)
     return sent
 
 
 @pytest.fixture(scope="module")
 def _tasks_wired() -> None:
-    """The worker only knows these tasks when memory/tasks.py imports memory.tasks_batch."""
+    """A worker (which imports memory.tasks alone) knows these tasks by the names services send."""
     probe = (
-        "import sys, django; django.setup(); import memory.tasks; "
-        "sys.exit(0 if 'memory.tasks_batch' in sys.modules else 3)"
+        "import sys, django; django.setup(); import memory.tasks; from celery import current_app; "
+        "sys.exit(0 if {'memory.tasks.narrative_regenerate_task', 'memory.tasks.narratives_refresh_active_task'} <= set(current_app.tasks) else 3)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatter_site.settings"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        pytest.fail(f"memory/tasks.py must import memory.tasks_batch (workers autodiscover memory.tasks only): {result.stderr[-500:]}")
+        pytest.fail(f"memory/tasks.py must register the task names memory/enqueue.py sends: {result.stderr[-500:]}")
 
 
 @pytest.fixture
@@ -133,7 +136,7 @@ def stale_row(*, handle: str, days: float = 8) -> Narrative:
         subject_type="persona", subject_key=handle, text="old story", source_count=3,
         generated_at=timezone.now() - timedelta(days=days),
     )
-    narratives._cache_put(row)
+    narrative_cache_put(row)
     return row
 
 
@@ -399,14 +402,14 @@ def test_backfill_force_regenerates_fresh_ones(cast, llm_server):
 
 
 def test_backfill_isolates_a_failing_subject(cast, llm_server, monkeypatch):
-    real = narratives.narrative_regenerate_outcome
+    real = narrative_backfill.narrative_regenerate_outcome
 
     def flaky(*, subject_type, subject_key, min_sources=None):
         if subject_key == cast["b"]:
             raise RuntimeError("model fell over")
         return real(subject_type=subject_type, subject_key=subject_key, min_sources=min_sources)
 
-    monkeypatch.setattr(narratives, "narrative_regenerate_outcome", flaky)
+    monkeypatch.setattr(narrative_backfill, "narrative_regenerate_outcome", flaky)
 
     with pytest.raises(CommandError, match=r"generated 2, skipped 1 .*failed 1; rerun to retry the failed ones"):
         backfill()

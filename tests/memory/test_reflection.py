@@ -21,26 +21,26 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import RequestFactory
 from django.utils import timezone
 
-import memory.admin_jobs  # noqa: F401  (registers the ReflectionJob admin; memory/admin.py imports it too)
+import memory.admin.jobs  # noqa: F401  (registers the ReflectionJob admin; memory/admin/ imports it too)
 import personas.admin_drift  # noqa: F401  (registers the DriftProposal admin)
 from chat.services import human_draft, message_ingest
-from memory import reflection
+from memory import enqueue
+from memory.mem0_client import scope_for
 from memory.models import MemoryItem, ReflectionJob
-from memory.reflection import (
+from memory.selectors import reflection_broker_queue_length, reflection_noted_seq, reflection_pending, reflection_status
+from memory.services import reflection
+from memory.services.reflection import (
     MemoryDelta,
     reflection_dedupe_key,
     reflection_flush,
     reflection_hygiene,
     reflection_note,
-    reflection_noted_seq,
-    reflection_pending,
     reflection_run,
-    reflection_status,
     reflection_sweep,
 )
-from memory.store import scope_for
+from memory.services.reflection.pending import _take
 from memory.tasks import reflection_run_task
-from memory.views_status import reflection_status_view
+from memory.views.status import reflection_status_view
 from personas.drift import persona_reflect_now
 from personas.witness import witnessed_collect
 from tests.factories import RoomFactory, UserFactory
@@ -85,8 +85,7 @@ def sent(monkeypatch) -> list[tuple[int, float | None]]:
         calls.append((job.pk, countdown))
         return True
 
-    for module in (reflection.pending, reflection.jobs):  # patched where it is looked up
-        monkeypatch.setattr(module, "_send", record)
+    monkeypatch.setattr(enqueue, "reflection_run_send", record)
     return calls
 
 
@@ -260,7 +259,7 @@ def test_a_range_left_by_a_flusher_that_died_still_becomes_its_job(sent):
     room, persona = witnessed_room()
     scope = scope_for(room.slug, persona.handle)
     taken_at = timezone.now().timestamp()
-    reflection._take(scope, force=True, now=taken_at)  # taken out of Redis, then the flusher died
+    _take(scope, force=True, now=taken_at)  # taken out of Redis, then the flusher died
 
     assert reflection_pending(room_slug=room.slug, handle=persona.handle) is None
     assert reflection_flush(now=taken_at + 1) == 0  # maybe still in progress elsewhere: left alone
@@ -522,7 +521,7 @@ def test_it_counts_the_broker_queue_across_priorities():
     for priority in (0, 5, 9):
         reflection_run_task.apply_async(args=[0], queue=queue, priority=priority)
 
-    assert reflection._broker_queue_length(queue) == 3
+    assert reflection_broker_queue_length(queue) == 3
     assert reflection_status()["broker_queue_length"] >= 0
 
 
@@ -585,8 +584,7 @@ def test_a_dead_letter_is_revived_by_the_admin_retry_action(reflection_worker, m
 def test_a_job_whose_worker_is_killed_is_redone_without_duplicates(killed, worker_env, log_dir, memory_services, monkeypatch):
     room, persona = witnessed_room()
     with monkeypatch.context() as patched:
-        for module in (reflection.pending, reflection.jobs):
-            patched.setattr(module, "_send", lambda job, countdown=None: True)
+        patched.setattr(enqueue, "reflection_run_send", lambda job, countdown=None: True)
         job = flushed_job(room, persona)
     victim_queue = f"reflection-victim-{uuid.uuid4().hex[:6]}"
     memory_services.set_mode(latency=5)

@@ -14,28 +14,21 @@ from django.urls import path
 from django.utils import timezone
 
 from chatter_site.lib.errors import ChatterError
-from memory import store
+from memory.mem0_client import EMBED_PROBE_TEXT, mem0_config, mem0_memory, scope_for, store_reset
+from memory.metrics import SEARCH_TOTAL
 from memory.models import MemoryItem
-from memory.selectors import SEARCH_TOTAL, persona_memories_top_k
-from memory.store import (
-    memories_fade,
-    mem0_config,
-    mem0_memory,
-    memory_delete,
-    memory_search,
-    memory_write,
-    scope_for,
-    store_reset,
-)
-from memory.vector_size import EMBED_PROBE_TEXT
+from memory.selectors import memory_search
+from memory.services import store
+from memory.services.recall import persona_memories_top_k
+from memory.services.store import memories_fade, memory_delete, memory_recall, memory_write
 from tests.support.processes import free_port
 
-import memory.admin_items  # noqa: F401  registers MemoryItem (memory/admin.py imports it in the app)
+import memory.admin.items  # noqa: F401  registers MemoryItem (memory/admin/ imports it in the app)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The admin tests route through this module (see `urls` below): memory/admin.py, which imports
-# memory.admin_items for the real site, is another module's business.
+# The admin tests route through this module (see `urls` below): memory/admin/, which imports
+# memory.admin.items for the real site, is another module's business.
 urlpatterns = [path("admin/", admin.site.urls)]
 
 ROOM = "speedrun"
@@ -189,12 +182,22 @@ def test_it_stores_a_memory_in_mem0_under_the_persona_scope_with_its_metadata(me
 def test_it_finds_a_stored_memory_and_marks_it_used(memory_store):
     item = write()
 
-    hits = memory_search(room_slug=ROOM, handle="kappa_king", query="who beats my split times", k=3)
+    hits = memory_recall(room_slug=ROOM, handle="kappa_king", query="who beats my split times", k=3)
 
     assert [hit["id"] for hit in hits] == [item.id]
     assert hits[0]["kind"] == "relationship" and hits[0]["score"] is not None
     item.refresh_from_db()
-    assert item.last_used_at is not None
+    assert item.last_used_at is not None and hits[0]["last_used_at"] == item.last_used_at
+
+
+def test_it_searches_without_marking_anything_used(memory_store):
+    item = write()
+
+    hits = memory_search(room_slug=ROOM, handle="kappa_king", query="who beats my split times", k=3)
+
+    assert [hit["id"] for hit in hits] == [item.id]
+    item.refresh_from_db()
+    assert item.last_used_at is None and hits[0]["last_used_at"] is None
 
 
 def test_it_filters_search_by_kind(memory_store):

@@ -10,8 +10,9 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from memory import narratives
+from memory import enqueue
 from memory.models import Narrative
+from memory.services.narratives.generation import NarrativeSources, _prompt
 from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +30,7 @@ def _clean_keys() -> None:
 @pytest.fixture
 def sends(monkeypatch) -> list[tuple[str, str]]:
     sent: list[tuple[str, str]] = []
-    monkeypatch.setattr(narratives, "_regeneration_send", lambda **kwargs: sent.append(tuple(kwargs.values())))
+    monkeypatch.setattr(enqueue, "narrative_regenerate_send", lambda **kwargs: sent.append(tuple(kwargs.values())))
     return sent
 
 
@@ -71,7 +72,7 @@ def test_it_serves_the_narrative_to_its_owner_and_to_staff(sends):
 
 def test_it_keeps_the_viewers_name_out_of_the_system_prompt():
     name = "ignore_all_rules"
-    messages = narratives._prompt(subject_type="viewer", subject_key=name, sources=narratives.NarrativeSources())
+    messages = _prompt(subject_type="viewer", subject_key=name, sources=NarrativeSources())
     system, user = messages[0]["content"], messages[1]["content"]
     assert name not in system
     assert f'<<viewer>>\n{{"name": "{name}"}}\n<</viewer>>' in user

@@ -46,9 +46,9 @@ from chat.models import Message
 from chat.routing import websocket_urlpatterns
 from chat.services import human_draft, message_ingest
 from chatter_site.lib.errors import ChatterError
-from memory import reflection
+from memory import enqueue
 from memory.models import MemoryItem
-from memory.reflection import reflection_request, reflection_run
+from memory.services.reflection import reflection_request, reflection_run
 from personas.drift import DriftAnswer, drift_decide, drift_propose, persona_drift_reflect
 from personas.models import DriftProposal, DriftState, Persona
 from personas.services import persona_generate
@@ -118,11 +118,10 @@ def nothing_queued_for_the_session_worker(monkeypatch) -> None:
     """Mention answers and narrative regenerations (a generation's cache miss queues one) would run
     in the session's Celery worker, against the database, while this module's test tears it down:
     TRUNCATE deadlocks were seen. Lines and narratives are made here, by the tests, on the same path."""
-    from memory.tasks_batch import narrative_regenerate_task
     from personas.tasks import persona_mentions_task
 
     monkeypatch.setattr(persona_mentions_task, "delay", lambda *args, **kwargs: None)
-    monkeypatch.setattr(narrative_regenerate_task, "apply_async", lambda *args, **kwargs: None)
+    monkeypatch.setattr(enqueue, "narrative_regenerate_send", lambda **kwargs: None)
 
 
 @pytest.fixture
@@ -276,8 +275,7 @@ async def test_a_websocket_viewer_sees_no_prompt_no_personal_data_and_no_link(ca
 @pytest.fixture
 def no_broker(monkeypatch) -> None:
     """Reflection jobs run here, in the test, not through the broker."""
-    for module in (reflection.pending, reflection.jobs):
-        monkeypatch.setattr(module, "_send", lambda job, *, countdown=None: True)
+    monkeypatch.setattr(enqueue, "reflection_run_send", lambda job, *, countdown=None: True)
 
 
 def test_reflection_on_injected_chat_stores_no_order_no_personal_data_and_no_link(cast, llm_server, chroma_server, no_broker):
@@ -332,8 +330,8 @@ def test_reflection_on_injected_chat_stores_no_order_no_personal_data_and_no_lin
 
 def test_an_obeyed_narrative_keeps_no_order_no_personal_data_and_no_link(cast, llm_server, chroma_server):
     """The narrative goes back into the persona's prompt and onto its public page."""
-    from memory.narratives import narrative_regenerate
-    from memory.selectors import persona_narrative_cached
+    from memory.services.narratives import narrative_regenerate
+    from memory.services.recall import persona_narrative_cached
 
     room, persona, viewer = cast
     for attack in ATTACKS:

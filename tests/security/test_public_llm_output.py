@@ -7,7 +7,7 @@ from django.test import Client
 
 from chat.models import BlockedTerm
 from chat.selectors import blocked_rules_invalidate
-from memory.narratives import narrative_hygiene
+from memory.services.narratives import narrative_hygiene
 from scribe import services as scribe_services
 from scribe.storage import documents_storage, version_read
 from tests.factories import RoomFactory, UserFactory

@@ -71,8 +71,8 @@ def test_it_exposes_reflection_queue_narrative_cache_and_mem0_figures_on_metrics
     from django.utils import timezone
 
     from memory.models import Narrative
-    from memory.narratives import narrative_cached, narrative_read
-    from memory.reflection.jobs import reflection_status
+    from memory.selectors import reflection_status
+    from memory.services.narratives import narrative_cached, narrative_read
 
     Narrative.objects.create(subject_type="persona", subject_key="gaugeowl", text="Owl lore.", generated_at=timezone.now())
     narrative_read(subject_type="persona", subject_key="gaugeowl")  # a miss: read from the row, cache warmed
@@ -99,7 +99,7 @@ def test_it_lets_a_moderator_edit_a_narrative_and_keeps_it_over_regeneration(llm
     from django.utils import timezone
 
     from memory.models import Narrative
-    from memory.narratives import narrative_cached, narrative_regenerate
+    from memory.services.narratives import narrative_cached, narrative_regenerate
     from tests.factories import UserFactory
 
     row = Narrative.objects.create(subject_type="persona", subject_key="editowl", text="Generated lore.", generated_at=timezone.now())

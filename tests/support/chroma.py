@@ -57,7 +57,7 @@ def chroma_server_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[
 
 @pytest.fixture
 def chroma_server(chroma_server_session: ChromaServer, settings, tmp_path: Path) -> Iterator[ChromaServer]:
-    from memory.store import store_reset
+    from memory.mem0_client import store_reset
 
     server = ChromaServer(
         host=chroma_server_session.host,

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatter_site.lib.errors import ChatterError
-from memory.narratives import BackfillBatch, narratives_backfill
+from memory.services.narratives import BackfillBatch, narratives_backfill
 
 
 class Command(BaseCommand):

@@ -13,7 +13,8 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from chatter_site.lib.errors import ChatterError
-from memory.conversations import conversation_memories_enqueue, conversation_memories_job_progress, duration_parse
+from memory.selectors import conversation_memories_job_progress
+from memory.services.conversations import conversation_memories_enqueue, duration_parse
 
 POLL_SECONDS = 0.5
 IDS_SHOWN = 50

@@ -1,13 +1,6 @@
-"""Conversation memories (SPEC 6.3): one structured memory per conversation, written in batches.
-
-`generate_memories` (or beat) calls `conversation_memories_enqueue`, which selects every
-conversation inactive for longer than a threshold that has no memory, or has messages its memory
-does not cover yet, and sends ONE Celery task with all their ids. The worker runs
-`conversation_memories_batch`: each id on its own (a failure is logged and counted, the others go
-on), so a rerun only does what is still missing.
-
-Progress of a batch lives in a Redis hash (`chatter:convmem:job:<job id>`) because Celery keeps no
-results here (CELERY_RESULT_BACKEND is None); `generate_memories --wait` reads it.
+"""Conversation memories (SPEC 6.3; docs/architecture.md, "Memory"): one structured memory per quiet
+conversation, written by ONE batch task per run; each conversation on its own, so a rerun only does
+what is still missing. A batch's progress lives in Redis for `generate_memories --wait`.
 """
 from __future__ import annotations
 
@@ -18,26 +11,25 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from django.db.models import F, Q, QuerySet
-from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chat.models import Conversation, Message
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.llm import llm_json, prompt_block
 from chatter_site.lib.redis import redis_client
+from memory import enqueue
+from memory.keys import CONVERSATION_JOB_KEY, CONVERSATION_LOCK_KEY
 from memory.models import ConversationMemory
+from memory.selectors import conversations_needing_memory
 
 log = logging.getLogger("chatter.memory.conversations")
 
 # The prompt carries at most this many messages (the most recent ones); the prompt says so.
 HISTORY_CAP = 400
 MESSAGE_TEXT_CAP = 300
-JOB_KEY = "chatter:convmem:job:{job_id}"
 JOB_TTL_SECONDS = 24 * 3600
 # Two batches may overlap (beat and a staff run, or a redelivery after the broker's visibility
 # timeout): one conversation is written by one of them at a time.
-ITEM_LOCK_KEY = "chatter:convmem:lock:{conversation_id}"
 ITEM_LOCK_SECONDS = 600
 
 Outcome = Literal["done", "skipped"]
@@ -115,27 +107,15 @@ names, addresses, contact details) and never present an unverified claim as fact
 # --- selection and enqueueing --------------------------------------------------------------------
 
 
-def conversations_needing_memory(*, inactive_for: timedelta) -> QuerySet[Conversation]:
-    """Conversations quiet for longer than `inactive_for` (ended or not) whose memory is missing or behind."""
-    cutoff = timezone.now() - inactive_for
-    return (
-        Conversation.objects.filter(last_message_at__lt=cutoff)
-        .filter(Q(memory__isnull=True) | Q(memory__covered_last_seq__lt=F("last_seq")))
-        .order_by("pk")
-    )
-
-
 def conversation_memories_enqueue(*, inactive_for: timedelta, dry_run: bool = False) -> tuple[list[int], str | None]:
     """Send one batch job with every conversation that needs a memory: (ids, job id or None)."""
     ids = list(conversations_needing_memory(inactive_for=inactive_for).values_list("pk", flat=True))
     if dry_run or not ids:
         return ids, None
-    from memory.tasks_batch import conversation_memories_batch_task  # the task module imports this one
-
     job_id = str(uuid.uuid4())
     # Written before sending, so a waiting command never sees a job without its progress record.
     _job_progress_init(job_id=job_id, total=len(ids))
-    conversation_memories_batch_task.apply_async(args=[ids], task_id=job_id)
+    enqueue.conversation_batch_send(conversation_ids=ids, job_id=job_id)
     log.info("conversation memories enqueued job=%s count=%d", job_id, len(ids))
     return ids, job_id
 
@@ -191,7 +171,7 @@ def conversation_memories_batch(*, conversation_ids: list[int], job_id: str | No
 
 def conversation_memory_generate(*, conversation_id: int) -> Outcome:
     """Write (UPSERT) the memory of one conversation; "skipped" when it is gone, covered or busy."""
-    lock_key = ITEM_LOCK_KEY.format(conversation_id=conversation_id)
+    lock_key = CONVERSATION_LOCK_KEY.format(conversation_id=conversation_id)
     redis = redis_client()
     if not redis.set(lock_key, "1", nx=True, ex=ITEM_LOCK_SECONDS):
         log.info("conversation memory skipped conversation=%s reason=being written by another batch", conversation_id)
@@ -263,22 +243,8 @@ def _prompt(*, conversation: Conversation, messages: list[Message], total: int) 
 # --- progress of a batch job (Redis) ---------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class JobProgress:
-    total: int
-    done: int
-    failed: int
-    skipped: int
-    finished: bool
-    failed_ids: list[int]
-
-    @property
-    def processed(self) -> int:
-        return self.done + self.failed + self.skipped
-
-
 def _job_progress_init(*, job_id: str, total: int) -> None:
-    key = JOB_KEY.format(job_id=job_id)
+    key = CONVERSATION_JOB_KEY.format(job_id=job_id)
     redis = redis_client()
     with redis.pipeline() as pipe:
         pipe.hset(key, mapping={"total": total, "done": 0, "failed": 0, "skipped": 0, "finished": 0})
@@ -289,7 +255,7 @@ def _job_progress_init(*, job_id: str, total: int) -> None:
 def _job_progress_add(*, job_id: str | None, outcome: str, conversation_id: int) -> None:
     if not job_id:
         return
-    key = JOB_KEY.format(job_id=job_id)
+    key = CONVERSATION_JOB_KEY.format(job_id=job_id)
     try:
         with redis_client().pipeline() as pipe:
             pipe.hincrby(key, outcome, 1)
@@ -305,24 +271,6 @@ def _job_progress_add(*, job_id: str | None, outcome: str, conversation_id: int)
 def _job_progress_finish(*, job_id: str | None) -> None:
     if job_id:
         try:
-            redis_client().hset(JOB_KEY.format(job_id=job_id), "finished", 1)
+            redis_client().hset(CONVERSATION_JOB_KEY.format(job_id=job_id), "finished", 1)
         except Exception:
             log.warning("conversation memory progress not finished job=%s", job_id, exc_info=True)
-
-
-def conversation_memories_job_progress(*, job_id: str) -> JobProgress | None:
-    key = JOB_KEY.format(job_id=job_id)
-    redis = redis_client()
-    raw = redis.hgetall(key)
-    if not raw:
-        return None
-    values = {k.decode(): int(v) for k, v in raw.items()}
-    failed_ids = [int(v) for v in redis.lrange(f"{key}:failed", 0, -1)]
-    return JobProgress(
-        total=values.get("total", 0),
-        done=values.get("done", 0),
-        failed=values.get("failed", 0),
-        skipped=values.get("skipped", 0),
-        finished=bool(values.get("finished", 0)),
-        failed_ids=failed_ids,
-    )

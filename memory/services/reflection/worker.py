@@ -1,6 +1,6 @@
-"""Reflection's jobs (SPEC 6.2, steps 2 to 5 in `memory.reflection`): explicit requests, the worker
-that runs a job (LLM answer, hygiene, writes with dedupe keys), failure and backoff, staff actions,
-the sweep and the status reads.
+"""Reflection's worker (docs/architecture.md, "Memory", reflection step 3 and 4): claim a job with a
+lease, fold the scope's backlog into it, ask the LLM for durable deltas, apply hygiene, write each
+memory with a dedupe key; a failure backs off and, after the last attempt, is a dead letter.
 """
 from __future__ import annotations
 
@@ -16,36 +16,25 @@ from typing import Annotated, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, F, Max, Min, Q
+from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
-from chat.models import Message, Room
+from chat.models import Message
 from chat.safety import safety_check
 from chatter_site.lib.console_events import console_event
 from chatter_site.lib.correlation import bind_correlation_id, new_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_json, prompt_block
-from chatter_site.lib.metrics import counter, histogram
 from chatter_site.lib.redis import redis_client
+from memory import enqueue
+from memory.keys import DELTAS_KEY
+from memory.metrics import REFLECTION_RUNS, REFLECTION_SECONDS, REFLECTION_WRITES
 from memory.models import ReflectionJob
-from memory.reflection.pending import (
-    PENDING_INDEX_KEY,
-    _job_from_range,
-    _resend_deadline,
-    _send,
-    _settle_taken,
-    _take,
-)
-from memory.store import memory_write, scope_for
+from memory.services.store import memory_write
 
 log = logging.getLogger("chatter.memory.reflection")
-
-REFLECTION_RUNS = counter("chatter_reflection_runs_total", "Reflection job runs by outcome", ("outcome",))
-REFLECTION_SECONDS = histogram("chatter_reflection_run_seconds", "Wall time of one reflection job run")
-REFLECTION_WRITES = counter("chatter_reflection_memories_total", "Deltas from reflection by what became of them", ("outcome",))
-BROKER_QUEUE = "reflection"
 
 ALLOWED_KINDS = ("relationship", "catchphrase", "preference", "lore_event")
 CONFIDENCES = ("low", "med", "high")
@@ -57,7 +46,6 @@ PROMPT_MESSAGE_CHARS = 300
 PROMPT_CHUNK_MESSAGES = 150  # messages per LLM call; a longer range is read in several calls
 FOLD_MAX_SPAN = 600  # folding stops before one job would cover more seqs than this
 CLAIM_CLOCK_TOLERANCE = timedelta(seconds=1)  # a countdown may land a hair before next_attempt_at
-SWEEP_FAILED_GRACE = timedelta(seconds=5)  # let the countdown message win the ordinary race
 DELTAS_TTL_SECONDS = 7 * 24 * 3600
 BACKOFF_JITTER = 0.25  # each delay grows by up to this share, so retries of a burst spread out
 INJECTION_RE = re.compile(
@@ -66,49 +54,7 @@ INJECTION_RE = re.compile(
 
 
 def _deltas_key(job: ReflectionJob) -> str:
-    return f"chatter:reflection:deltas:{job.pk}:{job.first_seq}-{job.last_seq}"
-
-
-# --- 2. pending ranges become jobs (continued): explicit requests -----------------------------------
-
-
-def reflection_request(
-    *,
-    room_slug: str,
-    handle: str,
-    priority: int = ReflectionJob.Priority.MODERATOR,
-    witnessed_from_seq: int | None = None,
-) -> list[ReflectionJob]:
-    """An explicit request (a moderator's "reflect now"): reflect on what the scope has not yet, first.
-
-    Takes the scope's pending range now, moves its waiting jobs to `priority`, and when there is
-    neither, makes a job for the messages after the last one reflected on, from
-    `witnessed_from_seq` on (the caller knows since when the persona was present; memory does not).
-    """
-    scope = scope_for(room_slug, handle)
-    jobs: list[ReflectionJob] = []
-    taken = _take(scope, force=True, now=time.time())
-    if taken is not None:
-        jobs.append(_settle_taken(*taken, priority=priority))
-    waiting = list(
-        ReflectionJob.objects.filter(scope=scope, status__in=[ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED])
-        .exclude(pk__in=[job.pk for job in jobs])
-        .values_list("pk", flat=True)
-    )
-    if waiting:
-        reflection_prioritize(job_ids=waiting, priority=priority)
-        jobs.extend(ReflectionJob.objects.filter(pk__in=waiting))
-    if not jobs and witnessed_from_seq is not None:
-        covered = ReflectionJob.objects.filter(scope=scope).aggregate(last=Max("last_seq"))["last"] or 0
-        room_last = Room.objects.filter(slug=room_slug).values_list("last_seq", flat=True).first() or 0
-        first_seq = max(witnessed_from_seq, covered + 1)
-        if first_seq <= room_last:
-            item = {"scope": scope, "room": room_slug, "handle": handle, "first_seq": first_seq, "last_seq": room_last}
-            job, _ = _job_from_range(item, priority=priority)
-            if job.status == ReflectionJob.Status.PENDING:
-                _send(job)
-            jobs.append(job)
-    return jobs
+    return DELTAS_KEY.format(job_id=job.pk, first_seq=job.first_seq, last_seq=job.last_seq)
 
 
 # --- 3. the worker -----------------------------------------------------------------------------------
@@ -373,7 +319,7 @@ def _fail(job: ReflectionJob, *, lease_until: datetime, error: str) -> str:
         status=ReflectionJob.Status.FAILED, last_error=error, lease_until=None, next_attempt_at=now + timedelta(seconds=delay)
     )
     if updated:
-        _send(job, countdown=delay)
+        enqueue.reflection_run_send(job, countdown=delay)
     log.warning("reflection failed job=%s attempt=%s/%s retry_in=%.1fs error=%s", job.pk, job.attempts, job.max_attempts, delay, error)
     return "failed"
 
@@ -412,137 +358,3 @@ def reflection_run(*, job_id: int) -> str:
     REFLECTION_RUNS.labels(outcome=outcome).inc()
     REFLECTION_SECONDS.observe(time.monotonic() - started)
     return outcome
-
-
-# --- 4. staff actions and the sweep -------------------------------------------------------------------
-
-
-def reflection_retry(*, job_ids: list[int]) -> int:
-    """Dead letters and failed jobs go back to pending with a fresh set of attempts, and are sent."""
-    revived = 0
-    for job_id in job_ids:
-        updated = ReflectionJob.objects.filter(
-            pk=job_id, status__in=[ReflectionJob.Status.DEAD, ReflectionJob.Status.FAILED]
-        ).update(
-            status=ReflectionJob.Status.PENDING, attempts=0, last_error="", lease_until=None, finished_at=None,
-            next_attempt_at=_resend_deadline(timezone.now()),
-        )
-        if updated:
-            revived += 1
-            _send(ReflectionJob.objects.get(pk=job_id))
-    return revived
-
-
-def reflection_prioritize(*, job_ids: list[int], priority: int = ReflectionJob.Priority.MODERATOR) -> int:
-    """Run these jobs next: pending, failed and dead ones become pending at `priority` and are sent
-    (a dead letter also gets a fresh set of attempts)."""
-    moved = 0
-    for job_id in job_ids:
-        now = timezone.now()
-        waiting = ReflectionJob.objects.filter(
-            pk=job_id, status__in=[ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED]
-        ).update(status=ReflectionJob.Status.PENDING, priority=priority, lease_until=None, next_attempt_at=_resend_deadline(now))
-        dead = waiting or ReflectionJob.objects.filter(pk=job_id, status=ReflectionJob.Status.DEAD).update(
-            status=ReflectionJob.Status.PENDING, priority=priority, attempts=0, last_error="", lease_until=None,
-            finished_at=None, next_attempt_at=_resend_deadline(now),
-        )
-        if waiting or dead:
-            moved += 1
-            _send(ReflectionJob.objects.get(pk=job_id))
-    return moved
-
-
-def reflection_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Beat: send again what would otherwise be lost.
-
-    - running jobs whose lease expired (the worker died): pending again, or dead when that was the
-      last attempt (a job that keeps killing workers must not loop forever);
-    - failed jobs past their retry time (the countdown message was lost): pending again;
-    - pending jobs nobody started before their re-send deadline (their message was lost).
-    Each change is a conditional update, so a sweep racing a worker or another sweep is harmless.
-    """
-    now = now or timezone.now()
-    counts = {"lost": 0, "dead": 0, "retried": 0, "resent": 0}
-    for job in ReflectionJob.objects.filter(status=ReflectionJob.Status.RUNNING, lease_until__lte=now):
-        error = f"worker lost during attempt {job.attempts} (lease expired)"
-        expired = ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.RUNNING, lease_until=job.lease_until)
-        if job.attempts >= job.max_attempts:
-            counts["dead"] += expired.update(
-                status=ReflectionJob.Status.DEAD, last_error=error, lease_until=None, next_attempt_at=None, finished_at=now
-            )
-        elif expired.update(
-            status=ReflectionJob.Status.PENDING, last_error=error, lease_until=None, next_attempt_at=_resend_deadline(now)
-        ):
-            counts["lost"] += 1
-            _send(job)
-    for job in ReflectionJob.objects.filter(status=ReflectionJob.Status.FAILED, next_attempt_at__lte=now - SWEEP_FAILED_GRACE):
-        if ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.FAILED, next_attempt_at=job.next_attempt_at).update(
-            status=ReflectionJob.Status.PENDING, next_attempt_at=_resend_deadline(now)
-        ):
-            counts["retried"] += 1
-            _send(job)
-    stale = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    for job in ReflectionJob.objects.filter(stale, status=ReflectionJob.Status.PENDING):
-        if ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.PENDING, next_attempt_at=job.next_attempt_at).update(
-            next_attempt_at=_resend_deadline(now)
-        ):
-            counts["resent"] += 1
-            _send(job)
-    if counts["dead"]:
-        console_event("dead letter: %s reflection job(s) lost their worker on their last attempt; retry them in admin", counts["dead"])
-    if any(counts.values()):
-        log.warning("reflection sweep %s", " ".join(f"{key}={value}" for key, value in counts.items()))
-    return counts
-
-
-# --- 5. status --------------------------------------------------------------------------------------
-
-
-def _broker_queue_length(queue: str) -> int:
-    """Messages waiting in the Celery queue: kombu's Redis transport keeps one list per priority step."""
-    from kombu.transport.redis import PRIORITY_STEPS, Channel
-
-    steps = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get("priority_steps", PRIORITY_STEPS)
-    pipe = redis_client().pipeline(transaction=False)
-    for step in steps:
-        pipe.llen(f"{queue}{Channel.sep}{step}" if step else queue)
-    return sum(pipe.execute())
-
-
-def reflection_status(*, now: datetime | None = None) -> dict[str, Any]:
-    """Queue depth, lag and failures, for staff and monitoring.
-
-    Lag is the age of the oldest job still waiting to run (pending, or failed and due for a retry).
-    """
-    now = now or timezone.now()
-    jobs = ReflectionJob.objects
-    waiting = [ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED]
-    by_status = jobs.aggregate(
-        **{status: Count("pk", filter=Q(status=status)) for status in ReflectionJob.Status.values},
-        done_last_hour=Count("pk", filter=Q(status=ReflectionJob.Status.DONE, finished_at__gte=now - timedelta(hours=1))),
-        oldest_waiting=Min("created_at", filter=Q(status__in=waiting)),
-    )
-    oldest = by_status["oldest_waiting"]
-    return {
-        "queue_depth": by_status["pending"] + by_status["failed"],
-        "broker_queue_length": _broker_queue_length(BROKER_QUEUE),
-        "unflushed_scopes": redis_client().zcard(PENDING_INDEX_KEY),
-        "pending": by_status["pending"],
-        "running": by_status["running"],
-        "failed": by_status["failed"],
-        "dead": by_status["dead"],
-        "folded": by_status["folded"],
-        "done_last_hour": by_status["done_last_hour"],
-        "lag_seconds": round((now - oldest).total_seconds(), 1) if oldest else 0.0,
-        "oldest_pending_created_at": oldest.isoformat() if oldest else None,
-    }
-
-
-def reflection_gauges() -> dict[str, tuple[str, float]]:
-    """/metrics: the reflection queue as gauges (read at scrape time, like the status endpoint)."""
-    status = reflection_status()
-    return {
-        "chatter_reflection_queue_depth": ("Reflection jobs waiting to run (pending or failed, due for a retry)", status["queue_depth"]),
-        "chatter_reflection_lag_seconds": ("Age of the oldest reflection job still waiting", status["lag_seconds"]),
-        "chatter_reflection_dead_jobs": ("Reflection jobs in the dead letters", status["dead"]),
-    }

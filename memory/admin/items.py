@@ -1,11 +1,7 @@
-"""Admin for personas' memories (the MemoryItem ledger). Registered on import: memory/admin.py
-imports this module (and does not register MemoryItem itself).
+"""Admin for personas' memories (the MemoryItem ledger); registered on import by memory/admin/.
 
-Moderators browse, rewrite and delete; nobody adds here (memories come from reflection through
-memory_write). A rewrite is a new memory superseding the old one (memory_moderator_edit), so Mem0
-holds only the moderator's text and the ledger keeps the old one. Every delete, whether the action, the delete button or the bulk delete, goes through
-memory_delete, so the memory also leaves Mem0 and stays in the ledger as "deleted". The change page
-shows the supersede history: what this memory replaced and what replaced it.
+Moderators browse, rewrite (`memory_moderator_edit`: a new memory supersedes the old) and delete
+(every path goes through `memory_delete`, so the memory leaves Mem0 too); nobody adds here.
 """
 from __future__ import annotations
 
@@ -13,9 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest
-from django.urls import reverse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -23,7 +22,7 @@ from django.utils.safestring import mark_safe
 from chatter_site.lib.errors import ChatterError
 from memory.models import MemoryItem
 from memory.selectors import memory_history
-from memory.store import memory_delete, memory_moderator_edit
+from memory.services.store import memory_delete, memory_moderator_edit
 
 TEXT_EXCERPT = 90
 
@@ -113,8 +112,6 @@ class MemoryItemAdmin(admin.ModelAdmin):
     # -- editing goes through memory_moderator_edit (a new memory supersedes the old one) --
 
     def get_urls(self):
-        from django.urls import path
-
         custom = [path("<path:object_id>/edit/", self.admin_site.admin_view(self.edit_view), name="memory_memoryitem_edit")]
         return custom + super().get_urls()
 
@@ -125,13 +122,8 @@ class MemoryItemAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">Rewrite this memory</a>', reverse("admin:memory_memoryitem_edit", args=[obj.pk]))
 
     def edit_view(self, request: HttpRequest, object_id: str):
-        from django.shortcuts import get_object_or_404, redirect
-        from django.template.response import TemplateResponse
-
         item = get_object_or_404(MemoryItem, pk=object_id)
         if not request.user.has_perm("memory.change_memoryitem"):
-            from django.core.exceptions import PermissionDenied
-
             raise PermissionDenied
         error = ""
         text = item.text

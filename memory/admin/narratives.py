@@ -1,5 +1,4 @@
-"""Admin for conversation memories and narratives. Registered on import: memory/admin.py imports
-this module (and registers neither model itself)."""
+"""Admin for conversation memories and narratives; registered on import by memory/admin/."""
 from __future__ import annotations
 
 import json
@@ -13,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from memory.models import ConversationMemory, Narrative
-from memory.narratives import NARRATIVE_MAX_CHARS, narrative_moderator_edit, narrative_regeneration_enqueue
+from memory.services.narratives import NARRATIVE_MAX_CHARS, narrative_moderator_edit, narrative_regeneration_enqueue
 
 EXCERPT = 120
 

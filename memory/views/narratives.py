@@ -1,16 +1,8 @@
-"""Narrative APIs and the pages that show them (SPEC 4.4, 6.4). Thin: parse, read, render.
+"""Narrative APIs and the profile page (SPEC 4.4, 6.4). Thin: parse, read, render.
 
-The APIs answer 200 with the narrative (`status` "ready"), 204 while it is being written (a
-regeneration is enqueued once), 404 only for an unknown subject; a known subject with too little
-to write from yet is 200 with `status` "not_enough_history" and no text, so pages stop polling and
-say so without a failed request. The pages fetch the API themselves and poll with backoff.
-
-A viewer's narrative is an LLM profile of a person: only that viewer and staff may read it (or
-cause its regeneration). Anyone else gets the unknown-name 404, so the API tells nobody which
-accounts exist.
-
-The persona page lives in personas (personas/views.py): it adds the persona's bio, and memory
-never imports personas.
+200 with the text (`status` "ready") or "not_enough_history"; 204 while it is being written; 404 for
+an unknown subject, and for a viewer's narrative asked by anyone but that viewer or staff (so the API
+tells nobody which accounts exist). The persona page is personas' (memory never imports personas).
 """
 from __future__ import annotations
 
@@ -20,8 +12,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from memory.narratives import NarrativeRead, SubjectType, narrative_read, narrative_subject_exists, persona_known
-from memory.selectors import viewer_activity_get
+from memory.selectors import NarrativeRead, SubjectType, narrative_subject_exists, persona_known, viewer_activity_get
+from memory.services.narratives import narrative_read
 
 RETRY_AFTER_SECONDS = 2
 SUBJECT_KEY_MAX = 100  # Narrative.subject_key

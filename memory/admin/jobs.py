@@ -1,5 +1,4 @@
-"""Admin for reflection jobs and their dead letters. Registered on import: memory/admin.py imports
-this module (and does not register ReflectionJob itself).
+"""Admin for reflection jobs and their dead letters; registered on import by memory/admin/.
 
 Jobs are written by the pipeline only; staff read them and act through two actions: "retry"
 (dead or failed → pending with a fresh set of attempts) and "run now at moderator priority". The
@@ -17,7 +16,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from memory.models import ReflectionJob
-from memory.reflection import reflection_prioritize, reflection_retry
+from memory.services.reflection import reflection_prioritize, reflection_retry
 
 ERROR_EXCERPT = 80
 

@@ -7,7 +7,7 @@ from django.views.decorators.http import require_GET
 
 from chat.views import json_errors
 from chatter_site.lib.errors import ChatterError
-from memory.reflection import reflection_status
+from memory.selectors import reflection_status
 
 
 @require_GET

@@ -1,6 +1,5 @@
-"""Reflection's pending ranges (SPEC 6.2, steps 1 and 2 in `memory.reflection`): a collector beat notes
-witnessed seqs in Redis (per room, behind a cursor), and the flush beat turns full or old ranges into
-ReflectionJobs and sends them.
+"""Reflection's pending ranges (docs/architecture.md, "Memory", reflection steps 1 and 2): witnessed
+seqs noted in Redis behind a room cursor, and the flush that turns full or old ranges into jobs.
 """
 from __future__ import annotations
 
@@ -11,21 +10,19 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Max
 from django.utils import timezone
 
+from chat.models import Message
 from chatter_site.lib.correlation import new_correlation_id
 from chatter_site.lib.redis import redis_client
+from memory import enqueue
+from memory.keys import PENDING_INDEX_KEY, TAKEN_KEY, noted_key, pending_key
+from memory.mem0_client import scope_for
 from memory.models import ReflectionJob
-from memory.store import scope_for
 
 log = logging.getLogger("chatter.memory.reflection")
 
-PENDING_INDEX_KEY = "chatter:reflection:pending"  # ZSET: scope -> time its range was first noted
-TAKEN_KEY = "chatter:reflection:taken"  # HASH: idempotency key -> the range, until its job row exists
 TAKEN_RECOVER_AFTER_SECONDS = 60  # a parked range older than this was left by a flusher that died
-
-NOTED_KEY_PREFIX = "chatter:reflection:noted:"  # STRING per room: the last seq whose witnesses were noted
 
 # Notes several scopes' witnessed seqs at once and, when guarded, moves the room's "noted up to" cursor
 # in the same step: two collectors can never note one message twice, and a crash between noting and
@@ -93,10 +90,6 @@ return value
 """
 
 
-def _pending_key(scope: str) -> str:
-    return f"chatter:reflection:pending:{scope}"
-
-
 def reflection_idempotency_key(*, scope: str, first_seq: int, last_seq: int) -> str:
     return f"{scope}:{first_seq}-{last_seq}"
 
@@ -104,18 +97,14 @@ def reflection_idempotency_key(*, scope: str, first_seq: int, last_seq: int) -> 
 # --- 1. witnessed seqs are noted ------------------------------------------------------------------
 
 
-def _noted_key(room_slug: str) -> str:
-    return f"{NOTED_KEY_PREFIX}{room_slug}"
-
-
 def _run_note(*, room_slug: str, witnessed: dict[str, list[int]], expected: str, new_cursor: str) -> bool:
-    keys = [PENDING_INDEX_KEY, _noted_key(room_slug)]
+    keys = [PENDING_INDEX_KEY, noted_key(room_slug)]
     args = [f"{time.time():.3f}", room_slug, expected, new_cursor]
     for handle, seqs in witnessed.items():
         if not seqs:
             continue
         scope = scope_for(room_slug, handle)
-        keys.append(_pending_key(scope))
+        keys.append(pending_key(scope))
         args.extend([scope, handle, min(seqs), max(seqs), len(seqs)])
     # EVALSHA (the script is sent once per connection pool, on a NOSCRIPT miss).
     return bool(redis_client().register_script(_NOTE_LUA)(keys=keys, args=args))
@@ -127,13 +116,6 @@ def reflection_note(*, room_slug: str, handle: str, seqs: list[int]) -> None:
         _run_note(room_slug=room_slug, witnessed={handle: seqs}, expected="", new_cursor="")
 
 
-def reflection_noted_seq(room_slug: str) -> int | None:
-    """The last seq of the room whose witnesses were noted, or None if the room was never collected
-    (or Redis lost the cursor)."""
-    value = redis_client().get(_noted_key(room_slug))
-    return int(value) if value is not None else None
-
-
 def reflection_note_room(*, room_slug: str, after_seq: int | None, up_to_seq: int, witnessed: dict[str, list[int]]) -> bool:
     """Note the room's messages (after_seq, up_to_seq] for the personas that witnessed them and move the
     room's cursor to up_to_seq, as one step. `after_seq` is the cursor the caller read (None: absent).
@@ -142,48 +124,12 @@ def reflection_note_room(*, room_slug: str, after_seq: int | None, up_to_seq: in
     return _run_note(room_slug=room_slug, witnessed=witnessed, expected=expected, new_cursor=str(up_to_seq))
 
 
-def reflection_last_job_seq(room_slug: str) -> int:
-    """The last seq any reflection job of the room covers (0 if none): where noting restarts when the
-    Redis cursor is gone."""
-    return ReflectionJob.objects.filter(room_slug=room_slug).aggregate(last=Max("last_seq"))["last"] or 0
-
-
-def reflection_pending(*, room_slug: str, handle: str) -> dict[str, Any] | None:
-    """The scope's range not yet turned into a job: {first_seq, last_seq, count, first_at} or None."""
-    raw = redis_client().hgetall(_pending_key(scope_for(room_slug, handle)))
-    if not raw:
-        return None
-    fields = {key.decode(): value.decode() for key, value in raw.items()}
-    return {
-        "first_seq": int(fields["min"]),
-        "last_seq": int(fields["max"]),
-        "count": int(fields["count"]),
-        "first_at": float(fields["first_at"]),
-    }
-
-
 # --- 2. pending ranges become jobs ------------------------------------------------------------------
 
 
 def _resend_deadline(now: datetime) -> datetime:
     """For a pending job: when the sweep sends it again if no worker has started it by then."""
     return now + timedelta(seconds=settings.REFLECTION_LEASE_SECONDS)
-
-
-def _send(job: ReflectionJob, *, countdown: float | None = None) -> bool:
-    """Put the job's task on the "reflection" queue with the job's priority (0 runs first)."""
-    from memory.tasks import reflection_run_task
-
-    options: dict[str, Any] = {"priority": int(job.priority)}
-    if countdown:
-        options["countdown"] = countdown
-    try:
-        reflection_run_task.apply_async(args=[job.pk], **options)
-    except Exception:
-        # The row is the source of truth: the sweep sends pending and failed jobs again.
-        log.exception("reflection send failed job=%s", job.pk)
-        return False
-    return True
 
 
 def _job_from_range(item: dict[str, Any], *, priority: int) -> tuple[ReflectionJob, bool]:
@@ -207,8 +153,6 @@ def _job_from_range(item: dict[str, Any], *, priority: int) -> tuple[ReflectionJ
 
 def _first_message_correlation(*, room_slug: str, seq: int) -> str:
     """A job carries the id of the first message it reflects on, so its trail starts at that message."""
-    from chat.models import Message
-
     return Message.objects.filter(room__slug=room_slug, seq=seq).values_list("correlation_id", flat=True).first() or ""
 
 
@@ -219,7 +163,7 @@ def _settle_taken(key: str, value: bytes | str, *, priority: int) -> ReflectionJ
     if job.status == ReflectionJob.Status.PENDING:
         # A re-send of an existing pending job (a flusher died after creating it) is harmless:
         # whichever message comes second finds the job claimed and returns.
-        _send(job)
+        enqueue.reflection_run_send(job)
     redis_client().hdel(TAKEN_KEY, key)
     if created:
         log.info("reflection job created job=%s scope=%s seq=%s-%s messages=%s", job.pk, job.scope, job.first_seq, job.last_seq, item.get("count"))
@@ -228,7 +172,7 @@ def _settle_taken(key: str, value: bytes | str, *, priority: int) -> ReflectionJ
 
 def _take(scope: str, *, force: bool, now: float) -> tuple[str, bytes] | None:
     value = redis_client().register_script(_TAKE_LUA)(
-        keys=[_pending_key(scope), PENDING_INDEX_KEY, TAKEN_KEY],
+        keys=[pending_key(scope), PENDING_INDEX_KEY, TAKEN_KEY],
         args=[scope, settings.REFLECTION_BATCH_MESSAGES, f"{now - settings.REFLECTION_FLUSH_SECONDS:.3f}", "1" if force else "0", f"{now:.3f}"],
     )
     if value is None:

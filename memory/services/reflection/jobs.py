@@ -1,0 +1,145 @@
+"""Reflection's jobs beyond the worker (docs/architecture.md, "Memory", reflection steps 2, 4 and 5):
+explicit requests, staff actions (retry, run next) and the sweep that sends again what would be lost.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from chat.models import Room
+from chatter_site.lib.console_events import console_event
+from memory import enqueue
+from memory.mem0_client import scope_for
+from memory.models import ReflectionJob
+from memory.services.reflection.pending import _job_from_range, _resend_deadline, _settle_taken, _take
+
+log = logging.getLogger("chatter.memory.reflection")
+
+SWEEP_FAILED_GRACE = timedelta(seconds=5)  # let the countdown message win the ordinary race
+
+
+# --- explicit requests -----------------------------------
+
+
+def reflection_request(
+    *,
+    room_slug: str,
+    handle: str,
+    priority: int = ReflectionJob.Priority.MODERATOR,
+    witnessed_from_seq: int | None = None,
+) -> list[ReflectionJob]:
+    """An explicit request (a moderator's "reflect now"): reflect on what the scope has not yet, first.
+
+    Takes the scope's pending range now, moves its waiting jobs to `priority`, and when there is
+    neither, makes a job for the messages after the last one reflected on, from
+    `witnessed_from_seq` on (the caller knows since when the persona was present; memory does not).
+    """
+    scope = scope_for(room_slug, handle)
+    jobs: list[ReflectionJob] = []
+    taken = _take(scope, force=True, now=time.time())
+    if taken is not None:
+        jobs.append(_settle_taken(*taken, priority=priority))
+    waiting = list(
+        ReflectionJob.objects.filter(scope=scope, status__in=[ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED])
+        .exclude(pk__in=[job.pk for job in jobs])
+        .values_list("pk", flat=True)
+    )
+    if waiting:
+        reflection_prioritize(job_ids=waiting, priority=priority)
+        jobs.extend(ReflectionJob.objects.filter(pk__in=waiting))
+    if not jobs and witnessed_from_seq is not None:
+        covered = ReflectionJob.objects.filter(scope=scope).aggregate(last=Max("last_seq"))["last"] or 0
+        room_last = Room.objects.filter(slug=room_slug).values_list("last_seq", flat=True).first() or 0
+        first_seq = max(witnessed_from_seq, covered + 1)
+        if first_seq <= room_last:
+            item = {"scope": scope, "room": room_slug, "handle": handle, "first_seq": first_seq, "last_seq": room_last}
+            job, _ = _job_from_range(item, priority=priority)
+            if job.status == ReflectionJob.Status.PENDING:
+                enqueue.reflection_run_send(job)
+            jobs.append(job)
+    return jobs
+
+
+# --- 4. staff actions and the sweep -------------------------------------------------------------------
+
+
+def reflection_retry(*, job_ids: list[int]) -> int:
+    """Dead letters and failed jobs go back to pending with a fresh set of attempts, and are sent."""
+    revived = 0
+    for job_id in job_ids:
+        updated = ReflectionJob.objects.filter(
+            pk=job_id, status__in=[ReflectionJob.Status.DEAD, ReflectionJob.Status.FAILED]
+        ).update(
+            status=ReflectionJob.Status.PENDING, attempts=0, last_error="", lease_until=None, finished_at=None,
+            next_attempt_at=_resend_deadline(timezone.now()),
+        )
+        if updated:
+            revived += 1
+            enqueue.reflection_run_send(ReflectionJob.objects.get(pk=job_id))
+    return revived
+
+
+def reflection_prioritize(*, job_ids: list[int], priority: int = ReflectionJob.Priority.MODERATOR) -> int:
+    """Run these jobs next: pending, failed and dead ones become pending at `priority` and are sent
+    (a dead letter also gets a fresh set of attempts)."""
+    moved = 0
+    for job_id in job_ids:
+        now = timezone.now()
+        waiting = ReflectionJob.objects.filter(
+            pk=job_id, status__in=[ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED]
+        ).update(status=ReflectionJob.Status.PENDING, priority=priority, lease_until=None, next_attempt_at=_resend_deadline(now))
+        dead = waiting or ReflectionJob.objects.filter(pk=job_id, status=ReflectionJob.Status.DEAD).update(
+            status=ReflectionJob.Status.PENDING, priority=priority, attempts=0, last_error="", lease_until=None,
+            finished_at=None, next_attempt_at=_resend_deadline(now),
+        )
+        if waiting or dead:
+            moved += 1
+            enqueue.reflection_run_send(ReflectionJob.objects.get(pk=job_id))
+    return moved
+
+
+def reflection_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Beat: send again what would otherwise be lost.
+
+    - running jobs whose lease expired (the worker died): pending again, or dead when that was the
+      last attempt (a job that keeps killing workers must not loop forever);
+    - failed jobs past their retry time (the countdown message was lost): pending again;
+    - pending jobs nobody started before their re-send deadline (their message was lost).
+    Each change is a conditional update, so a sweep racing a worker or another sweep is harmless.
+    """
+    now = now or timezone.now()
+    counts = {"lost": 0, "dead": 0, "retried": 0, "resent": 0}
+    for job in ReflectionJob.objects.filter(status=ReflectionJob.Status.RUNNING, lease_until__lte=now):
+        error = f"worker lost during attempt {job.attempts} (lease expired)"
+        expired = ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.RUNNING, lease_until=job.lease_until)
+        if job.attempts >= job.max_attempts:
+            counts["dead"] += expired.update(
+                status=ReflectionJob.Status.DEAD, last_error=error, lease_until=None, next_attempt_at=None, finished_at=now
+            )
+        elif expired.update(
+            status=ReflectionJob.Status.PENDING, last_error=error, lease_until=None, next_attempt_at=_resend_deadline(now)
+        ):
+            counts["lost"] += 1
+            enqueue.reflection_run_send(job)
+    for job in ReflectionJob.objects.filter(status=ReflectionJob.Status.FAILED, next_attempt_at__lte=now - SWEEP_FAILED_GRACE):
+        if ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.FAILED, next_attempt_at=job.next_attempt_at).update(
+            status=ReflectionJob.Status.PENDING, next_attempt_at=_resend_deadline(now)
+        ):
+            counts["retried"] += 1
+            enqueue.reflection_run_send(job)
+    stale = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
+    for job in ReflectionJob.objects.filter(stale, status=ReflectionJob.Status.PENDING):
+        if ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.PENDING, next_attempt_at=job.next_attempt_at).update(
+            next_attempt_at=_resend_deadline(now)
+        ):
+            counts["resent"] += 1
+            enqueue.reflection_run_send(job)
+    if counts["dead"]:
+        console_event("dead letter: %s reflection job(s) lost their worker on their last attempt; retry them in admin", counts["dead"])
+    if any(counts.values()):
+        log.warning("reflection sweep %s", " ".join(f"{key}={value}" for key, value in counts.items()))
+    return counts

@@ -1,0 +1,1 @@
+"""Memory's pages and APIs: `narratives` (narrative APIs and the profile page), `status` (reflection status)."""
