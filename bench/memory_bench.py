@@ -225,8 +225,8 @@ def chat_path(args, rng: random.Random, tag: str) -> dict:
 def reflection_lag(args, rng: random.Random, tag: str, env: dict[str, str], log_dir: Path) -> dict:
     from django.db import connection
 
-    from memory.models import ReflectionJob
     from memory.mem0_client import scope_for
+    from memory.models import ReflectionJob
     from memory.services.reflection import reflection_flush
     from personas.witness import witnessed_collect
 

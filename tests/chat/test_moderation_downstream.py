@@ -13,8 +13,8 @@ from chat.models import Message
 from chat.moderation import moderation_apply
 from chat.selectors import message_payload
 from chat.services import human_draft, message_ingest
-from memory.models import ReflectionJob
 from memory.mem0_client import scope_for
+from memory.models import ReflectionJob
 from memory.services.reflection import reflection_flush, reflection_run
 from personas.services import persona_generate
 from personas.witness import witnessed_collect

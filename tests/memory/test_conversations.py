@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from chat.models import Conversation
 from chat.services import draft_parse, message_ingest
+from memory.models import ConversationMemory
 from memory.selectors import conversation_memories_job_progress, conversations_needing_memory
 from memory.services import conversations as conversations_module
 from memory.services.conversations import (
@@ -24,7 +25,6 @@ from memory.services.conversations import (
     conversation_memories_enqueue,
     duration_parse,
 )
-from memory.models import ConversationMemory
 from tests.factories import RoomFactory, bot_draft
 from tests.support.processes import ROOT
 from tests.support.waiting import wait_for

@@ -29,6 +29,7 @@ from chat.services import draft_parse, human_draft, message_ingest
 from memory import enqueue
 from memory.admin.narratives import NarrativeAdmin
 from memory.models import MemoryItem, Narrative
+from memory.services.narratives import backfill as narrative_backfill
 from memory.services.narratives import (
     narrative_cache_put,
     narrative_cached,
@@ -36,7 +37,6 @@ from memory.services.narratives import (
     narrative_regenerate,
     narratives_refresh_active,
 )
-from memory.services.narratives import backfill as narrative_backfill
 from memory.services.recall import persona_narrative_cached
 from memory.views import narratives as views_narratives
 from tests.factories import RoomFactory, UserFactory, bot_draft

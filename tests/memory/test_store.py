@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.urls import path
 from django.utils import timezone
 
+import memory.admin.items  # noqa: F401  registers MemoryItem (memory/admin/ imports it in the app)
 from chatter_site.lib.errors import ChatterError
 from memory.mem0_client import EMBED_PROBE_TEXT, mem0_config, mem0_memory, scope_for, store_reset
 from memory.metrics import SEARCH_TOTAL
@@ -22,8 +23,6 @@ from memory.services import store
 from memory.services.recall import persona_memories_top_k
 from memory.services.store import memories_fade, memory_delete, memory_recall, memory_write
 from tests.support.processes import free_port
-
-import memory.admin.items  # noqa: F401  registers MemoryItem (memory/admin/ imports it in the app)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

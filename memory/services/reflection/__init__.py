@@ -4,7 +4,12 @@ docs/architecture.md, "Memory", the five steps). `pending` notes and flushes, `w
 """
 from __future__ import annotations
 
-from memory.services.reflection.jobs import reflection_prioritize, reflection_request, reflection_retry, reflection_sweep
+from memory.services.reflection.jobs import (
+    reflection_prioritize,
+    reflection_request,
+    reflection_retry,
+    reflection_sweep,
+)
 from memory.services.reflection.pending import (
     TAKEN_RECOVER_AFTER_SECONDS,
     reflection_flush,
