@@ -123,6 +123,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             return None
+        assert self.room is not None  # set in connect(), before any presence
         return user.get_username(), viewer_role(user=user, room=self.room)
 
     def _user_info(self) -> dict[str, Any] | None:
@@ -220,11 +221,13 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         client sees a seq gap and resumes again from what it has, so nothing is lost.
         """
         self._resume_admit()
+        assert self.room is not None  # set in connect(), before any frame
+        room_pk = self.room.pk
         self.resuming = True
         try:
             cursor = after_seq
             for _ in range(settings.CHAT_WS_RESUME_MAX_PAGES):
-                page = await database_sync_to_async(_messages_after_room)(self.room.pk, cursor)
+                page = await database_sync_to_async(_messages_after_room)(room_pk, cursor)
                 if not page:
                     break
                 await self._wait_for_client_to_read()

@@ -118,13 +118,14 @@ def _refuse_ended_sessions(items: list[_Item]) -> None:
     """The sockets due for a session re-check, all at once instead of one sync-thread call each."""
     if not items:
         return
-    valid = sessions_still_valid(pairs=[(item.user_id, item.session.session_key) for item in items])
-    for item in items:
-        if (item.user_id, item.session.session_key) not in valid:
+    checks = [(item, item.session.session_key) for item in items if item.session is not None]
+    valid = sessions_still_valid(pairs=[(item.user_id, key) for item, key in checks])
+    for item, key in checks:
+        if (item.user_id, key) not in valid:
             item.outcome = SessionEnded()
 
 
-def _stored_for(items: list[_Item]) -> dict[tuple[str, str], Message]:
+def _stored_for(items: list[_Item]) -> dict[tuple[str, str | None], Message]:
     """The messages already stored under these (author, client_id) pairs, tombstones included (a
     deleted message's resend is still that message). One narrow query for the common case of
     nothing stored; full rows only for what matched."""
@@ -152,7 +153,7 @@ def _answer_stored(*, room: Room, items: list[_Item]) -> None:
 
 def _first_per_client_id(items: list[_Item]) -> list[_Item]:
     """One item per (author, client_id) goes on; its copies get its outcome (_copy_to_duplicates)."""
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str | None]] = set()
     first = []
     for item in items:
         key = (item.draft.author_key, item.draft.client_id)
@@ -163,7 +164,7 @@ def _first_per_client_id(items: list[_Item]) -> list[_Item]:
 
 
 def _copy_to_duplicates(items: list[_Item]) -> None:
-    outcomes = {}
+    outcomes: dict[tuple[str, str | None], Outcome] = {}
     for item in items:
         if item.outcome is not None:
             outcomes.setdefault((item.draft.author_key, item.draft.client_id), item.outcome)

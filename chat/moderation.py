@@ -8,6 +8,7 @@ keeps history gap-free, and `Message.objects` (what every other reader uses) no 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -151,7 +152,7 @@ def moderation_apply(*, room: Room, actor, data: Any) -> ModerationAction:
     if not room_moderator_is(user=actor, room=room):
         raise ChatterError(ErrorCode.FORBIDDEN, "only this room's moderators can do that")
     request = moderation_request_parse(data)
-    handlers = {
+    handlers: dict[type, Callable[..., ModerationAction]] = {
         DeleteAction: _delete,
         TimeoutAction: _timeout,
         BanAction: _ban_or_unban,

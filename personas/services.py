@@ -334,24 +334,30 @@ def persona_generate(
     try:
         member = cast_member(room=room, persona_id=persona_id)
         if member is None:
-            return _quiet("off_roster")  # disabled or removed since the tick: the change applies at once
+            _quiet("off_roster")  # disabled or removed since the tick: the change applies at once
+            return None
         posted = Message.objects.filter(author_key=f"bot:{member.handle}", client_id=f"decision-{decision_id}").first()
         if posted is not None:
             return posted  # a redelivered task: the line went out already; no second model call
         if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
-            return _quiet("stale")
+            _quiet("stale")
+            return None
         if reply_to is not None and not Message.objects.filter(id=reply_to.get("id")).exists():
-            return _quiet("reply_deleted")  # a moderator deleted the line it would answer
+            _quiet("reply_deleted")  # a moderator deleted the line it would answer
+            return None
         try:
             line, why = line_compose(member=member, room=room, reply_to=reply_to, moment=moment)
         except ChatterError as error:
             logger.warning("persona=%s room=%s quiet: llm %s", member.handle, room.slug, error.message)
-            return _quiet("llm_error")
+            _quiet("llm_error")
+            return None
         if line is None:
-            return _quiet(f"presend_{why}")
+            _quiet(f"presend_{why}")
+            return None
         if time.time() - decided_at > settings.PERSONA_STALE_SECONDS:
             llm_answer_refused(purpose="persona_line", reason="stale")
-            return _quiet("stale")  # the moment passed while the model was thinking
+            _quiet("stale")  # the moment passed while the model was thinking
+            return None
         if reply_to is not None and not line.lower().startswith(f"@{reply_to['author']['name'].lower()}"):
             line = f"@{reply_to['author']['name']} {line}"
         try:
@@ -370,7 +376,8 @@ def persona_generate(
                 )
             )
         except ChatterError as error:
-            return _quiet(f"gateway_{error.code}")
+            _quiet(f"gateway_{error.code}")
+            return None
         activity.post_record(room_slug=room.slug, handle=member.handle, line=line)
         metrics.POSTS.labels(persona=member.handle, room=room.slug).inc()
         metrics.GENERATIONS.labels(outcome="posted").inc()
@@ -382,7 +389,6 @@ def persona_generate(
 
 def _quiet(outcome: str) -> None:
     metrics.GENERATIONS.labels(outcome=outcome).inc()
-    return None
 
 
 def _reply_authors(*, room: Room, messages: list[dict[str, Any]]) -> dict[str, str]:

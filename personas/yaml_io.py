@@ -257,28 +257,28 @@ def cast_import_plan(*, data: Any, prune: bool = False) -> tuple[ImportPlan, lis
 
     known_handles = seen_handles | set(personas)
     seen_slugs: set[str] = set()
-    for index, row in enumerate(parsed.rooms):
+    for index, room_row in enumerate(parsed.rooms):
         path = f"rooms[{index}]"
-        values = _given(row, ROOM_FIELDS)
+        values = _given(room_row, ROOM_FIELDS)
         for name, value in values.items():
             if value is None:
                 errors.append(f"{path}.{name}: may not be null")
-        if row.slug in seen_slugs:
-            errors.append(f"{path}.slug: {row.slug!r} appears twice in the file")
-        seen_slugs.add(row.slug)
-        room = rooms.get(row.slug)
+        if room_row.slug in seen_slugs:
+            errors.append(f"{path}.slug: {room_row.slug!r} appears twice in the file")
+        seen_slugs.add(room_row.slug)
+        room = rooms.get(room_row.slug)
         if room is None:
-            values.setdefault("title", row.slug)
+            values.setdefault("title", room_row.slug)
         candidate = Room(**{name: getattr(room, name) for name in ROOM_FIELDS}) if room else Room()
         for name, value in values.items():
             if value is not None:
                 setattr(candidate, name, value)
         errors.extend(_model_errors(candidate, path=path, exclude=["last_seq"]))
         diff = _diff(room, values)
-        changes.append(Change("room", row.slug, "create" if room is None else ("update" if diff else "unchanged"), diff))
+        changes.append(Change("room", room_row.slug, "create" if room is None else ("update" if diff else "unchanged"), diff))
 
-        if row.cast is not None:
-            cast_values = _given(row.cast, CAST_FIELDS)
+        if room_row.cast is not None:
+            cast_values = _given(room_row.cast, CAST_FIELDS)
             for name, value in cast_values.items():
                 if value is None:
                     errors.append(f"{path}.cast.{name}: may not be null")
@@ -290,10 +290,10 @@ def cast_import_plan(*, data: Any, prune: bool = False) -> tuple[ImportPlan, lis
             errors.extend(_model_errors(candidate_cast, path=f"{path}.cast", exclude=["room"]))
             cast_diff = _diff(cast, cast_values)
             action = "create" if cast is None else ("update" if cast_diff else "unchanged")
-            changes.append(Change("cast", row.slug, action, cast_diff))
+            changes.append(Change("cast", room_row.slug, action, cast_diff))
 
         listed: set[str] = set()
-        for entry_index, entry_row in enumerate(row.roster or []):
+        for entry_index, entry_row in enumerate(room_row.roster or []):
             entry_path = f"{path}.roster[{entry_index}]"
             entry_values = _given(entry_row, ROSTER_FIELDS)
             for name, value in entry_values.items():
@@ -312,11 +312,11 @@ def cast_import_plan(*, data: Any, prune: bool = False) -> tuple[ImportPlan, lis
             errors.extend(_model_errors(candidate_entry, path=entry_path, exclude=["room", "persona"]))
             entry_diff = _diff(entry, entry_values)
             action = "create" if entry is None else ("update" if entry_diff else "unchanged")
-            changes.append(Change("roster", f"{row.slug}/{entry_row.persona}", action, entry_diff))
-        if prune and room is not None and row.roster is not None:
-            for (room_id, handle), entry in sorted(entries.items(), key=lambda item: item[0][1]):
+            changes.append(Change("roster", f"{room_row.slug}/{entry_row.persona}", action, entry_diff))
+        if prune and room is not None and room_row.roster is not None:
+            for (room_id, handle), _entry in sorted(entries.items(), key=lambda item: item[0][1]):
                 if room_id == room.pk and handle not in listed:
-                    changes.append(Change("roster", f"{row.slug}/{handle}", "delete"))
+                    changes.append(Change("roster", f"{room_row.slug}/{handle}", "delete"))
     return ImportPlan(changes), errors
 
 

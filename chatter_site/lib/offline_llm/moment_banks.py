@@ -148,5 +148,5 @@ def lines_merge(banks: dict[str, Bank], lines: dict[str, Bank]) -> None:
     """Add each persona's extra lines to its bank, in place (once, at import of banks.py)."""
     for handle, extra in lines.items():
         bank = banks[handle]
-        for concept, lines in extra.items():
-            bank[concept] = tuple(dict.fromkeys(bank.get(concept, ()) + lines))
+        for concept, added in extra.items():
+            bank[concept] = tuple(dict.fromkeys(bank.get(concept, ()) + added))
