@@ -107,3 +107,15 @@ def misses_print(explained: dict[str, Any], *, examples: int = 25) -> None:
         print(f"  {kind:<14}" + "".join(f"{counts[c]:>12}" for c in CLASSES))
     for line in explained["examples"][:examples]:
         print(f"    {line}")
+
+
+def worker_outcomes_print(log_path) -> None:
+    """What the worker decided about @mentions (answered, or skipped and why) and which generations went
+    quiet (stale, pre-send refusal, LLM error), from its log: where a missed answer or reaction went."""
+    import re
+    from collections import Counter
+
+    text = log_path.read_text(errors="replace")
+    mentions = Counter(m.group(1).strip() for m in re.finditer(r"mention of \S+: (\w+ [\w,]*)", text))
+    quiet = Counter(m.group(1) for m in re.finditer(r"generation quiet: (\S+)", text))
+    print(f"\n  worker: @mention decisions {dict(mentions) or '{}'}; generations gone quiet {dict(quiet) or '{}'}")

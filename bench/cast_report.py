@@ -57,7 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench._cast_misses import TickLog, misses_explain, misses_print  # noqa: E402
+from bench._cast_misses import TickLog, misses_explain, misses_print, worker_outcomes_print  # noqa: E402
 from bench._child import Child, free_port  # noqa: E402
 from bench._viewers import viewers_create  # noqa: E402
 
@@ -549,7 +549,8 @@ def main(argv: list[str] | None = None) -> int:
             "celery",
             [sys.executable, "-m", "celery", "-A", "chatter_site", "worker", "-Q", "default,llm,reflection,scribe", "-c", "2",
              "-n", f"bench-cast-{run_id}@%h", "--without-mingle", "--without-gossip", "-l", "INFO"],
-            env, log_dir,
+            {**env, "CHATTER_LOG_LEVEL": "INFO"},  # its mention decisions and quiet generations, counted afterwards
+            log_dir,
         )
         children.append(worker)
         worker.wait_for_log(" ready.", timeout=90)
@@ -633,6 +634,7 @@ def main(argv: list[str] | None = None) -> int:
             events=results["events_raw"], bots=results["bot_messages"], ticks=tick_log, started=started.timestamp(),
             cutoff=ended.timestamp() - SAID_WINDOW, window=SAID_P90_TARGET, related=lambda text, vocab: bool(set(words(text)) & vocab),
         ), examples=200 if args.explain else 0)
+        worker_outcomes_print(worker.log_path)
         if args.samples_dir:
             samples_write(room=room, handles=handles, out=Path(args.samples_dir), seed=args.seed)
         return 0 if ok else 1

@@ -273,6 +273,8 @@ def _tick_enqueue(*, room: Room, candidates: list[TickCandidate], moment: RoomMo
 
 
 def _record_decision(handle: str, decision: Decision) -> None:
+    """An answer to a human's @mention decided (the cast report counts these lines in the worker's log)."""
+    logger.info("mention of %s: %s %s", handle, decision.outcome, ",".join(decision.reasons))
     _record_decisions([(handle, decision)])
 
 
@@ -388,6 +390,7 @@ def persona_generate(
 
 
 def _quiet(outcome: str) -> None:
+    logger.info("generation quiet: %s", outcome)
     metrics.GENERATIONS.labels(outcome=outcome).inc()
 
 

@@ -392,3 +392,16 @@ def test_no_persona_repeats_a_line_within_twenty_minutes_over_a_long_stream() ->
 
     assert sum(len(r) for r in repeats.values()) <= 0.03 * len(posts), repeats
     assert not any(repeats[handle] for handle, rate in REPORT_RATES.items() if rate <= 2.0), repeats  # e.g. GrumpyGramps
+
+
+def test_the_lines_added_for_moments_and_answers_keep_each_cards_length() -> None:
+    from chatter_site.lib.offline_llm.answer_banks import ANSWER_LINES
+    from chatter_site.lib.offline_llm.moment_banks import MOMENT_LINES
+    from chatter_site.lib.offline_llm.voice import voice_from_card
+
+    for spec in DEMO_CAST:
+        voice = voice_from_card(spec)
+        for added in (MOMENT_LINES, ANSWER_LINES):
+            for lines in added[spec["handle"].lower()].values():
+                for line in lines:  # a slot is at least one word
+                    assert voice.min_words <= len(line.split()) <= voice.max_words, (spec["handle"], line)

@@ -47,7 +47,7 @@ ANSWER_LINES: dict[str, Bank] = {
                         "ok but the answer is in the item text, has nobody read it?"),
     },
     "snackattacksam": {
-        "reply": ("you said it, and i'm still chewing on it", "that take is crispier than fresh fries", "true, that's the whole recipe"),
+        "reply": ("you said it, and i'm still chewing on it", "that take is crispier than fresh fries", "true, that's the whole recipe right there"),
         "answer_opinion": ("that was tastier than a fresh pretzel",),
         "answer_rate": ("{score}, like a pizza with the right amount of cheese",),
         "answer_should": ("keep going, dessert comes at the end",),
@@ -75,7 +75,7 @@ ANSWER_LINES: dict[str, Bank] = {
                         "back in my day you figured that out yourself, no chat to ask"),
     },
     "memelordmax": {
-        "reply": ("say less", "this is the way", "the council agrees", "W opinion honestly", "facts and logic"),
+        "reply": ("say less, you're right", "this is the way", "the council agrees", "W opinion honestly", "facts and logic"),
         "answer_yesno": ("yes, and the clip is already going viral", "no, and that's the plot twist"),
         "answer_rate": ("{score}, certified banger", "{score}, would vibe again", "a solid {score}, no notes"),
         "answer_should": ("reset speedrun any%",),

@@ -257,17 +257,19 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
 
     options = _options(handle=handle, concept=situation.concept, bank=bank, generic=generic, voice=voice, values=values, rng=rng)
     if situation.name_it and situation.phrases:
-        # A reaction to a moment names it: a fresh line of the moment's concept with room for the
-        # phrase, else a fresh banter line with room for it, else the concept's naming line said
-        # longest ago, as long as the room has not just seen that very line.
-        idle = _options(handle=handle, concept="idle", bank=bank, generic=generic, voice=voice, values=values, rng=rng)
-        for pool in (options, idle):
-            named = [o for o in fresh(pool) if _names_it(o)]
-            if named:
-                return rng.choice(named)
-        for phrase in situation.phrases[:4]:  # said with this phrase lately: another of the moment's phrases
-            forced = {**values, **{slot: phrase.text for slot in ("np", *SLOT_KINDS) if phrase.fits(slot)}}
-            pool = _options(handle=handle, concept=situation.concept, bank=bank, generic=generic, voice=voice, values=forced, rng=rng)
+        # A reaction to a moment names it, the moment's own phrase first (the evidence's, then the
+        # keywords'): a fresh line of the moment's concept with room for it, else a fresh banter line
+        # with room for it; failing all, the concept's naming line said longest ago, as long as the
+        # room has not just seen that very line.
+        forced = [{**values, **{slot: p.text for slot in ("np", *SLOT_KINDS) if p.fits(slot)}} for p in situation.phrases[:4]]
+        for filled in forced[:3]:
+            for concept in (situation.concept, "idle"):
+                pool = _options(handle=handle, concept=concept, bank=bank, generic=generic, voice=voice, values=filled, rng=rng)
+                named = [o for o in fresh(pool) if _names_it(o)]
+                if named:
+                    return rng.choice(named)
+        for filled in forced:
+            pool = _options(handle=handle, concept=situation.concept, bank=bank, generic=generic, voice=voice, values=filled, rng=rng)
             named = [o for o in pool if _names_it(o) and _norm(o[1]) not in avoid]
             if named:
                 return min(named, key=lambda o: (order.get(o[0], -1), rng.random()))

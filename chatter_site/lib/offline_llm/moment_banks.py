@@ -47,8 +47,8 @@ MOMENT_LINES: dict[str, Bank] = {
             "The {np} has tripled the message rate, which tells me more about chat than about the run.",
         ),
         "greet": (
-            "Welcome back, everyone; I have kept the spreadsheet warm and the expectations carefully modest.",
-            "Welcome back, and for the record, my predictions from last time were mostly correct.",
+            "Welcome back, everyone; I have kept the spreadsheet warm and my expectations for today carefully modest.",
+            "Welcome back, and for the record, my predictions from last time turned out to be mostly correct.",
         ),
     },
     "newbienora": {
@@ -67,7 +67,7 @@ MOMENT_LINES: dict[str, Bank] = {
                    "survived the {np} and kept gold pace, textbook"),
         "fail": ("the {np} cost about {secs}s, that's the run", "lost the run to the {np}, that's {secs}s you don't get back",
                  "the {np} is the run killer on this route, happens"),
-        "big_laugh": ("the {np} was funny but that's {secs}s of timeloss right there", "lmao the {np}, good content, bad splits"),
+        "big_laugh": ("the {np} was funny but that's {secs}s of timeloss right there", "lmao the {np}, good content, bad splits for the run"),
         "chat_question": ("the {np} saves {secs}s, worth it if you're ahead of pace", "go for the {np}, tight window but the timesave is real"),
         "scene_change": ("the {np} split is next, sum of best drops here", "up next the {np}, target is -0:0{d} vs PB"),
         "chat_spike": ("chat's spamming about the {np}, meanwhile the timer keeps running", "everyone's on the {np}, the split is what matters"),
@@ -104,7 +104,7 @@ MOMENT_LINES: dict[str, Bank] = {
         "big_laugh": ("the {np} landed on the beat, comedy in perfect time", "laughing at the {np} in four four time"),
         "chat_question": ("the {np} lines up with the drop, i'd take it", "take the {np}, the music is building right up to it"),
         "scene_change": ("the {np} has a great track, turn it up", "new track for the {np}, listen to that bassline"),
-        "chat_spike": ("chat hit a crescendo over the {np}", "the {np} has chat going at double tempo"),
+        "chat_spike": ("the whole chat hit a crescendo over the {np}", "the {np} has chat going at double tempo"),
         "greet": ("welcome back, the intro track is already a vibe", "welcome back everyone, the music is on and it slaps"),
     },
     "grumpygramps": {
