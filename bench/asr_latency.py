@@ -332,7 +332,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="CHATTER_WHISPER_FULL_WINDOW: encode whisper's whole 30 s window for every utterance")
     parser.add_argument("--chunk-seconds", type=float, default=None, help="CHATTER_WHISPER_CHUNK_SECONDS (default: the setting)")
     parser.add_argument("--endpoint-silence", type=float, default=None,
-                        help="pause that ends an utterance, seconds (default: streamctx.audio's ENDPOINT_SILENCE_SECONDS)")
+                        help="pause that ends an utterance, seconds (default: streamctx.audio.endpointing's ENDPOINT_SILENCE_SECONDS)")
     parser.add_argument("--cadence", type=float, default=None, help="publish cadence, seconds (default: CHATTER_STREAMCTX_CADENCE)")
     parser.add_argument("--background-load", type=float, default=0.0,
                         help="fraction of one core kept busy by another process during the runs (0-1)")
@@ -388,14 +388,14 @@ def main(argv: list[str] | None = None) -> int:
     cadence = args.cadence or settings.STREAMCTX_CADENCE_SECONDS
 
     from chatter_site.lib.errors import ChatterError
-    from streamctx.audio import transcriber_load, utterances
+    from streamctx.audio import endpointing, transcriber_load
 
     if args.endpoint_silence is not None:
-        utterances.ENDPOINT_SILENCE_SECONDS = args.endpoint_silence
+        endpointing.ENDPOINT_SILENCE_SECONDS = args.endpoint_silence
     results: dict[str, Any] = {
         "cpus": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in os.getloadavg()],
-        "endpoint_silence": utterances.ENDPOINT_SILENCE_SECONDS,
+        "endpoint_silence": endpointing.ENDPOINT_SILENCE_SECONDS,
     }
     with tempfile.TemporaryDirectory(prefix="chatter-asr-bench-") as work:
         path, spoken, duration = speech_build(Path(work), seconds=args.seconds, gap=args.gap)

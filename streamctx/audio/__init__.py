@@ -2,8 +2,9 @@
 
 How it works: docs/architecture.md, "Inside the parts" › streamctx/audio."""
 from streamctx.audio.decode import SAMPLE_RATE, audio_decode
+from streamctx.audio.endpointing import UtteranceBuffer
 from streamctx.audio.model import Transcriber, model_resolve, transcriber_load
-from streamctx.audio.utterances import UtteranceBuffer, audio_segments, chunks_transcribe
+from streamctx.audio.utterances import audio_segments, chunks_transcribe
 
 __all__ = [
     "SAMPLE_RATE",

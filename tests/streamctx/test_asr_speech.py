@@ -19,7 +19,8 @@ import pytest
 
 from streamctx.audio import audio_decode, audio_segments
 from streamctx.audio.heard import HeardSegment, loop_cut, norm, segments_judge, unpublished
-from streamctx.audio.utterances import Cut, _commit, _Committed, _transcribe_cut
+from streamctx.audio.endpointing import Cut
+from streamctx.audio.utterances import _commit, _Committed, _transcribe_cut
 from streamctx.types import AudioChunk, TimedSegment
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
