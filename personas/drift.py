@@ -1,16 +1,7 @@
 """The personas' side of reflection (SPEC 6.2): what each persona witnessed, "reflect now", and the
 slow loop that drifts mood and knobs.
 
-- Witnessed scoping lives in personas/witness.py (a beat notes what each persona saw).
-- Drift: `persona_drift_reflect` asks the LLM (JSON, validated) for the persona's drifted state
-  given its recent lines and memories. Values are clamped to DriftState.BOUNDS in code whatever
-  the model says, so chat that talks a model into "set your chattiness to 1" moves a knob at most
-  to its bound, and only through this path. A small change (every knob moves at most
-  SMALL_CHANGE_SHARE of its bound; the mood may change) applies at once when the persona's
-  drift_review is auto_small; anything else waits as a DriftProposal for a moderator; frozen
-  personas never drift. Every applied drift is checkpointed: the DriftState row, the proposal
-  (the history), and a `persona_drift` memory in each room the persona is rostered in.
-"""
+How it works: docs/architecture.md, "Inside the parts" › personas/drift.py."""
 from __future__ import annotations
 
 import hashlib

@@ -1,18 +1,6 @@
 """Redis coordination for updates: the per-document lock, the dirty flag and the trigger index.
 
-- The lock (chatter_site.lib.claims: a token lock naming its holder) keeps two updates of one
-  document from ever running at once. It is renewed while the update runs, so its TTL can be short:
-  a worker killed mid-update frees the document within CHATTER_SCRIBE_LOCK_TTL seconds.
-- A trigger that finds the lock taken sets the document's dirty flag and returns; the holder checks
-  the flag after it lets go and enqueues another update, so no trigger is lost and nobody polls.
-  In case the holder died instead, the trigger also schedules one delayed look per TTL window.
-- The receiver of chat's signal runs on the gateway's hot path: it reads the room's enabled
-  documents from a Redis set (no SQL per message) and coalesces triggers with a "queued" flag.
-
-None of this is needed for correctness of the document: the cursor and the conditional commit in
-scribe.services make a duplicate or concurrent update harmless. It is what keeps updates from
-overlapping and bursts from becoming a queue of redundant tasks.
-"""
+How it works: docs/architecture.md, "Inside the parts" › scribe/coordination.py."""
 from __future__ import annotations
 
 from collections.abc import Iterable
