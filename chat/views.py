@@ -28,10 +28,6 @@ INITIAL_HISTORY = 50
 MAX_PAGE = 500
 
 
-# The old name, still imported by memory's status view until it moves to chatter_site.lib.api.
-json_errors = api_errors
-
-
 def _int_param(request: HttpRequest, name: str, default: int, *, minimum: int, maximum: int) -> int:
     raw = request.GET.get(name)
     if raw is None or raw == "":

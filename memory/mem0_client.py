@@ -2,7 +2,7 @@
 and when the configuration changes), bounded HTTP clients, the search thread pool and the vector
 size probe. docs/architecture.md, "Memory", says who holds what and which vector stores work.
 
-Every Mem0 failure surfaces as ChatterError("unavailable"); messages never carry the API key.
+Every Mem0 failure surfaces as ChatterError(ErrorCode.UNAVAILABLE); messages never carry the API key.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 import httpx
 from django.conf import settings
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.llm import llm_config, llm_embed
 
 log = logging.getLogger("chatter.memory")
@@ -54,7 +54,7 @@ class EmbeddingSizeError(ChatterError):
     """The endpoint's vectors do not fit the settings or the collection: a configuration to fix."""
 
     def __init__(self, message: str) -> None:
-        super().__init__("unavailable", message)
+        super().__init__(ErrorCode.UNAVAILABLE, message)
 
 
 def embedding_size_check(*, answered: int, asked: int, held: int | None, collection: str) -> None:
@@ -105,7 +105,7 @@ def scope_for(room_slug: str, handle: str) -> str:
 def vector_store_url() -> str:
     url = settings.MEMORY_VECTOR_STORE_URL
     if not url:
-        raise ChatterError("unavailable", NOT_CONFIGURED)
+        raise ChatterError(ErrorCode.UNAVAILABLE, NOT_CONFIGURED)
     return url
 
 
@@ -115,14 +115,14 @@ def _vector_store_config(url: str, *, collection: str, dims: int) -> dict[str, A
     try:
         port = parsed.port
     except ValueError:
-        raise ChatterError("invalid", f"CHATTER_VECTOR_STORE has a bad port: {url!r}") from None
+        raise ChatterError(ErrorCode.INVALID, f"CHATTER_VECTOR_STORE has a bad port: {url!r}") from None
     if scheme == "chroma":
         if not parsed.hostname:
-            raise ChatterError("invalid", f"CHATTER_VECTOR_STORE needs chroma://host:port, got {url!r}")
+            raise ChatterError(ErrorCode.INVALID, f"CHATTER_VECTOR_STORE needs chroma://host:port, got {url!r}")
         return {"provider": "chroma", "config": {"host": parsed.hostname, "port": port or 8000, "collection_name": collection}}
     if scheme == "qdrant":
         if not parsed.hostname:
-            raise ChatterError("invalid", f"CHATTER_VECTOR_STORE needs qdrant://host:port, got {url!r}")
+            raise ChatterError(ErrorCode.INVALID, f"CHATTER_VECTOR_STORE needs qdrant://host:port, got {url!r}")
         return {
             "provider": "qdrant",
             "config": {"host": parsed.hostname, "port": port or 6333, "collection_name": collection, "embedding_model_dims": dims},
@@ -132,7 +132,7 @@ def _vector_store_config(url: str, *, collection: str, dims: int) -> dict[str, A
             "provider": "pgvector",
             "config": {"connection_string": url, "collection_name": collection, "embedding_model_dims": dims},
         }
-    raise ChatterError("invalid", f"CHATTER_VECTOR_STORE must be chroma://, qdrant:// or postgres://, got {parsed.scheme or url!r}")
+    raise ChatterError(ErrorCode.INVALID, f"CHATTER_VECTOR_STORE must be chroma://, qdrant:// or postgres://, got {parsed.scheme or url!r}")
 
 
 def mem0_config(*, vector_dims: int | None = None) -> dict[str, Any]:
@@ -203,10 +203,10 @@ def _probe_chroma(host: str, port: int) -> None:
         except urllib.error.HTTPError as exc:
             if exc.code in (404, 410):
                 continue  # the other API version
-            raise ChatterError("unavailable", f"the Chroma server at {host}:{port} answered HTTP {exc.code}") from None
+            raise ChatterError(ErrorCode.UNAVAILABLE, f"the Chroma server at {host}:{port} answered HTTP {exc.code}") from None
         except OSError as exc:
-            raise ChatterError("unavailable", f"the Chroma server at {host}:{port} does not answer: {exc}") from None
-    raise ChatterError("unavailable", f"{host}:{port} does not look like a Chroma server")
+            raise ChatterError(ErrorCode.UNAVAILABLE, f"the Chroma server at {host}:{port} does not answer: {exc}") from None
+    raise ChatterError(ErrorCode.UNAVAILABLE, f"{host}:{port} does not look like a Chroma server")
 
 
 def _bound_clients(memory: Any, llm: dict[str, Any]) -> None:
@@ -248,7 +248,7 @@ def _build(config: dict[str, Any]) -> Any:
 
 
 def mem0_memory() -> Any:
-    """This process's Mem0 `Memory`, built on first use. ChatterError("unavailable") when it cannot be."""
+    """This process's Mem0 `Memory`, built on first use. ChatterError(ErrorCode.UNAVAILABLE) when it cannot be."""
     global _memory, _memory_key, _misfit
     config = mem0_config()
     key = json.dumps(config, sort_keys=True)
@@ -266,7 +266,7 @@ def mem0_memory() -> Any:
         except ChatterError:
             raise
         except Exception as exc:
-            raise ChatterError("unavailable", f"cannot open the memory store: {_describe(exc, config)}") from exc
+            raise ChatterError(ErrorCode.UNAVAILABLE, f"cannot open the memory store: {_describe(exc, config)}") from exc
         _memory, _memory_key = memory, key
         return memory
 
@@ -289,7 +289,7 @@ def mem0_call(what: str, call: Any) -> Any:
     except ChatterError:
         raise
     except Exception as exc:
-        raise ChatterError("unavailable", f"memory store {what} failed: {_describe(exc, mem0_config())}") from exc
+        raise ChatterError(ErrorCode.UNAVAILABLE, f"memory store {what} failed: {_describe(exc, mem0_config())}") from exc
 
 
 def mem0_forget(mem0_ids: list[str]) -> list[str]:
@@ -328,7 +328,7 @@ def mem0_hits(*, scope: str, query: str, top_k: int, kinds: list[str] | None) ->
 def mem0_hits_bounded(*, timeout: float, **search: Any) -> list[dict[str, Any]]:
     slots = _pool_slots
     if not slots.acquire(blocking=False):
-        raise SearchBusy("unavailable", "memory search is busy: every search thread is waiting on the store")
+        raise SearchBusy(ErrorCode.UNAVAILABLE, "memory search is busy: every search thread is waiting on the store")
     try:
         future: Future[list[dict[str, Any]]] = _search_pool().submit(mem0_hits, **search)
     except BaseException:
@@ -338,4 +338,4 @@ def mem0_hits_bounded(*, timeout: float, **search: Any) -> list[dict[str, Any]]:
     try:
         return future.result(timeout=timeout)
     except FutureTimeout:
-        raise SearchTimeout("unavailable", f"memory search took longer than {timeout:.2f}s") from None
+        raise SearchTimeout(ErrorCode.UNAVAILABLE, f"memory search took longer than {timeout:.2f}s") from None

@@ -14,7 +14,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chat.models import Conversation, Message
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.llm import llm_json, prompt_block
 from chatter_site.lib.redis import redis_client
 from memory import enqueue
@@ -125,10 +125,10 @@ DURATION_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
 def duration_parse(text: str) -> timedelta:
-    """'2h', '90m', '3600s', '1.5d' -> timedelta; ChatterError("invalid") for anything else."""
+    """'2h', '90m', '3600s', '1.5d' -> timedelta; ChatterError(ErrorCode.INVALID) for anything else."""
     match = DURATION_RE.match(text or "")
     if not match:
-        raise ChatterError("invalid", f"invalid duration {text!r}: use a number and a unit, e.g. 2h, 90m, 3600s or 1d")
+        raise ChatterError(ErrorCode.INVALID, f"invalid duration {text!r}: use a number and a unit, e.g. 2h, 90m, 3600s or 1d")
     value, unit = float(match.group(1)), match.group(2).lower()
     return timedelta(**{DURATION_UNITS[unit]: value})
 

@@ -18,7 +18,7 @@ from django.utils import timezone
 from chat.safety import safety_check
 from chat.selectors import blocked_rules
 from chat.trends import EMOTE_SET
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.injection import looks_like_instruction
 from memory.mem0_client import mem0_call, mem0_forget, scope_for
 from memory.metrics import MEM0_WRITE_SECONDS, MEMORY_WRITES
@@ -77,7 +77,7 @@ def memory_text_refusal(text: str) -> tuple[str, str]:
 def _dedupe_key(key: str) -> str:
     key = (key or "").strip()
     if not key:
-        raise ChatterError("invalid", "memory_write needs a dedupe_key")
+        raise ChatterError(ErrorCode.INVALID, "memory_write needs a dedupe_key")
     # Callers may build keys from long parts; the column holds 64 characters.
     return key if len(key) <= DEDUPE_KEY_LENGTH else hashlib.sha256(key.encode()).hexdigest()
 
@@ -101,12 +101,12 @@ def memory_write(
 
     Returns the MemoryItem; the existing one when `dedupe_key` was written before (no Mem0 call);
     None when hygiene refuses the text. Tag unverified chat claims confidence="low".
-    Raises ChatterError("invalid") for a bad kind/confidence/key, ("unavailable") when Mem0 fails.
+    Raises ChatterError(ErrorCode.INVALID) for a bad kind/confidence/key, ("unavailable") when Mem0 fails.
     """
     if kind not in MemoryItem.Kind.values:
-        raise ChatterError("invalid", f"unknown memory kind {kind!r}")
+        raise ChatterError(ErrorCode.INVALID, f"unknown memory kind {kind!r}")
     if confidence not in MemoryItem.Confidence.values:
-        raise ChatterError("invalid", f"unknown confidence {confidence!r}")
+        raise ChatterError(ErrorCode.INVALID, f"unknown confidence {confidence!r}")
     key = _dedupe_key(dedupe_key)
     existing = MemoryItem.objects.filter(dedupe_key=key).first()
     if existing is not None:
@@ -131,7 +131,7 @@ def memory_write(
         MEM0_WRITE_SECONDS.observe(time.perf_counter() - started)
     mem0_id = next((r["id"] for r in added.get("results", []) if r.get("event") == "ADD"), "")
     if not mem0_id:
-        raise ChatterError("unavailable", "the memory store stored nothing")
+        raise ChatterError(ErrorCode.UNAVAILABLE, "the memory store stored nothing")
 
     source_job_id = source_job.pk if isinstance(source_job, ReflectionJob) else source_job
     try:
@@ -177,13 +177,13 @@ def _supersede_older(item: MemoryItem) -> list[str]:
 
 def memory_delete(*, item: MemoryItem) -> MemoryItem:
     """A moderator's delete: the memory stops counting at once (status DELETED, kept in the
-    ledger) and leaves the vector store. Raises ChatterError("unavailable") when the vector store
+    ledger) and leaves the vector store. Raises ChatterError(ErrorCode.UNAVAILABLE) when the vector store
     could not be reached; deleting again retries the removal."""
     MemoryItem.objects.filter(pk=item.pk).update(status=MemoryItem.Status.DELETED, updated_at=timezone.now())
     item.status = MemoryItem.Status.DELETED
     failed = mem0_forget([item.mem0_id])
     if failed:
-        raise ChatterError("unavailable", "marked deleted, but the vector store did not remove it yet: delete it again later")
+        raise ChatterError(ErrorCode.UNAVAILABLE, "marked deleted, but the vector store did not remove it yet: delete it again later")
     return item
 
 
@@ -193,17 +193,17 @@ def memory_moderator_edit(*, item: MemoryItem, text: str) -> MemoryItem:
     leaves the vector store, so the persona recalls only the moderator's version. The text passes
     the same hygiene as any memory (no personal data, links or instructions)."""
     if item.status != MemoryItem.Status.ACTIVE:
-        raise ChatterError("invalid", f"only an active memory can be edited (this one is {item.status})")
+        raise ChatterError(ErrorCode.INVALID, f"only an active memory can be edited (this one is {item.status})")
     text = (text or "").strip()
     if not text:
-        raise ChatterError("invalid", "a memory cannot be empty")
+        raise ChatterError(ErrorCode.INVALID, "a memory cannot be empty")
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     new = memory_write(
         room_slug=item.room_slug, handle=item.handle, kind=item.kind, text=text, other_user=item.other_user,
         subject=item.subject, confidence=MemoryItem.Confidence.HIGH, dedupe_key=f"moderator-edit:{item.pk}:{digest}",
     )
     if new is None:
-        raise ChatterError("invalid", "the text was refused: memories hold no personal data, links or instructions")
+        raise ChatterError(ErrorCode.INVALID, "the text was refused: memories hold no personal data, links or instructions")
     if new.pk != item.pk:
         MemoryItem.objects.filter(pk=item.pk, status=MemoryItem.Status.ACTIVE).update(
             status=MemoryItem.Status.SUPERSEDED, superseded_by=new, updated_at=timezone.now()

@@ -6,12 +6,18 @@ tells nobody which accounts exist). The persona page is personas' (memory never 
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from chatter_site.lib.api import api_errors
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from memory.selectors import NarrativeRead, SubjectType, narrative_subject_exists, persona_known, viewer_activity_get
 from memory.services.narratives import narrative_read
 
@@ -19,14 +25,19 @@ RETRY_AFTER_SECONDS = 2
 SUBJECT_KEY_MAX = 100  # Narrative.subject_key
 
 
-def _error(status: int, code: str, detail: str) -> JsonResponse:
-    response = JsonResponse({"error": {"code": code, "detail": detail}}, status=status)
-    response["Cache-Control"] = "no-store"
-    return response
+def _no_store(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    # A narrative changes as it is written, and a viewer's is private: no cache keeps any answer.
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = view(request, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    return wrapper
 
 
-def _not_found(subject_type: SubjectType, subject_key: str) -> JsonResponse:
-    return _error(404, "not_found", f"no such {subject_type}: {subject_key}")
+def _not_found(subject_type: SubjectType, subject_key: str) -> ChatterError:
+    return ChatterError(ErrorCode.NOT_FOUND, f"no such {subject_type}: {subject_key}")
 
 
 def _subject_exists(subject_type: SubjectType, subject_key: str) -> bool:
@@ -38,7 +49,7 @@ def _subject_exists(subject_type: SubjectType, subject_key: str) -> bool:
 def _narrative_response(*, subject_type: SubjectType, subject_key: str) -> HttpResponse:
     # NUL can arrive from the URL (%00); PostgreSQL refuses to compare text with it (a 500).
     if len(subject_key) > SUBJECT_KEY_MAX or "\x00" in subject_key or not _subject_exists(subject_type, subject_key):
-        return _not_found(subject_type, subject_key)
+        raise _not_found(subject_type, subject_key)
     read: NarrativeRead = narrative_read(subject_type=subject_type, subject_key=subject_key)
     if read.status == "ready":
         response: HttpResponse = JsonResponse(
@@ -64,20 +75,23 @@ def _narrative_response(*, subject_type: SubjectType, subject_key: str) -> HttpR
     else:
         response = HttpResponse(status=204)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    response["Cache-Control"] = "no-store"
     return response
 
 
 @require_GET
+@_no_store
+@api_errors
 def api_persona_narrative(request: HttpRequest, handle: str) -> HttpResponse:
     return _narrative_response(subject_type="persona", subject_key=handle)
 
 
 @require_GET
+@_no_store
+@api_errors
 def api_viewer_narrative(request: HttpRequest, username: str) -> HttpResponse:
     user = request.user
     if not user.is_authenticated or not (user.is_staff or user.get_username() == username):
-        return _not_found("viewer", username)
+        raise _not_found("viewer", username)
     return _narrative_response(subject_type="viewer", subject_key=username)
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 from django.conf import settings
 from django.db import connections
 
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from memory.selectors import SubjectType, narrative_backfill_candidates, narrative_is_fresh
 from memory.services.narratives.generation import narrative_regenerate_outcome
 
@@ -76,12 +76,12 @@ def narratives_backfill(
 ) -> BackfillSummary:
     """Fill the narrative cache for existing subjects, `batch_size` at a time with `concurrency` threads."""
     if subjects not in ("personas", "viewers", "all"):
-        raise ChatterError("invalid", f"--subjects must be personas, viewers or all, not {subjects!r}")
+        raise ChatterError(ErrorCode.INVALID, f"--subjects must be personas, viewers or all, not {subjects!r}")
     if batch_size < 1 or concurrency < 1:
-        raise ChatterError("invalid", "batch size and concurrency must be at least 1")
+        raise ChatterError(ErrorCode.INVALID, "batch size and concurrency must be at least 1")
     threshold = settings.NARRATIVE_MIN_MEMORIES if min_memories is None else min_memories
     if threshold < 0:
-        raise ChatterError("invalid", "the minimum number of memories cannot be negative")
+        raise ChatterError(ErrorCode.INVALID, "the minimum number of memories cannot be negative")
     candidates = narrative_backfill_candidates(subjects=subjects, min_messages=threshold)
     summary = BackfillSummary(total=len(candidates))
     batches = [candidates[i : i + batch_size] for i in range(0, len(candidates), batch_size)]

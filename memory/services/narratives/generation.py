@@ -19,7 +19,7 @@ from chat.models import Message
 from chat.safety import BlockRule, safety_check
 from chat.selectors import blocked_rules
 from chatter_site.lib.correlation import current_correlation_id
-from chatter_site.lib.errors import ChatterError
+from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_answer_refused, llm_json, prompt_block
 from chatter_site.lib.redis import redis_client
@@ -152,7 +152,7 @@ def narrative_sources(*, subject_type: SubjectType, subject_key: str) -> Narrati
         authored = Message.objects.filter(user=user)
         items = MemoryItem.objects.filter(other_user=subject_key, status=MemoryItem.Status.ACTIVE).order_by("-updated_at")
     else:
-        raise ChatterError("invalid", f"unknown narrative subject type {subject_type!r}")
+        raise ChatterError(ErrorCode.INVALID, f"unknown narrative subject type {subject_type!r}")
     return NarrativeSources(
         memories=_memory_texts(items[:MAX_MEMORY_ITEMS]),
         conversations=_conversation_digests(authored.values("conversation_id")),
@@ -176,7 +176,7 @@ def narrative_regenerate_outcome(
 ) -> RegenerateOutcome:
     """narrative_regenerate, also saying why it skipped. Raises ChatterError when the LLM fails."""
     if subject_type not in SUBJECT_TYPES:
-        raise ChatterError("invalid", f"unknown narrative subject type {subject_type!r}")
+        raise ChatterError(ErrorCode.INVALID, f"unknown narrative subject type {subject_type!r}")
     threshold = settings.NARRATIVE_MIN_MEMORIES if min_sources is None else min_sources
     lock_key = narrative_lock_key(subject_type, subject_key)
     client = redis_client()
@@ -213,7 +213,7 @@ def narrative_regenerate_outcome(
         text = narrative_hygiene(draft.text)
         if not text:
             llm_answer_refused(purpose="narrative", reason="hygiene")
-            raise ChatterError("invalid", "the narrative held nothing that may be kept (personal data, links, instructions)")
+            raise ChatterError(ErrorCode.INVALID, "the narrative held nothing that may be kept (personal data, links, instructions)")
         row, _ = Narrative.objects.update_or_create(
             subject_type=subject_type,
             subject_key=subject_key,
@@ -269,15 +269,15 @@ def narrative_moderator_edit(*, narrative_id: int, text: str, user) -> Narrative
     regeneration until it is as old as the narrative TTL."""
     text = (text or "").strip()
     if not text:
-        raise ChatterError("invalid", "a narrative cannot be empty")
+        raise ChatterError(ErrorCode.INVALID, "a narrative cannot be empty")
     if len(text) > NARRATIVE_MAX_CHARS:
-        raise ChatterError("too_large", f"a narrative holds at most {NARRATIVE_MAX_CHARS} characters")
+        raise ChatterError(ErrorCode.TOO_LARGE, f"a narrative holds at most {NARRATIVE_MAX_CHARS} characters")
     now = timezone.now()
     updated = Narrative.objects.filter(pk=narrative_id).update(
         text=text, generated_at=now, edited_at=now, edited_by=user if getattr(user, "pk", None) else None
     )
     if not updated:
-        raise ChatterError("not_found", f"no narrative {narrative_id}")
+        raise ChatterError(ErrorCode.NOT_FOUND, f"no narrative {narrative_id}")
     row = Narrative.objects.get(pk=narrative_id)
     narrative_cache_put(row)
     log.info("narrative edited by a moderator subject=%s:%s", row.subject_type, row.subject_key)
