@@ -11,6 +11,7 @@ from chatter_site.lib.redis import redis_client
 from scribe import services as scribe_services
 from scribe.events import queued_key
 from scribe.models import ScribeRevision
+from scribe.services import documents as scribe_documents
 from tests.factories import RoomFactory, UserFactory
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 from tests.support.waiting import wait_for
@@ -24,7 +25,7 @@ def test_it_carries_a_human_messages_correlation_id_through_the_work_it_causes(c
     # Started without its catch-up update (there is nothing to catch up on): an update already
     # running when the message lands would fold it in under its own id, and that is a race.
     with monkeypatch.context() as patch:
-        patch.setattr(scribe_services, "document_trigger", lambda **kwargs: 0)
+        patch.setattr(scribe_documents, "document_trigger", lambda **kwargs: 0)
         document = scribe_services.document_start(room_slug=room.slug, title="Trail", style="factual")
     assert not redis_client().exists(queued_key(document.pk))
     viewer = UserFactory(username="tracy")
