@@ -17,7 +17,7 @@ What runs (loopback, bounded by --minutes, everything stopped at the end, on Ctr
   scripted viewers posting every --human-interval seconds, some @mentioning a persona;
 - so that every purpose is exercised within the run: reflection flushes every 60 s, drift every
   --drift-interval seconds, narratives need 1 memory and are asked for every persona every
-  --narrative-interval seconds (narrative_regenerate_task, in the worker).
+  --narrative-interval seconds (a forced narrative regeneration job, run in the worker).
 
 Printed per purpose (persona_line, reflection, narrative, scribe, drift, and any other seen), from the
 runner's aggregated /metrics: calls, failures by kind, HTTP requests, JSON format fallbacks, JSON
@@ -217,11 +217,11 @@ class Bench:
                 connection.close()
 
     def narratives(self) -> None:
-        from memory.tasks import narrative_regenerate_task
+        from memory.services.narratives import narrative_regeneration_enqueue
 
         while not self.stop.wait(self.args.narrative_interval):
             for handle in self.handles:
-                narrative_regenerate_task.delay("persona", handle)
+                narrative_regeneration_enqueue(subject_type="persona", subject_key=handle, force=True)
 
     def metrics_text(self) -> str:
         with urllib.request.urlopen(self.base + "/metrics", timeout=10) as answer:

@@ -230,7 +230,7 @@ class Soak:
             CHATTER_RATE_LIMIT_COUNT="1000",
             # Short enough that a killed worker's reflection job is redone within the drill.
             CHATTER_REFLECTION_LEASE_SECONDS=str(self.args.reflection_lease),
-            CHATTER_REFLECTION_SWEEP_SECONDS="15",
+            CHATTER_JOBS_SWEEP_SECONDS="15",
             CHATTER_DRIFT_INTERVAL="120",
             CHATTER_S3_BUCKET=bucket,
             AWS_S3_ENDPOINT_URL=f"http://127.0.0.1:{self.proxy.port}",
@@ -713,7 +713,7 @@ def verdict(soak: Soak) -> tuple[list[str], list[str]]:
     )
     overlaps = sum(1 for (_f1, l1), (f2, _l2) in zip(revisions, revisions[1:]) if f2 <= l1)
     jobs = collections.Counter(ReflectionJob.objects.values_list("status", flat=True))
-    stuck = ReflectionJob.objects.filter(status="running", lease_until__lt=timezone.now()).count()
+    stuck = ReflectionJob.objects.filter(status="running", leased_until__lt=timezone.now()).count()
     lines.append("")
     lines.append("scribe and reflection")
     lines += table([

@@ -245,7 +245,6 @@ NARRATIVE_TTL_DAYS = env_int("CHATTER_NARRATIVE_TTL_DAYS", 7, minimum=1)
 NARRATIVE_MIN_MEMORIES = env_int("CHATTER_NARRATIVE_MIN_MEMORIES", 3, minimum=0)
 CONVERSATION_MEMORY_INTERVAL = env_float("CHATTER_CONVERSATION_MEMORY_INTERVAL", 3600.0, minimum=60.0)
 NARRATIVE_REFRESH_INTERVAL = env_float("CHATTER_NARRATIVE_REFRESH_INTERVAL", 7 * 86400.0, minimum=3600.0)
-REFLECTION_SWEEP_SECONDS = env_float("CHATTER_REFLECTION_SWEEP_SECONDS", 30.0, minimum=1.0)
 # Witnessed messages are noted for reflection by this beat, off the chat path (personas/witness.py).
 REFLECTION_WITNESS_SECONDS = env_float("CHATTER_REFLECTION_WITNESS_SECONDS", 2.0, minimum=1.0)
 
@@ -306,12 +305,9 @@ CELERY_TASK_ROUTES = {
     "personas.tasks.persona_generate_task": {"queue": "llm"},
     "personas.tasks.persona_drift_task": {"queue": "llm"},
     "memory.tasks.reflection_flush_task": {"queue": "default"},
-    "memory.tasks.reflection_sweep_task": {"queue": "default"},
     "memory.tasks.memories_fade_task": {"queue": "default"},
     "memory.tasks.reflection_run_task": {"queue": "reflection"},
     "memory.tasks.conversation_memories_enqueue_task": {"queue": "reflection"},
-    "memory.tasks.conversation_memories_batch_task": {"queue": "reflection"},
-    "memory.tasks.narrative_regenerate_task": {"queue": "reflection"},
     "memory.tasks.narratives_refresh_active_task": {"queue": "reflection"},
     "scribe.tasks.scribe_update_task": {"queue": "scribe"},
     "scribe.tasks.scribe_sweep_task": {"queue": "scribe"},
@@ -339,7 +335,6 @@ CELERY_BEAT_SCHEDULE = {
     "personas-witnessed-collect": _beat("personas.tasks.witnessed_collect_task", REFLECTION_WITNESS_SECONDS),
     "personas-drift": _beat("personas.tasks.drift_reflect_all_task", DRIFT_INTERVAL_SECONDS),
     "memory-reflection-flush": _beat("memory.tasks.reflection_flush_task", REFLECTION_FLUSH_SECONDS),
-    "memory-reflection-sweep": _beat("memory.tasks.reflection_sweep_task", REFLECTION_SWEEP_SECONDS),
     "memory-narratives-refresh": _beat("memory.tasks.narratives_refresh_active_task", NARRATIVE_REFRESH_INTERVAL),
     "memory-jokes-fade": _beat("memory.tasks.memories_fade_task", MEMORY_FADE_INTERVAL),
     **(

@@ -9,6 +9,8 @@ class MemoryConfig(AppConfig):
 
     def ready(self) -> None:
         # Imported here: the selectors import models, which load only once the registry is ready.
+        from memory.jobs import memory_job_kinds_register
         from memory.selectors import reflection_gauges
 
         scrape_gauges_register(reflection_gauges)
+        memory_job_kinds_register()

@@ -10,14 +10,18 @@ from typing import Any
 
 from celery import current_app
 
-from memory.keys import NARRATIVE_LOCK_SECONDS
+from chatter_site.jobs.models import Job
 from memory.models import ReflectionJob
 
 log = logging.getLogger("chatter.memory")
 
 REFLECTION_RUN_TASK = "memory.tasks.reflection_run_task"
-NARRATIVE_REGENERATE_TASK = "memory.tasks.narrative_regenerate_task"
-CONVERSATION_BATCH_TASK = "memory.tasks.conversation_memories_batch_task"
+# Narrative regenerations and conversation batches are generic durable jobs (jobs.Job): one attempt
+# is the generic task with the job's id. Their kinds (memory/jobs.py) are looked up by these names.
+JOB_RUN_TASK = "chatter_site.jobs.tasks.job_run_task"
+REFLECTION_JOBS = "reflection"
+NARRATIVE_JOBS = "narrative"
+CONVERSATION_BATCH_JOBS = "conversation-memories"
 
 
 def reflection_run_send(job: ReflectionJob, *, countdown: float | None = None) -> bool:
@@ -34,9 +38,14 @@ def reflection_run_send(job: ReflectionJob, *, countdown: float | None = None) -
     return True
 
 
-def narrative_regenerate_send(*, subject_type: str, subject_key: str) -> None:
-    current_app.send_task(NARRATIVE_REGENERATE_TASK, args=[subject_type, subject_key], expires=NARRATIVE_LOCK_SECONDS)
+def narrative_regenerate_send(*, subject_type: str, subject_key: str, countdown: float | None = None) -> None:
+    """Send the subject's regeneration job (its id); tests replace this to record what was sent."""
+    job_id = Job.objects.filter(kind=NARRATIVE_JOBS, key=f"{subject_type}:{subject_key}").values_list("pk", flat=True).first()
+    if job_id is not None:
+        options: dict[str, Any] = {"countdown": countdown} if countdown else {}
+        current_app.send_task(JOB_RUN_TASK, args=[job_id], queue="reflection", **options)
 
 
-def conversation_batch_send(*, conversation_ids: list[int], job_id: str) -> None:
-    current_app.send_task(CONVERSATION_BATCH_TASK, args=[conversation_ids], task_id=job_id)
+def conversation_batch_send(*, job_id: int, countdown: float | None = None) -> None:
+    options: dict[str, Any] = {"countdown": countdown} if countdown else {}
+    current_app.send_task(JOB_RUN_TASK, args=[job_id], queue="reflection", **options)

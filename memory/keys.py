@@ -1,11 +1,10 @@
 """Every Redis key memory uses, in one place (docs/architecture.md, "Memory")."""
 from __future__ import annotations
 
-# Narratives: the cached text, and the regeneration state ("pending", "running", "failed", "skipped:<why>").
+# Narratives: the cached text (a regeneration's state is its durable job's row, memory/jobs.py).
 NARRATIVE_CACHE_KEY = "chatter:narrative:{subject_type}:{subject_key}"
-NARRATIVE_LOCK_KEY = "chatter:narrative:regen:{subject_type}:{subject_key}"
 UNKNOWN_PERSONA_KEY = "chatter:unknown-persona:{handle}"
-# A regeneration's claim lasts this long (a crashed one frees the subject after it); its task expires with it.
+# A regeneration's lease: a crashed one is sent again by the jobs sweep after it.
 NARRATIVE_LOCK_SECONDS = 300
 
 # Reflection: pending ranges, ranges taken out of Redis until their job row exists, room cursors.
@@ -15,17 +14,12 @@ TAKEN_KEY = "chatter:reflection:taken"  # HASH: idempotency key -> the range, un
 NOTED_KEY_PREFIX = "chatter:reflection:noted:"  # STRING per room: the last seq whose witnesses were noted
 DELTAS_KEY = "chatter:reflection:deltas:{job_id}:{first_seq}-{last_seq}"  # a job's validated answer
 
-# Conversation memories: a batch's progress, and one writer per conversation.
-CONVERSATION_JOB_KEY = "chatter:convmem:job:{job_id}"
+# Conversation memories: one writer per conversation (a batch's progress is its job's result).
 CONVERSATION_LOCK_KEY = "chatter:convmem:lock:{conversation_id}"
 
 
 def narrative_cache_key(subject_type: str, subject_key: str) -> str:
     return NARRATIVE_CACHE_KEY.format(subject_type=subject_type, subject_key=subject_key)
-
-
-def narrative_lock_key(subject_type: str, subject_key: str) -> str:
-    return NARRATIVE_LOCK_KEY.format(subject_type=subject_type, subject_key=subject_key)
 
 
 def pending_key(scope: str) -> str:

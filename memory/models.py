@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import models
 
 from chat.models import Conversation
+from chatter_site.lib.jobs import DurableJob
 
 
 class MemoryItem(models.Model):
@@ -59,8 +60,9 @@ class MemoryItem(models.Model):
         return f"[{self.kind}] {self.text[:60]}"
 
 
-class ReflectionJob(models.Model):
-    """An asynchronous extraction of durable memories from what a persona witnessed.
+class ReflectionJob(DurableJob):
+    """An asynchronous extraction of durable memories from what a persona witnessed: a durable job
+    (chatter_site.lib.jobs) with its scope, seq range and priority.
 
     At-least-once: the Celery task may run twice; claiming is a conditional update and every
     memory it writes carries a dedupe key, so a redo stores nothing twice.
@@ -83,22 +85,14 @@ class ReflectionJob(models.Model):
     room_slug = models.CharField(max_length=64)
     handle = models.CharField(max_length=64)
     priority = models.PositiveSmallIntegerField(choices=Priority.choices, default=Priority.CHAT)
+    # The durable job's statuses plus FOLDED (another job of the scope took this one's range over).
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING, db_index=True)
     # The witnessed messages this job covers, by seq (inclusive).
     first_seq = models.BigIntegerField()
     last_seq = models.BigIntegerField()
     idempotency_key = models.CharField(max_length=120, unique=True)
     folded_into = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="folded")
-    attempts = models.PositiveSmallIntegerField(default=0)
-    max_attempts = models.PositiveSmallIntegerField(default=3)
-    last_error = models.TextField(blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
     memories_written = models.PositiveIntegerField(default=0)
-    correlation_id = models.CharField(max_length=40, blank=True)
 
     class Meta:
         ordering = ["priority", "created_at"]

@@ -20,13 +20,14 @@ from django.utils import timezone
 from kombu.transport.redis import PRIORITY_STEPS, Channel
 
 from chat.models import Conversation, Message
+from chatter_site.jobs.models import Job
+from chatter_site.lib.jobs import JobStatus
 from chatter_site.lib.redis import redis_client
+from memory.enqueue import CONVERSATION_BATCH_JOBS, NARRATIVE_JOBS
 from memory.keys import (
-    CONVERSATION_JOB_KEY,
     PENDING_INDEX_KEY,
     UNKNOWN_PERSONA_KEY,
     narrative_cache_key,
-    narrative_lock_key,
     noted_key,
     pending_key,
 )
@@ -289,9 +290,20 @@ def narrative_is_fresh(*, subject_type: SubjectType, subject_key: str) -> bool:
     return row is not None and narrative_fresh(row.generated_at)
 
 
+def narrative_regeneration_job(*, subject_type: str, subject_key: str) -> Job | None:
+    """The subject's regeneration job (memory/jobs.py), if it ever had one."""
+    return Job.objects.filter(kind=NARRATIVE_JOBS, key=f"{subject_type}:{subject_key}").first()
+
+
 def narrative_regeneration_state(*, subject_type: SubjectType, subject_key: str) -> str:
-    """"pending", "running", "failed", "skipped:<reason>", or "" when none is under way."""
-    return (redis_client().get(narrative_lock_key(subject_type, subject_key)) or b"").decode()
+    """The regeneration job's status ("pending", "running", "failed", "dead", "done"), "skipped:<reason>"
+    when it last found too little to write from, or "" when there never was one."""
+    job = narrative_regeneration_job(subject_type=subject_type, subject_key=subject_key)
+    if job is None:
+        return ""
+    if job.status == JobStatus.DONE and job.result.get("skipped"):
+        return SKIPPED_PREFIX + str(job.result["skipped"])
+    return str(job.status)
 
 
 def narrative_subject_exists(*, subject_type: SubjectType, subject_key: str) -> bool:
@@ -441,18 +453,16 @@ class JobProgress:
 
 
 def conversation_memories_job_progress(*, job_id: str) -> JobProgress | None:
-    key = CONVERSATION_JOB_KEY.format(job_id=job_id)
-    redis = redis_client()
-    raw = redis.hgetall(key)
-    if not raw:
+    """A batch's progress from its durable job's row (memory/jobs.py); None when there is no such job."""
+    job = Job.objects.filter(kind=CONVERSATION_BATCH_JOBS, pk=int(job_id)).first() if str(job_id).isdigit() else None
+    if job is None:
         return None
-    values = {k.decode(): int(v) for k, v in raw.items()}
-    failed_ids = [int(v) for v in redis.lrange(f"{key}:failed", 0, -1)]
+    result = job.result or {}
     return JobProgress(
-        total=values.get("total", 0),
-        done=values.get("done", 0),
-        failed=values.get("failed", 0),
-        skipped=values.get("skipped", 0),
-        finished=bool(values.get("finished", 0)),
-        failed_ids=failed_ids,
+        total=len(job.payload.get("conversation_ids", [])),
+        done=int(result.get("done", 0)),
+        failed=int(result.get("failed", 0)),
+        skipped=int(result.get("skipped", 0)),
+        finished=job.status in (JobStatus.DONE, JobStatus.DEAD),
+        failed_ids=[int(i) for i in result.get("failed_ids", [])],
     )

@@ -10,11 +10,9 @@ from datetime import timedelta
 from celery import shared_task
 from django.conf import settings
 
-from chatter_site.lib.errors import ChatterError
-from memory.selectors import SUBJECT_TYPES
-from memory.services.conversations import conversation_memories_batch, conversation_memories_enqueue
-from memory.services.narratives import narrative_regenerate, narratives_refresh_active
-from memory.services.reflection import reflection_flush, reflection_run, reflection_sweep
+from memory.services.conversations import conversation_memories_enqueue
+from memory.services.narratives import narratives_refresh_active
+from memory.services.reflection import reflection_flush, reflection_run
 from memory.services.store import memories_fade
 
 log = logging.getLogger("chatter.memory.tasks")
@@ -35,21 +33,9 @@ def reflection_flush_task() -> int:
 
 
 @shared_task(ignore_result=True)
-def reflection_sweep_task() -> dict[str, int]:
-    """Beat `memory-reflection-sweep`: lost, due and forgotten jobs go back on the queue."""
-    return reflection_sweep()
-
-
-@shared_task(ignore_result=True)
 def memories_fade_task() -> int:
     """Beat `memory-jokes-fade`: running jokes unused for long fade out of retrieval."""
     return memories_fade()
-
-
-@shared_task(bind=True, ignore_result=True, acks_late=True)
-def conversation_memories_batch_task(self, conversation_ids: list[int]) -> dict[str, int]:
-    """The ONE batch job of a `generate_memories` run; idempotent (covered conversations are skipped)."""
-    return conversation_memories_batch(conversation_ids=[int(i) for i in conversation_ids], job_id=self.request.id)
 
 
 @shared_task(ignore_result=True)
@@ -59,20 +45,6 @@ def conversation_memories_enqueue_task() -> int:
         inactive_for=timedelta(hours=settings.CONVERSATION_MEMORY_INACTIVE_HOURS), dry_run=False
     )
     return len(ids)
-
-
-@shared_task(ignore_result=True, acks_late=True)
-def narrative_regenerate_task(subject_type: str, subject_key: str) -> bool:
-    """Regenerate one narrative. No Celery retry: a failure sets a short cool-down, and the next
-    read after it enqueues again, so a down model is retried at a bounded rate."""
-    if subject_type not in SUBJECT_TYPES:
-        log.warning("narrative task ignored: unknown subject type %r", subject_type)
-        return False
-    try:
-        return narrative_regenerate(subject_type=subject_type, subject_key=subject_key) is not None
-    except ChatterError as exc:
-        log.warning("narrative regeneration failed subject=%s:%s reason=%s", subject_type, subject_key, exc.message)
-        return False
 
 
 @shared_task(ignore_result=True)

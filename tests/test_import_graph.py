@@ -35,6 +35,7 @@ FUNCTION_IMPORTS_ALLOWED: dict[tuple[str, str], str] = {
     ("personas.apps", "personas.selectors"): "AppConfig.ready(): the selectors import models",
     ("scribe.apps", "scribe.receivers"): "AppConfig.ready(): the receivers import models",
     ("memory.apps", "memory.selectors"): "AppConfig.ready(): the selectors import models",
+    ("memory.apps", "memory.jobs"): "AppConfig.ready(): the job kinds import models and services",
     ("memory.mem0_client", "chromadb.api.shared_system_client"): (
         "a second to import, paid only by a process that opens the memory store (and only for Chroma)"
     ),

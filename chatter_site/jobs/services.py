@@ -14,12 +14,20 @@ GENERIC_TASK = "chatter_site.jobs.tasks.job_run_task"
 
 
 def job_enqueue(
-    kind: JobKind, *, key: str, payload: dict[str, Any] | None = None, max_attempts: int = 3, rearm: bool = True
+    kind: JobKind,
+    *,
+    key: str,
+    payload: dict[str, Any] | None = None,
+    max_attempts: int = 3,
+    rearm: bool = True,
+    force: bool = False,
 ) -> tuple[Job, bool]:
-    """The job of `kind` and `key`, sent (after commit) when it was made or re-armed.
+    """The job of `kind` and `key`, sent when it was made or re-armed. Returns (job, sent).
 
-    Returns (job, sent). An existing pending, running or failed job is left alone (it is already on
-    its way: sent is False); a done or dead one starts again when `rearm`, with the new payload.
+    An existing pending, running or failed job is already on its way (sent is False); a done or dead
+    one starts again when `rearm`, with the new payload. `force` (a moderator's request) also
+    re-arms a failed one and sends a pending one again. Sent at once, not on commit: a worker that
+    does not see the row yet skips, and the sweep sends it again at its re-send deadline.
     """
     now = timezone.now()
     fields = {
@@ -32,13 +40,12 @@ def job_enqueue(
     except IntegrityError:  # a racing enqueue made it first
         job, created = Job.objects.get(kind=kind.name, key=key), False
     if not created:
-        if not rearm:
-            return job, False
-        rearmed = Job.objects.filter(pk=job.pk, status__in=[JobStatus.DONE, JobStatus.DEAD]).update(
+        again = [JobStatus.DONE, JobStatus.DEAD, *([JobStatus.FAILED] if force else [])]
+        rearmed = rearm and Job.objects.filter(pk=job.pk, status__in=again).update(
             status=JobStatus.PENDING, attempts=0, last_error="", leased_until=None, finished_at=None, result={}, **fields
         )
-        if not rearmed:
+        if not rearmed and not (force and job.status == JobStatus.PENDING):
             return job, False
         job.refresh_from_db()
-    transaction.on_commit(lambda: job_send(kind, job))
+    job_send(kind, job)
     return job, True

@@ -35,7 +35,7 @@ class ReflectionJobAdmin(admin.ModelAdmin):
     actions = ("retry", "run_now")
     fields = (
         "scope", "room_slug", "handle", "status", "priority", "first_seq", "last_seq", "idempotency_key", "attempts",
-        "max_attempts", "last_error", "lease_until", "next_attempt_at", "created_at", "started_at", "finished_at",
+        "max_attempts", "last_error", "leased_until", "next_attempt_at", "created_at", "started_at", "finished_at",
         "memories_written", "folded_into", "correlation_id",
     )
     readonly_fields = fields

@@ -1,6 +1,6 @@
 """Conversation memories (SPEC 6.3; docs/architecture.md, "Memory"): one structured memory per quiet
-conversation, written by ONE batch task per run; each conversation on its own, so a rerun only does
-what is still missing. A batch's progress lives in Redis for `generate_memories --wait`.
+conversation, written by ONE batch per run (a durable job, memory/jobs.py); each conversation on its own, so a
+rerun only does what is still missing. A batch's progress is its job's result, for `generate_memories --wait`.
 """
 from __future__ import annotations
 
@@ -14,11 +14,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from chat.models import Conversation, Message
+from chatter_site.jobs.models import Job
+from chatter_site.jobs.services import job_enqueue
+from chatter_site.lib import claims
 from chatter_site.lib.errors import ChatterError, ErrorCode
+from chatter_site.lib.jobs import job_kind
 from chatter_site.lib.llm import llm_json, prompt_block
-from chatter_site.lib.redis import redis_client
 from memory import enqueue
-from memory.keys import CONVERSATION_JOB_KEY, CONVERSATION_LOCK_KEY
+from memory.keys import CONVERSATION_LOCK_KEY
 from memory.models import ConversationMemory
 from memory.selectors import conversations_needing_memory
 
@@ -27,7 +30,8 @@ log = logging.getLogger("chatter.memory.conversations")
 # The prompt carries at most this many messages (the most recent ones); the prompt says so.
 HISTORY_CAP = 400
 MESSAGE_TEXT_CAP = 300
-JOB_TTL_SECONDS = 24 * 3600
+BATCH_LEASE_SECONDS = 3600  # a batch writes many memories; a worker lost mid-batch is redone after it
+BATCH_ATTEMPTS = 3
 # Two batches may overlap (beat and a staff run, or a redelivery after the broker's visibility
 # timeout): one conversation is written by one of them at a time.
 ITEM_LOCK_SECONDS = 600
@@ -112,12 +116,12 @@ def conversation_memories_enqueue(*, inactive_for: timedelta, dry_run: bool = Fa
     ids = list(conversations_needing_memory(inactive_for=inactive_for).values_list("pk", flat=True))
     if dry_run or not ids:
         return ids, None
-    job_id = str(uuid.uuid4())
-    # Written before sending, so a waiting command never sees a job without its progress record.
-    _job_progress_init(job_id=job_id, total=len(ids))
-    enqueue.conversation_batch_send(conversation_ids=ids, job_id=job_id)
-    log.info("conversation memories enqueued job=%s count=%d", job_id, len(ids))
-    return ids, job_id
+    job, _ = job_enqueue(
+        job_kind(enqueue.CONVERSATION_BATCH_JOBS), key=uuid.uuid4().hex, payload={"conversation_ids": ids},
+        max_attempts=BATCH_ATTEMPTS,
+    )
+    log.info("conversation memories enqueued job=%s count=%d", job.pk, len(ids))
+    return ids, str(job.pk)
 
 
 DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.IGNORECASE)
@@ -147,8 +151,9 @@ class BatchCounts:
         return {"done": self.done, "failed": self.failed, "skipped": self.skipped}
 
 
-def conversation_memories_batch(*, conversation_ids: list[int], job_id: str | None = None) -> dict[str, int]:
-    """Write a memory for each id, each in isolation. Returns {done, failed, skipped}."""
+def conversation_memories_batch(*, conversation_ids: list[int], job_id: int | None = None) -> dict[str, int]:
+    """Write a memory for each id, each in isolation. Returns {done, failed, skipped}; with `job_id`,
+    the batch job's result shows the progress as it goes."""
     counts = BatchCounts()
     for conversation_id in conversation_ids:
         try:
@@ -160,20 +165,17 @@ def conversation_memories_batch(*, conversation_ids: list[int], job_id: str | No
                 log.warning("conversation memory failed conversation=%s job=%s reason=%s", conversation_id, job_id, exc.message)
             else:
                 log.exception("conversation memory failed conversation=%s job=%s", conversation_id, job_id)
-            _job_progress_add(job_id=job_id, outcome="failed", conversation_id=conversation_id)
-            continue
-        setattr(counts, outcome, getattr(counts, outcome) + 1)
-        _job_progress_add(job_id=job_id, outcome=outcome, conversation_id=conversation_id)
-    _job_progress_finish(job_id=job_id)
+        else:
+            setattr(counts, outcome, getattr(counts, outcome) + 1)
+        _job_progress(job_id=job_id, counts=counts)
     log.info("conversation memories batch job=%s %s", job_id, counts.as_dict())
     return counts.as_dict()
 
 
 def conversation_memory_generate(*, conversation_id: int) -> Outcome:
     """Write (UPSERT) the memory of one conversation; "skipped" when it is gone, covered or busy."""
-    lock_key = CONVERSATION_LOCK_KEY.format(conversation_id=conversation_id)
-    redis = redis_client()
-    if not redis.set(lock_key, "1", nx=True, ex=ITEM_LOCK_SECONDS):
+    lock = claims.lock_acquire(key=CONVERSATION_LOCK_KEY.format(conversation_id=conversation_id), ttl_seconds=ITEM_LOCK_SECONDS, renew=False)
+    if lock is None:
         log.info("conversation memory skipped conversation=%s reason=being written by another batch", conversation_id)
         return "skipped"
     try:
@@ -200,7 +202,7 @@ def conversation_memory_generate(*, conversation_id: int) -> Outcome:
         )
         return "done"
     finally:
-        redis.delete(lock_key)
+        lock.release()
 
 
 def _history(*, conversation: Conversation, up_to_seq: int) -> tuple[list[Message], int]:
@@ -240,37 +242,13 @@ def _prompt(*, conversation: Conversation, messages: list[Message], total: int) 
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
-# --- progress of a batch job (Redis) ---------------------------------------------------------------
+# --- progress of a batch job (its row) -----------------------------------------------------------
 
 
-def _job_progress_init(*, job_id: str, total: int) -> None:
-    key = CONVERSATION_JOB_KEY.format(job_id=job_id)
-    redis = redis_client()
-    with redis.pipeline() as pipe:
-        pipe.hset(key, mapping={"total": total, "done": 0, "failed": 0, "skipped": 0, "finished": 0})
-        pipe.expire(key, JOB_TTL_SECONDS)
-        pipe.execute()
-
-
-def _job_progress_add(*, job_id: str | None, outcome: str, conversation_id: int) -> None:
-    if not job_id:
+def _job_progress(*, job_id: int | None, counts: BatchCounts) -> None:
+    if job_id is None:
         return
-    key = CONVERSATION_JOB_KEY.format(job_id=job_id)
     try:
-        with redis_client().pipeline() as pipe:
-            pipe.hincrby(key, outcome, 1)
-            if outcome == "failed":
-                pipe.rpush(f"{key}:failed", conversation_id)
-                pipe.expire(f"{key}:failed", JOB_TTL_SECONDS)
-            pipe.expire(key, JOB_TTL_SECONDS)
-            pipe.execute()
+        Job.objects.filter(pk=job_id).update(result={**counts.as_dict(), "failed_ids": counts.failed_ids})
     except Exception:  # progress is for watching; losing it must not fail the item
         log.warning("conversation memory progress not recorded job=%s", job_id, exc_info=True)
-
-
-def _job_progress_finish(*, job_id: str | None) -> None:
-    if job_id:
-        try:
-            redis_client().hset(CONVERSATION_JOB_KEY.format(job_id=job_id), "finished", 1)
-        except Exception:
-            log.warning("conversation memory progress not finished job=%s", job_id, exc_info=True)

@@ -55,15 +55,17 @@ def _clean_batch_keys() -> None:
 
 @pytest.fixture(scope="module")
 def _tasks_wired() -> None:
-    """A worker (which imports memory.tasks alone) knows these tasks by the names services send."""
+    """A worker (autodiscovery imports every app's tasks) knows these tasks by the names services send,
+    and memory's durable-job kinds are registered there."""
     probe = (
-        "import sys, django; django.setup(); import memory.tasks; from celery import current_app; "
-        "sys.exit(0 if {'memory.tasks.conversation_memories_batch_task', 'memory.tasks.conversation_memories_enqueue_task'} <= set(current_app.tasks) else 3)"
+        "import sys, django; django.setup(); import memory.tasks, chatter_site.jobs.tasks; from celery import current_app; "
+        "from chatter_site.lib.jobs import job_kinds; "
+        "sys.exit(0 if {'chatter_site.jobs.tasks.job_run_task', 'memory.tasks.conversation_memories_enqueue_task'} <= set(current_app.tasks) and 'conversation-memories' in {k.name for k in job_kinds()} else 3)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatter_site.settings"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        pytest.fail(f"memory/tasks.py must register the task names memory/enqueue.py sends: {result.stderr[-500:]}")
+        pytest.fail(f"the worker must know the tasks memory/enqueue.py sends and memory's job kinds: {result.stderr[-500:]}")
 
 
 @pytest.fixture
@@ -163,7 +165,8 @@ def test_it_enqueues_one_job_for_all_conversations(monkeypatch):
     ids, job_id = conversation_memories_enqueue(inactive_for=TWO_HOURS)
 
     assert ids == [c.pk for c in convos]
-    assert sent == [("memory.tasks.conversation_memories_batch_task", [ids], {"task_id": job_id})]
+    # Celery carries the batch job's id only; its conversation ids are on the row.
+    assert sent == [("chatter_site.jobs.tasks.job_run_task", [int(job_id)], {"queue": "reflection"})]
     progress = conversation_memories_job_progress(job_id=job_id)
     assert (progress.total, progress.processed, progress.finished) == (3, 0, False)
 

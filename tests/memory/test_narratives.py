@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from chat.models import Message
 from chat.services import draft_parse, human_draft, message_ingest
+from chatter_site.jobs.models import Job
 from memory import enqueue
 from memory.admin.narratives import NarrativeAdmin
 from memory.models import MemoryItem, Narrative
@@ -84,15 +85,17 @@ def sends(monkeypatch) -> list[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def _tasks_wired() -> None:
-    """A worker (which imports memory.tasks alone) knows these tasks by the names services send."""
+    """A worker (autodiscovery imports every app's tasks) knows these tasks by the names services send,
+    and memory's durable-job kinds are registered there."""
     probe = (
-        "import sys, django; django.setup(); import memory.tasks; from celery import current_app; "
-        "sys.exit(0 if {'memory.tasks.narrative_regenerate_task', 'memory.tasks.narratives_refresh_active_task'} <= set(current_app.tasks) else 3)"
+        "import sys, django; django.setup(); import memory.tasks, chatter_site.jobs.tasks; from celery import current_app; "
+        "from chatter_site.lib.jobs import job_kinds; "
+        "sys.exit(0 if {'chatter_site.jobs.tasks.job_run_task', 'memory.tasks.narratives_refresh_active_task'} <= set(current_app.tasks) and 'narrative' in {k.name for k in job_kinds()} else 3)"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "chatter_site.settings"}
     result = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     if result.returncode != 0:
-        pytest.fail(f"memory/tasks.py must register the task names memory/enqueue.py sends: {result.stderr[-500:]}")
+        pytest.fail(f"the worker must know the tasks memory/enqueue.py sends and memory's job kinds: {result.stderr[-500:]}")
 
 
 @pytest.fixture
@@ -441,7 +444,8 @@ def test_the_weekly_refresh_enqueues_active_subjects_once(sends):
 def test_the_admin_regenerate_action_enqueues_even_during_a_cool_down(sends):
     handle = new_handle()
     row = stale_row(handle=handle)
-    redis_lib.Redis.from_url(os.environ["REDIS_URL"]).set(f"chatter:narrative:regen:persona:{handle}", "failed", ex=60)
+    # Its last regeneration failed for good a moment ago: readers would not ask again yet.
+    Job.objects.create(kind="narrative", key=f"persona:{handle}", status="dead", finished_at=timezone.now())
     request = RequestFactory().post("/admin/memory/narrative/")
     request.session = {}
     request._messages = FallbackStorage(request)

@@ -303,7 +303,7 @@ def test_it_returns_quietly_for_a_job_that_is_done_dead_folded_or_gone(sent, mem
     room, persona = witnessed_room()
     job = flushed_job(room, persona)
     for status in ("done", "dead", "folded", "running"):
-        ReflectionJob.objects.filter(pk=job.pk).update(status=status, lease_until=timezone.now() + timedelta(minutes=5))
+        ReflectionJob.objects.filter(pk=job.pk).update(status=status, leased_until=timezone.now() + timedelta(minutes=5))
         assert reflection_run(job_id=job.pk) == "skipped"
     assert reflection_run(job_id=job.pk + 1000) == "skipped"
     assert reflection_requests(memory_services) == []
@@ -461,9 +461,9 @@ def test_the_sweep_sends_again_what_a_dead_worker_or_a_lost_message_left(sent):
             scope="s", room_slug=room.slug, handle="q", first_seq=seq, last_seq=seq, idempotency_key=f"s:{seq}", **fields
         )
 
-    lost = job(1, status="running", attempts=1, lease_until=now - timedelta(seconds=1))
-    lost_last_attempt = job(2, status="running", attempts=3, lease_until=now - timedelta(seconds=1))
-    still_running = job(3, status="running", attempts=1, lease_until=now + timedelta(minutes=5))
+    lost = job(1, status="running", attempts=1, leased_until=now - timedelta(seconds=1))
+    lost_last_attempt = job(2, status="running", attempts=3, leased_until=now - timedelta(seconds=1))
+    still_running = job(3, status="running", attempts=1, leased_until=now + timedelta(minutes=5))
     due = job(4, status="failed", attempts=1, next_attempt_at=now - timedelta(minutes=1))
     waiting = job(5, status="failed", attempts=1, next_attempt_at=now + timedelta(minutes=1))
     forgotten = job(6, status="pending", next_attempt_at=now - timedelta(seconds=1))
@@ -604,7 +604,7 @@ def test_a_job_whose_worker_is_killed_is_redone_without_duplicates(killed, worke
         victim.proc.wait(timeout=10)
         memory_services.set_mode()
         job.refresh_from_db()
-        assert job.status == "running" and job.lease_until <= timezone.now() + timedelta(seconds=10)
+        assert job.status == "running" and job.leased_until <= timezone.now() + timedelta(seconds=10)
         written_before = len(job_memories(job))
         assert written_before < 3 and (written_before > 0) == (killed == "after its first memory")
 

@@ -19,6 +19,7 @@ from chatter_site.lib.jobs.runner import (
     job_retry,
     job_run,
     job_send,
+    job_task_send,
     jobs_sweep,
 )
 
@@ -42,5 +43,6 @@ __all__ = [
     "job_retry",
     "job_run",
     "job_send",
+    "job_task_send",
     "jobs_sweep",
 ]

@@ -38,6 +38,8 @@ class JobKind:
     # What one attempt does, for kinds run by the generic task (jobs.tasks.job_run_task); it gets
     # the Claim and returns result columns for the DONE row (or None).
     work: Callable[[Any], dict[str, Any] | None] | None = None
+    # Replaces the default send (the task by name, with send_options): (job, countdown) -> sent.
+    send: Callable[..., bool] | None = None
 
     @property
     def title(self) -> str:

@@ -5,6 +5,7 @@ sweep, or two sweeps racing each other change a job at most once. Celery carries
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import random
 from collections.abc import Callable
@@ -46,17 +47,31 @@ class Claim:
 
 def job_send(kind: JobKind, job: Any, *, countdown: float | None = None) -> bool:
     """Put one attempt of the job on its queue. The row is the truth: a lost send is the sweep's."""
+    if kind.send is not None:
+        return kind.send(job, countdown=countdown)
+    return job_task_send(kind, job, countdown=countdown)
+
+
+def job_task_send(kind: JobKind, job: Any, *, countdown: float | None = None) -> bool:
+    """The default send: the kind's task with the job id, on the kind's queue (a `send` hook may call it)."""
     options: dict[str, Any] = dict(kind.send_options(job)) if kind.send_options else {}
     if kind.queue and "queue" not in options:
         options["queue"] = kind.queue
     if countdown:
         options["countdown"] = countdown
     try:
-        current_app.send_task(kind.task, args=[job.pk], **options)
+        _task(kind.task).apply_async(args=[job.pk], **options)
     except Exception:
         log.exception("%s send failed job=%s", kind.title, job.pk)
         return False
     return True
+
+
+def _task(name: str) -> Any:
+    """The task object by name, importing its module (outside a worker, autodiscovery is lazy)."""
+    if name not in current_app.tasks:
+        importlib.import_module(name.rpartition(".")[0])
+    return current_app.tasks[name]
 
 
 def job_resend_deadline(kind: JobKind, now: datetime) -> datetime:

@@ -64,7 +64,7 @@ class Command(BaseCommand):
         while True:
             progress = conversation_memories_job_progress(job_id=job_id)
             if progress is None:
-                raise CommandError(f"the progress of job {job_id} is gone from Redis; check the worker logs")
+                raise CommandError(f"batch job {job_id} is gone; check the worker logs")
             line = (
                 f"processed {progress.processed}/{progress.total}: "
                 f"done {progress.done}, failed {progress.failed}, skipped {progress.skipped}"

@@ -22,17 +22,17 @@ from chatter_site.lib.correlation import current_correlation_id
 from chatter_site.lib.errors import ChatterError, ErrorCode
 from chatter_site.lib.injection import looks_like_instruction
 from chatter_site.lib.llm import llm_answer_refused, llm_json, prompt_block
-from chatter_site.lib.redis import redis_client
-from memory.keys import NARRATIVE_LOCK_SECONDS, narrative_lock_key
 from memory.metrics import NARRATIVE_GENERATION_SECONDS
 from memory.models import ConversationMemory, MemoryItem, Narrative
-from memory.selectors import SKIPPED_PREFIX, SUBJECT_TYPES, SubjectType, narrative_fresh, narrative_subjects_active
-from memory.services.narratives.reading import narrative_cache_put, narrative_regeneration_enqueue
+from memory.selectors import SUBJECT_TYPES, SubjectType, narrative_fresh, narrative_subjects_active
+from memory.services.narratives.reading import (
+    narrative_cache_put,
+    narrative_regeneration_enqueue,
+    narrative_skip_record,
+)
 
 log = logging.getLogger("chatter.memory.narratives")
 
-FAILED_COOLDOWN_SECONDS = 60
-SKIPPED_COOLDOWN_SECONDS = 600
 MAX_MEMORY_ITEMS = 60
 MAX_CONVERSATIONS = 20
 MAX_LINES = 40
@@ -178,59 +178,51 @@ def narrative_regenerate_outcome(
     if subject_type not in SUBJECT_TYPES:
         raise ChatterError(ErrorCode.INVALID, f"unknown narrative subject type {subject_type!r}")
     threshold = settings.NARRATIVE_MIN_MEMORIES if min_sources is None else min_sources
-    lock_key = narrative_lock_key(subject_type, subject_key)
-    client = redis_client()
     existing = Narrative.objects.filter(subject_type=subject_type, subject_key=subject_key).first()
     if existing is not None and existing.edited_at is not None and narrative_fresh(existing.edited_at):
         reason = f"a moderator's version of {existing.edited_at:%Y-%m-%d} is kept until it is stale"
         log.info("narrative kept subject=%s:%s reason=%s", subject_type, subject_key, reason)
         return RegenerateOutcome(existing, reason)
-    client.set(lock_key, "running", ex=NARRATIVE_LOCK_SECONDS)  # readers wait instead of enqueueing another
-    try:
-        sources = narrative_sources(subject_type=subject_type, subject_key=subject_key)
-        if sources.count < threshold or (sources.count == 0 and not sources.lines):
-            reason = (
-                f"{sources.count} memor{'y' if sources.count == 1 else 'ies'} about {subject_type} {subject_key!r}; "
-                f"a narrative needs at least {threshold}"
-                if sources.count < threshold
-                else f"nothing about {subject_type} {subject_key!r} to write from"
-            )
-            log.info("narrative skipped subject=%s:%s reason=%s", subject_type, subject_key, reason)
-            client.set(lock_key, SKIPPED_PREFIX + reason, ex=SKIPPED_COOLDOWN_SECONDS)
-            return RegenerateOutcome(None, reason)
-        started = time.perf_counter()
-        try:
-            draft = llm_json(
-                messages=_prompt(subject_type=subject_type, subject_key=subject_key, sources=sources),
-                schema=NarrativeDraft,
-                temperature=0.6,
-                max_tokens=700,
-                purpose="narrative",
-                metadata={"subject": f"{subject_type}:{subject_key}"},
-            )
-        finally:
-            NARRATIVE_GENERATION_SECONDS.observe(time.perf_counter() - started)
-        text = narrative_hygiene(draft.text)
-        if not text:
-            llm_answer_refused(purpose="narrative", reason="hygiene")
-            raise ChatterError(ErrorCode.INVALID, "the narrative held nothing that may be kept (personal data, links, instructions)")
-        row, _ = Narrative.objects.update_or_create(
-            subject_type=subject_type,
-            subject_key=subject_key,
-            defaults={
-                "text": text,
-                "source_count": sources.count,
-                "generated_at": timezone.now(),
-                "correlation_id": current_correlation_id() or "",
-                "edited_by": None,
-                "edited_at": None,
-            },
+    sources = narrative_sources(subject_type=subject_type, subject_key=subject_key)
+    if sources.count < threshold or (sources.count == 0 and not sources.lines):
+        reason = (
+            f"{sources.count} memor{'y' if sources.count == 1 else 'ies'} about {subject_type} {subject_key!r}; "
+            f"a narrative needs at least {threshold}"
+            if sources.count < threshold
+            else f"nothing about {subject_type} {subject_key!r} to write from"
         )
-    except Exception:
-        client.set(lock_key, "failed", ex=FAILED_COOLDOWN_SECONDS)
-        raise
+        log.info("narrative skipped subject=%s:%s reason=%s", subject_type, subject_key, reason)
+        narrative_skip_record(subject_type=subject_type, subject_key=subject_key, reason=reason)
+        return RegenerateOutcome(None, reason)
+    started = time.perf_counter()
+    try:
+        draft = llm_json(
+            messages=_prompt(subject_type=subject_type, subject_key=subject_key, sources=sources),
+            schema=NarrativeDraft,
+            temperature=0.6,
+            max_tokens=700,
+            purpose="narrative",
+            metadata={"subject": f"{subject_type}:{subject_key}"},
+        )
+    finally:
+        NARRATIVE_GENERATION_SECONDS.observe(time.perf_counter() - started)
+    text = narrative_hygiene(draft.text)
+    if not text:
+        llm_answer_refused(purpose="narrative", reason="hygiene")
+        raise ChatterError(ErrorCode.INVALID, "the narrative held nothing that may be kept (personal data, links, instructions)")
+    row, _ = Narrative.objects.update_or_create(
+        subject_type=subject_type,
+        subject_key=subject_key,
+        defaults={
+            "text": text,
+            "source_count": sources.count,
+            "generated_at": timezone.now(),
+            "correlation_id": current_correlation_id() or "",
+            "edited_by": None,
+            "edited_at": None,
+        },
+    )
     narrative_cache_put(row)
-    client.delete(lock_key)
     log.info("narrative generated subject=%s:%s sources=%d", subject_type, subject_key, sources.count)
     return RegenerateOutcome(row)
 

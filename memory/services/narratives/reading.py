@@ -7,16 +7,21 @@ import json
 import logging
 
 import redis
+from django.utils import timezone
 
+from chatter_site.jobs.models import Job
+from chatter_site.jobs.services import job_enqueue
+from chatter_site.lib.jobs import JobStatus, job_kind
 from chatter_site.lib.redis import redis_client
 from memory import enqueue
-from memory.keys import NARRATIVE_LOCK_SECONDS, narrative_cache_key, narrative_lock_key
+from memory.keys import narrative_cache_key
 from memory.models import Narrative
 from memory.selectors import (
     SKIPPED_PREFIX,
     NarrativeRead,
     SubjectType,
     narrative_cache_read,
+    narrative_regeneration_job,
     narrative_regeneration_state,
     narrative_row_fresh,
     narrative_ttl_seconds,
@@ -24,6 +29,9 @@ from memory.selectors import (
 
 log = logging.getLogger("chatter.memory.narratives")
 
+FAILED_COOLDOWN_SECONDS = 60  # a dead regeneration (the model kept failing) is not asked again for this long
+SKIPPED_COOLDOWN_SECONDS = 600  # nor one that found too few memories
+REGENERATION_ATTEMPTS = 3
 # Stale entries are still useful to nobody, but keep them a little past the TTL so a regeneration
 # in flight never races an expiry into a DB read storm.
 CACHE_GRACE_SECONDS = 24 * 3600
@@ -76,18 +84,31 @@ def _regeneration_request(*, subject_type: SubjectType, subject_key: str) -> Nar
     return NarrativeRead(subject_type, subject_key, "pending")
 
 
-def narrative_regeneration_enqueue(*, subject_type: SubjectType, subject_key: str, force: bool = False) -> bool:
-    """Queue one regeneration. Without `force`, False when one is already queued, running or cooling
-    down; with it (a moderator's request) it goes ahead and readers still see it as queued."""
-    lock_key = narrative_lock_key(subject_type, subject_key)
-    client = redis_client()
-    if force:
-        client.set(lock_key, "pending", ex=NARRATIVE_LOCK_SECONDS)
-    elif not client.set(lock_key, "pending", nx=True, ex=NARRATIVE_LOCK_SECONDS):
+def _cooling_down(job: Job | None) -> bool:
+    if job is None or job.finished_at is None:
         return False
-    try:
-        enqueue.narrative_regenerate_send(subject_type=subject_type, subject_key=subject_key)
-    except Exception:
-        client.delete(lock_key)  # nothing was queued: let the next reader try again
-        raise
-    return True
+    age = (timezone.now() - job.finished_at).total_seconds()
+    if job.status == JobStatus.DEAD:
+        return age < FAILED_COOLDOWN_SECONDS
+    return job.status == JobStatus.DONE and bool(job.result.get("skipped")) and age < SKIPPED_COOLDOWN_SECONDS
+
+
+def narrative_regeneration_enqueue(*, subject_type: SubjectType, subject_key: str, force: bool = False) -> bool:
+    """Queue one regeneration (the subject's durable job). Without `force`, False when one is already
+    queued, running or cooling down; with it (a moderator's request) it goes ahead."""
+    if not force and _cooling_down(narrative_regeneration_job(subject_type=subject_type, subject_key=subject_key)):
+        return False
+    _, sent = job_enqueue(
+        job_kind(enqueue.NARRATIVE_JOBS), key=f"{subject_type}:{subject_key}", max_attempts=REGENERATION_ATTEMPTS,
+        payload={"subject_type": subject_type, "subject_key": subject_key}, force=force,
+    )
+    return sent
+
+
+def narrative_skip_record(*, subject_type: str, subject_key: str, reason: str) -> None:
+    """A skip outside a job (a command, a direct call) cools readers down too: the subject's job row
+    says so, unless a job is queued or running (that one records its own outcome)."""
+    key, done = f"{subject_type}:{subject_key}", {"result": {"skipped": reason}, "finished_at": timezone.now()}
+    jobs = Job.objects.filter(kind=enqueue.NARRATIVE_JOBS, key=key)
+    if not jobs.exclude(status__in=[JobStatus.PENDING, JobStatus.RUNNING]).update(status=JobStatus.DONE, **done):
+        Job.objects.get_or_create(kind=enqueue.NARRATIVE_JOBS, key=key, defaults={"status": JobStatus.DONE, **done})

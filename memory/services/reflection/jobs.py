@@ -7,11 +7,11 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from chat.models import Room
-from chatter_site.lib.console_events import console_event
+from chatter_site.lib.jobs import job_kind, job_kind_sweep, job_retry
 from memory import enqueue
 from memory.mem0_client import scope_for
 from memory.models import ReflectionJob
@@ -69,18 +69,7 @@ def reflection_request(
 
 def reflection_retry(*, job_ids: list[int]) -> int:
     """Dead letters and failed jobs go back to pending with a fresh set of attempts, and are sent."""
-    revived = 0
-    for job_id in job_ids:
-        updated = ReflectionJob.objects.filter(
-            pk=job_id, status__in=[ReflectionJob.Status.DEAD, ReflectionJob.Status.FAILED]
-        ).update(
-            status=ReflectionJob.Status.PENDING, attempts=0, last_error="", lease_until=None, finished_at=None,
-            next_attempt_at=_resend_deadline(timezone.now()),
-        )
-        if updated:
-            revived += 1
-            enqueue.reflection_run_send(ReflectionJob.objects.get(pk=job_id))
-    return revived
+    return job_retry(job_kind(enqueue.REFLECTION_JOBS), job_ids=job_ids)
 
 
 def reflection_prioritize(*, job_ids: list[int], priority: int = ReflectionJob.Priority.MODERATOR) -> int:
@@ -91,9 +80,9 @@ def reflection_prioritize(*, job_ids: list[int], priority: int = ReflectionJob.P
         now = timezone.now()
         waiting = ReflectionJob.objects.filter(
             pk=job_id, status__in=[ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED]
-        ).update(status=ReflectionJob.Status.PENDING, priority=priority, lease_until=None, next_attempt_at=_resend_deadline(now))
+        ).update(status=ReflectionJob.Status.PENDING, priority=priority, leased_until=None, next_attempt_at=_resend_deadline(now))
         dead = waiting or ReflectionJob.objects.filter(pk=job_id, status=ReflectionJob.Status.DEAD).update(
-            status=ReflectionJob.Status.PENDING, priority=priority, attempts=0, last_error="", lease_until=None,
+            status=ReflectionJob.Status.PENDING, priority=priority, attempts=0, last_error="", leased_until=None,
             finished_at=None, next_attempt_at=_resend_deadline(now),
         )
         if waiting or dead:
@@ -103,43 +92,6 @@ def reflection_prioritize(*, job_ids: list[int], priority: int = ReflectionJob.P
 
 
 def reflection_sweep(*, now: datetime | None = None) -> dict[str, int]:
-    """Beat: send again what would otherwise be lost.
-
-    - running jobs whose lease expired (the worker died): pending again, or dead when that was the
-      last attempt (a job that keeps killing workers must not loop forever);
-    - failed jobs past their retry time (the countdown message was lost): pending again;
-    - pending jobs nobody started before their re-send deadline (their message was lost).
-    Each change is a conditional update, so a sweep racing a worker or another sweep is harmless.
-    """
-    now = now or timezone.now()
-    counts = {"lost": 0, "dead": 0, "retried": 0, "resent": 0}
-    for job in ReflectionJob.objects.filter(status=ReflectionJob.Status.RUNNING, lease_until__lte=now):
-        error = f"worker lost during attempt {job.attempts} (lease expired)"
-        expired = ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.RUNNING, lease_until=job.lease_until)
-        if job.attempts >= job.max_attempts:
-            counts["dead"] += expired.update(
-                status=ReflectionJob.Status.DEAD, last_error=error, lease_until=None, next_attempt_at=None, finished_at=now
-            )
-        elif expired.update(
-            status=ReflectionJob.Status.PENDING, last_error=error, lease_until=None, next_attempt_at=_resend_deadline(now)
-        ):
-            counts["lost"] += 1
-            enqueue.reflection_run_send(job)
-    for job in ReflectionJob.objects.filter(status=ReflectionJob.Status.FAILED, next_attempt_at__lte=now - SWEEP_FAILED_GRACE):
-        if ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.FAILED, next_attempt_at=job.next_attempt_at).update(
-            status=ReflectionJob.Status.PENDING, next_attempt_at=_resend_deadline(now)
-        ):
-            counts["retried"] += 1
-            enqueue.reflection_run_send(job)
-    stale = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    for job in ReflectionJob.objects.filter(stale, status=ReflectionJob.Status.PENDING):
-        if ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.PENDING, next_attempt_at=job.next_attempt_at).update(
-            next_attempt_at=_resend_deadline(now)
-        ):
-            counts["resent"] += 1
-            enqueue.reflection_run_send(job)
-    if counts["dead"]:
-        console_event("dead letter: %s reflection job(s) lost their worker on their last attempt; retry them in admin", counts["dead"])
-    if any(counts.values()):
-        log.warning("reflection sweep %s", " ".join(f"{key}={value}" for key, value in counts.items()))
-    return counts
+    """The durable-job sweep (beat `jobs-sweep`) for reflection jobs: expired leases (dead on the last
+    attempt), failed jobs past their retry time and pending ones nobody started are sent again."""
+    return job_kind_sweep(job_kind(enqueue.REFLECTION_JOBS), now=now)

@@ -7,25 +7,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import random
 import re
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 from pydantic import BaseModel, ConfigDict, Field
 
 from chat.models import Message
 from chat.safety import safety_check
-from chatter_site.lib.console_events import console_event
 from chatter_site.lib.correlation import bind_correlation_id, new_correlation_id
 from chatter_site.lib.errors import ChatterError
 from chatter_site.lib.injection import looks_like_instruction
+from chatter_site.lib.jobs import job_claim, job_error_text, job_fail, job_finish, job_kind
 from chatter_site.lib.llm import llm_json, prompt_block
 from chatter_site.lib.redis import redis_client
 from memory import enqueue
@@ -45,9 +42,7 @@ MAX_DELTA_CHARS = 300
 PROMPT_MESSAGE_CHARS = 300
 PROMPT_CHUNK_MESSAGES = 150  # messages per LLM call; a longer range is read in several calls
 FOLD_MAX_SPAN = 600  # folding stops before one job would cover more seqs than this
-CLAIM_CLOCK_TOLERANCE = timedelta(seconds=1)  # a countdown may land a hair before next_attempt_at
 DELTAS_TTL_SECONDS = 7 * 24 * 3600
-BACKOFF_JITTER = 0.25  # each delay grows by up to this share, so retries of a burst spread out
 INJECTION_RE = re.compile(
     r"(?i)\b(ignore|disregard|forget)\b.{0,30}\b(instructions?|prompts?|rules)\b|\bsystem prompt\b|\bjailbreak\b"
 )
@@ -279,7 +274,7 @@ def _fold_backlog(job: ReflectionJob) -> ReflectionJob:
             return job
         now = timezone.now()
         ReflectionJob.objects.filter(pk__in=folded, status=ReflectionJob.Status.PENDING).update(
-            status=ReflectionJob.Status.FOLDED, folded_into=job, finished_at=now, lease_until=None, next_attempt_at=None
+            status=ReflectionJob.Status.FOLDED, folded_into=job, finished_at=now, leased_until=None, next_attempt_at=None
         )
         ReflectionJob.objects.filter(pk=job.pk).update(first_seq=first_seq, last_seq=last_seq)
     log.info("reflection folded job=%s folded=%s seq=%s-%s", job.pk, folded, first_seq, last_seq)
@@ -287,67 +282,26 @@ def _fold_backlog(job: ReflectionJob) -> ReflectionJob:
     return job
 
 
-def _claim(job_id: int, *, now: datetime) -> datetime | None:
-    """Take the job for one attempt; the lease end doubles as this attempt's token."""
-    lease_until = now + timedelta(seconds=settings.REFLECTION_LEASE_SECONDS)
-    due = Q(status=ReflectionJob.Status.PENDING) | Q(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_CLOCK_TOLERANCE),
-        status=ReflectionJob.Status.FAILED,
-    )
-    claimed = (
-        ReflectionJob.objects.filter(due, Q(lease_until__isnull=True) | Q(lease_until__lte=now), pk=job_id)
-        .update(status=ReflectionJob.Status.RUNNING, lease_until=lease_until, attempts=F("attempts") + 1, started_at=now)
-    )
-    return lease_until if claimed else None
-
-
-def _backoff_seconds(attempts: int) -> float:
-    base = settings.REFLECTION_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0)
-    return base * (1 + random.random() * BACKOFF_JITTER)
-
-
-def _fail(job: ReflectionJob, *, lease_until: datetime, error: str) -> str:
-    now = timezone.now()
-    mine = ReflectionJob.objects.filter(pk=job.pk, status=ReflectionJob.Status.RUNNING, lease_until=lease_until)
-    if job.attempts >= job.max_attempts:
-        mine.update(status=ReflectionJob.Status.DEAD, last_error=error, lease_until=None, next_attempt_at=None, finished_at=now)
-        log.error("reflection dead job=%s attempts=%s error=%s", job.pk, job.attempts, error)
-        console_event("dead letter: reflection job %s failed %s times (%s); retry it in admin", job.pk, job.attempts, error[:120])
-        return "dead"
-    delay = _backoff_seconds(job.attempts)
-    updated = mine.update(
-        status=ReflectionJob.Status.FAILED, last_error=error, lease_until=None, next_attempt_at=now + timedelta(seconds=delay)
-    )
-    if updated:
-        enqueue.reflection_run_send(job, countdown=delay)
-    log.warning("reflection failed job=%s attempt=%s/%s retry_in=%.1fs error=%s", job.pk, job.attempts, job.max_attempts, delay, error)
-    return "failed"
-
-
 def reflection_run(*, job_id: int) -> str:
-    """Run one attempt of a job. Returns done | failed | dead | skipped (not claimable: gone, done,
-    dead, folded, running elsewhere, or not due yet)."""
+    """Run one attempt of a job (a durable job, memory/jobs.py). Returns done | failed | dead | skipped
+    (not claimable: gone, done, dead, folded, running elsewhere, or not due yet)."""
     started = time.monotonic()
-    lease_until = _claim(job_id, now=timezone.now())
-    if lease_until is None:
+    claim = job_claim(job_kind(enqueue.REFLECTION_JOBS), job_id=job_id)
+    if claim is None:
         REFLECTION_RUNS.labels(outcome="skipped").inc()
         return "skipped"
-    job = ReflectionJob.objects.get(pk=job_id)
+    job = claim.job
     bind_correlation_id(job.correlation_id or new_correlation_id())
     try:
         try:
             job = _fold_backlog(job)
             written = _reflect(job)
-        except ChatterError as exc:
-            outcome = _fail(job, lease_until=lease_until, error=f"{exc.code}: {exc.message}")
         except Exception as exc:  # any bug or outage: the job retries, then waits in the dead letters
-            log.exception("reflection crashed job=%s", job.pk)
-            outcome = _fail(job, lease_until=lease_until, error=f"{type(exc).__name__}: {exc}"[:2000])
+            if not isinstance(exc, ChatterError):
+                log.exception("reflection crashed job=%s", job.pk)
+            outcome = job_fail(claim, error=job_error_text(exc))
         else:
-            finished = ReflectionJob.objects.filter(
-                pk=job.pk, status=ReflectionJob.Status.RUNNING, lease_until=lease_until
-            ).update(status=ReflectionJob.Status.DONE, memories_written=written, finished_at=timezone.now(), lease_until=None, next_attempt_at=None)
-            if finished:
+            if job_finish(claim, memories_written=written):
                 redis_client().delete(_deltas_key(job))
             else:
                 log.warning("reflection lease lost job=%s: the run that reclaimed it finishes it", job.pk)
