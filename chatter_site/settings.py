@@ -152,7 +152,20 @@ CHANNEL_LAYERS = {
             "expiry": 30,
             "group_expiry": 3600,
         },
-    }
+    },
+    # Document pages' sockets get a channel-layer instance of their own: in each Daphne process the chat
+    # hub's receive loop holds the default layer's receive lock while it waits on its own channel, which
+    # would hold up these sockets' frames.
+    "scribe": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
+            "prefix": "chatter:scribe-layer",
+            "capacity": 200,
+            "expiry": 30,
+            "group_expiry": 3600,
+        },
+    },
 }
 
 # --- Chat gateway ---------------------------------------------------------------------------
@@ -261,20 +274,6 @@ SCRIBE_MIN_KEEP_RATIO = env_float("CHATTER_SCRIBE_MIN_KEEP_RATIO", 0.6, minimum=
 SCRIBE_RETRY_BACKOFF_SECONDS = env_int("CHATTER_SCRIBE_RETRY_BACKOFF", 2, minimum=1)
 SCRIBE_MAX_RETRIES = env_int("CHATTER_SCRIBE_MAX_RETRIES", 5, minimum=0)
 SCRIBE_SWEEP_INTERVAL = env_float("CHATTER_SCRIBE_SWEEP_INTERVAL", 30.0, minimum=1.0)
-# Document pages' sockets get a channel-layer instance of their own: in each Daphne process the chat
-# hub's receive loop holds the default layer's receive lock while it waits on its own channel, which
-# would hold up these sockets' frames. socket_timeout stays above channels_redis's 5 s BZPOPMIN:
-# redis-py 8 defaults to 5 s and would abort every idle wait with a TimeoutError.
-CHANNEL_LAYERS["scribe"] = {
-    "BACKEND": "channels_redis.core.RedisChannelLayer",
-    "CONFIG": {
-        "hosts": [{"address": REDIS_URL, "socket_timeout": 30}],
-        "prefix": "chatter:scribe-layer",
-        "capacity": 200,
-        "expiry": 30,
-        "group_expiry": 3600,
-    },
-}
 
 # --- Celery: queues, routes, the beat schedule ----------------------------------------------------
 CELERY_BROKER_URL = REDIS_URL

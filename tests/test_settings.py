@@ -198,3 +198,20 @@ def test_it_prepares_local_state_when_the_apps_are_ready(tmp_path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", str(tmp_path / "var" / "mem0")]
     assert (tmp_path / "var").is_dir() and (tmp_path / "var" / "static").is_dir()
+
+
+def test_it_lists_every_variable_once_in_the_readmes_configuration_table() -> None:
+    import re
+
+    from chatter_site.lib.env import RENAMED
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    listed = [
+        name for row in table.splitlines() if row.startswith("| `")
+        for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row.split("|")[1])
+    ]
+    read = set(re.findall(r"env_\w+\(\s*\"([A-Z0-9_]+)\"", SETTINGS_FILE.read_text()))
+    assert sorted({name for name in listed if listed.count(name) > 1}) == []
+    assert sorted(read - set(listed) - {"AWS_S3_ENDPOINT_URL"}) == []  # that one is boto3's, named with S3
+    assert set(RENAMED.values()).isdisjoint(listed)  # old names only in the note above the table
