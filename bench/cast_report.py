@@ -616,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
                 try:
                     message_ingest(draft=human_draft(user=user, room_slug=slug, text=text, client_id=uuid.uuid4().hex), user=user)
                 except ChatterError as error:
-                    refused[error.code] += 1
+                    refused[error.code.value] += 1
                 n_human += 1
                 next_human += args.human_interval * rng.uniform(0.7, 1.3)
             time.sleep(max(0.0, min(next_tick, next_human, next_trends) - time.monotonic()))

@@ -339,7 +339,7 @@ def _send(
         )
         persisted = message_ingest(draft=draft, user=user, enforce_limits=enforce_limits)
     except ChatterError as error:
-        progress.refused[error.code] += 1
+        progress.refused[error.code.value] += 1
         if len(progress.refusal_examples) < 5:
             progress.refusal_examples.append(f"line {item.line_no}: {error.code}: {error.message}")
         return
