@@ -60,7 +60,7 @@ def persona_reflect_now(*, persona: Persona) -> list[ReflectionJob]:
         jobs += reflection_request(
             room_slug=entry.room.slug,
             handle=persona.handle,
-            priority=ReflectionJob.Priority.MODERATOR,
+            priority=ReflectionJob.Priority.MODERATOR,  # type: ignore[arg-type]  # a Django choice: typed as its (value, label) tuple without django-stubs
             witnessed_from_seq=first_witnessed,
         )
     return jobs

@@ -190,7 +190,7 @@ def document_edit(*, document_id: int, content: str, base_version: int, user=Non
     if len(text) > settings.SCRIBE_MAX_DOCUMENT_CHARS:
         raise ChatterError(ErrorCode.TOO_LARGE, f"content: at most {settings.SCRIBE_MAX_DOCUMENT_CHARS} characters")
     return _new_version_commit(
-        document=document, base_version=base_version, content=text, kind=ScribeRevision.Kind.EDIT, user=user
+        document=document, base_version=base_version, content=text, kind=ScribeRevision.Kind.EDIT, user=user  # type: ignore[arg-type]  # a Django choice: typed as its (value, label) tuple without django-stubs
     )
 
 
@@ -205,7 +205,7 @@ def document_restore(*, document_id: int, version: int, base_version: int | None
         document=document,
         base_version=document.version if base_version is None else base_version,
         content=content,
-        kind=ScribeRevision.Kind.RESTORE,
+        kind=ScribeRevision.Kind.RESTORE,  # type: ignore[arg-type]  # a Django choice: typed as its (value, label) tuple without django-stubs
         user=user,
         restored_from=version,
     )

@@ -137,11 +137,11 @@ def _update_step(*, document_id: int, correlation_id: str) -> StepReport:
     )
     if not rows:
         if document.status != ScribeDocument.Status.IDLE:  # left by a worker that died, or turns skipped
-            _status_set(document_id=document.pk, status=ScribeDocument.Status.IDLE)
+            _status_set(document_id=document.pk, status=ScribeDocument.Status.IDLE)  # type: ignore[arg-type]  # a Django choice: typed as its (value, label) tuple without django-stubs
         return StepReport(outcome="nothing")
     turns = [_turn(row) for row in rows]
     first_seq, last_seq = turns[0]["seq"], turns[-1]["seq"]
-    _status_set(document_id=document.pk, status=ScribeDocument.Status.UPDATING)
+    _status_set(document_id=document.pk, status=ScribeDocument.Status.UPDATING)  # type: ignore[arg-type]  # a Django choice: typed as its (value, label) tuple without django-stubs
 
     llm_started = time.perf_counter()
     try:
@@ -176,10 +176,11 @@ def _update_step(*, document_id: int, correlation_id: str) -> StepReport:
     if gated.changed:
         metrics.GATED.inc()
         logger.info("scribe gate document=%s reasons=%s", document.pk, ",".join(gated.reasons))
-    verdict = replace(verdict, content=gated.content)
+    content = gated.content
+    verdict = replace(verdict, content=content)
     new_version = document.version + 1
     try:
-        key, sha256 = version_write(slug=document.slug, version=new_version, content=verdict.content)
+        key, sha256 = version_write(slug=document.slug, version=new_version, content=content)
     except StorageUnavailable as error:
         _failure_record(document_id=document.pk, reason=error.message, outcome="storage_error")
         raise ScribeTransientError(error.message) from error
@@ -190,7 +191,7 @@ def _update_step(*, document_id: int, correlation_id: str) -> StepReport:
         ).update(
             version=new_version,
             cursor_seq=last_seq,
-            content=verdict.content,
+            content=content,
             status=ScribeDocument.Status.IDLE,
             updated_at=timezone.now(),
         )
@@ -201,7 +202,7 @@ def _update_step(*, document_id: int, correlation_id: str) -> StepReport:
                 kind=ScribeRevision.Kind.UPDATE,
                 storage_key=key,
                 sha256=sha256,
-                size=len(verdict.content.encode()),
+                size=len(content.encode()),
                 first_seq=first_seq,
                 last_seq=last_seq,
                 turns=len(turns),
