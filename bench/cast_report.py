@@ -301,7 +301,7 @@ def voices(bots: list, handles: list[str]) -> dict[str, dict[str, Any]]:
             "median_words": counts[len(counts) // 2] if counts else 0,
             "in_range": sum(voice.min_words <= n <= voice.max_words for n in counts) / len(counts) if counts else 0.0,
             "emote_rate": sum(1 for t in lines if set(t.split()) & emotes) / len(lines) if lines else 0.0,
-            "caps": sum(1 for l in letters if l and l == l.upper()) / len(letters) if letters else 0.0,
+            "caps": sum(1 for word in letters if word and word == word.upper()) / len(letters) if letters else 0.0,
             "sentences": sum(1 for t in texts if t[:1].isupper() and t.rstrip()[-1:] in ".?!") / len(texts) if texts else 0.0,
         }
     return result
@@ -527,6 +527,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_migrate:
             call_command("migrate", interactive=False, verbosity=0)
 
+        from django.conf import settings
+
         from chat.models import Room
         from chat.services import human_draft, message_ingest, trends_snapshot_publish
         from chatter_site.lib.errors import ChatterError
@@ -534,7 +536,6 @@ def main(argv: list[str] | None = None) -> int:
         from personas.services import cast_tick
         from streamctx.pipeline import StreamContextSession, new_source_id, paced
         from streamctx.scripted import script_load, script_playback
-        from django.conf import settings
 
         run_id = uuid.uuid4().hex[:8]
         slug = args.room_slug or f"cast-report-{run_id}"

@@ -42,8 +42,8 @@ import time
 import urllib.request
 import uuid
 from array import array
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -833,10 +833,11 @@ def gateway_producer(cfg: dict, conn, stop) -> None:
     import django
 
     django.setup()
+    from django.db import connection
+
     from chat import metrics
     from chat.services import draft_parse, message_ingest
     from chatter_site.lib.errors import ChatterError
-    from django.db import connection
 
     connection.ensure_connection()
     handle = f"benchbot{cfg['index']}"
@@ -1003,8 +1004,9 @@ def run_scenario(args, *, kind: str, viewers: int, rate: float, seconds: float, 
     try:
         slug = f"bench-{uuid.uuid4().hex[:12]}"
         if kind == "gateway":
-            from chat.services import room_create
             from django.db import connection
+
+            from chat.services import room_create
 
             room_create(slug=slug, title=f"Bench {slug}", description="bench/gateway_fanout.py")
             connection.close()

@@ -2,10 +2,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.templatetags.static import static
 from django.utils import timezone
 from django.utils.html import format_html
-
-from django.templatetags.static import static
 
 from chat.models import (
     BlockedTerm,

@@ -8,24 +8,24 @@ import time
 from collections import deque
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from channels.consumer import get_handler_name
-from django.contrib.auth.models import AnonymousUser
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from redis.exceptions import RedisError
 
 from chat.hub import get_hub
+from chat.ingest import SessionCheck, SessionEnded, ingest_queue
 from chat.metrics import RESUME_HELD_DROPPED, RESUMES_REFUSED, RESUMES_WAITING
 from chat.models import Room, RoomSanction
 from chat.moderation import sanction_active, sanction_error
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
-from chat.ingest import SessionCheck, SessionEnded, ingest_queue
 from chat.selectors import messages_after, room_get, viewer_role
 from chatter_site.lib.errors import ChatterError, ErrorCode, schema_validate
-from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
 from chatter_site.lib.untrusted_json import json_loads_untrusted
+from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,7 @@ import ipaddress
 import secrets
 
 from django.conf import settings
-from django.contrib.auth import login
-from django.contrib.auth import views as auth_views
+from django.contrib.auth import login, views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import connection

@@ -1,7 +1,6 @@
 from django.urls import path
 
-from memory.views import narratives as views_narratives
-from memory.views import status as views_status
+from memory.views import narratives as views_narratives, status as views_status
 
 urlpatterns = [
     path("api/personas/<slug:handle>/narrative", views_narratives.api_persona_narrative, name="memory-api-persona-narrative"),

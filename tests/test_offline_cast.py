@@ -7,8 +7,7 @@ import random
 import re
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from chatter_site.lib.llm import prompt_block
 from chatter_site.lib.offline_llm.banks import DEMO_BANKS

@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -251,9 +251,10 @@ def test_it_records_the_embedded_redis_in_the_runtime_dir(chatter: RunningChatte
 def test_it_keeps_the_embedded_services_to_this_user(chatter: RunningChatter) -> None:
     """Issue 14: the embedded Redis wants its password, the provider's fault switch its token, and
     what the runner writes under var/ is readable by this user only."""
-    import redis as redis_lib
     import urllib.error
     import urllib.request
+
+    import redis as redis_lib
 
     services = json.loads((chatter.runtime_dir / "services.json").read_text())
     port = int(services["redis_url"].rsplit(":", 1)[1].split("/")[0])

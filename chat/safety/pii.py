@@ -8,7 +8,6 @@ from collections.abc import Callable
 
 from chat.safety.types import _Findings
 
-
 # --- PII --------------------------------------------------------------------------------------
 
 _EMAIL_RE = re.compile(r"(?<![\w.+%-])[\w.+%-]++@[\w-]++(?:\.[\w-]++)+")

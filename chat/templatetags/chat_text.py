@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 
 from django import template
-from django.utils.html import conditional_escape, format_html
 from django.templatetags.static import static
+from django.utils.html import conditional_escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from chat.trends import EMOTE_SET

@@ -10,8 +10,8 @@ from channels.routing import URLRouter
 from channels.testing import WebsocketCommunicator
 
 from chat.hub import get_hub
-from chat.moderation import moderation_apply
 from chat.models import RoomModerator
+from chat.moderation import moderation_apply
 from chat.routing import websocket_urlpatterns
 from chat.services import draft_parse, message_ingest
 from tests.factories import RoomFactory, UserFactory, bot_draft

@@ -30,8 +30,8 @@ from chatter_site.jobs.models import Job
 from memory import enqueue
 from memory.admin.narratives import NarrativeAdmin
 from memory.models import MemoryItem, Narrative
-from memory.services.narratives import backfill as narrative_backfill
 from memory.services.narratives import (
+    backfill as narrative_backfill,
     narrative_cache_put,
     narrative_cached,
     narrative_read,

@@ -10,7 +10,6 @@ from django.http import HttpResponse
 from django.test import Client, RequestFactory
 
 from chatter_site.lib.api_errors import ApiErrorMiddleware
-
 from tests.security.urlmap import PUBLIC, SIGNED_IN, routes
 
 pytestmark = pytest.mark.django_db

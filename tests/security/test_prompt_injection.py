@@ -55,7 +55,7 @@ from personas.services import persona_generate
 from tests.factories import RoomFactory, UserFactory
 from tests.personas.factories import PersonaFactory, RosterEntryFactory
 from tests.security.injection_corpus import ATTACKS, Attack
-from tests.support.llm_server import OBEY_EMAIL, OBEY_LINK, OBEY_PHONE, OBEY_STYLES
+from tests.support.llm_server import OBEY_EMAIL, OBEY_PHONE, OBEY_STYLES
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -195,7 +195,7 @@ def test_an_obeyed_injection_stays_quoted_data_and_never_reaches_viewers(cast, l
     for request in requests:
         system, user = request.text_of("system"), request.text_of("user")
         assert [m["role"] for m in request.messages] == ["system", "user"]
-        for typed, kept in zip(attack.messages, persisted):
+        for _typed, kept in zip(attack.messages, persisted):
             assert kept in _chat_texts(user)  # quoted, inside the chat block of the user message
             if len(kept) >= 8:  # shorter ones ("hi", once the gate stripped the hidden tag characters) prove nothing
                 assert kept not in system and _quoted(kept) not in system

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 
 from streamctx.audio import audio_decode, audio_segments
-from streamctx.audio.heard import HeardSegment, loop_cut, norm, segments_judge, unpublished
 from streamctx.audio.endpointing import Cut
+from streamctx.audio.heard import HeardSegment, loop_cut, norm, segments_judge, unpublished
 from streamctx.audio.utterances import _commit, _Committed, _transcribe_cut
 from streamctx.types import AudioChunk, TimedSegment
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.management import call_command
 
 from chat.selectors import context_latest
-from streamctx.models import StreamContextRecord
 from chatter_site.lib.runtime import EXIT_SOURCE_YIELDED
+from streamctx.models import StreamContextRecord
 from streamctx.pipeline import ROOM_BUSY, StreamContextSession, new_source_id, paced
 from streamctx.scripted import script_load, script_playback
 from streamctx.services import stream_source_claim, stream_source_owner

@@ -13,7 +13,14 @@ from typing import Any
 from chatter_site.lib.offline_llm.banks import DEMO_BANKS, Bank
 from chatter_site.lib.offline_llm.generic_banks import GENERIC_BANKS
 from chatter_site.lib.offline_llm.phrases import SLOT_KINDS, NounPhrase, noun_phrase, phrases_from, phrases_in
-from chatter_site.lib.offline_llm.prompt import as_terms, author_name, read_block, request_seed, safe_terms, texts_by_role
+from chatter_site.lib.offline_llm.prompt import (
+    as_terms,
+    author_name,
+    read_block,
+    request_seed,
+    safe_terms,
+    texts_by_role,
+)
 from chatter_site.lib.offline_llm.voice import Voice, emotes_for, voice_apply, voice_from_card
 
 EVENT_KINDS = ("big_laugh", "fail", "clutch", "chat_question", "scene_change", "chat_spike")

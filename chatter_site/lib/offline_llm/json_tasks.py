@@ -20,7 +20,6 @@ from chatter_site.lib.offline_llm.prompt import (
     words_of,
 )
 
-
 FACT_VERBS = (
     r"is|are|was|were|likes|loves|hates|prefers|has|plays|mains|enjoys|wants|owns|uses|watches|supports|thinks|calls|said"
 )

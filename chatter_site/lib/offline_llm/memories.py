@@ -10,7 +10,14 @@ from collections import defaultdict
 from typing import Any
 
 from chatter_site.lib.offline_llm.phrases import noun_phrase, phrases_in
-from chatter_site.lib.offline_llm.prompt import STEERING_WORDS, STOPWORDS, author_name, read_block, texts_by_role, words_of
+from chatter_site.lib.offline_llm.prompt import (
+    STEERING_WORDS,
+    STOPWORDS,
+    author_name,
+    read_block,
+    texts_by_role,
+    words_of,
+)
 
 PREFERENCE_RE = re.compile(
     r"(?i)^(?:honestly |tbh |ngl )?i (?:really |just |absolutely )?(love|like|hate|prefer|enjoy|main|can't stand|adore)\s+(.{3,80}?)[.!]*$"
