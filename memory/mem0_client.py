@@ -213,7 +213,7 @@ def _bound_clients(memory: Any, llm: dict[str, Any]) -> None:
     client waits forever. Attributes are looked up defensively: they are Mem0's and Chroma's."""
     for component in (getattr(memory, "embedding_model", None), getattr(memory, "llm", None)):
         client = getattr(component, "client", None)
-        if client is not None and hasattr(client, "with_options"):
+        if component is not None and client is not None and hasattr(client, "with_options"):
             component.client = client.with_options(timeout=llm["timeout"], max_retries=llm["max_retries"])
     session = getattr(getattr(getattr(memory.vector_store, "client", None), "_server", None), "_session", None)
     if session is not None:

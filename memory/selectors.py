@@ -79,7 +79,7 @@ def memory_search(
         remembered = remembered.filter(kind__in=kinds)
     if not remembered.exists():
         return []  # nothing to find: no embedding call, no vector search (and no Mem0 to build)
-    search = {"scope": scope, "query": query[:1000], "top_k": k + SEARCH_OVERFETCH, "kinds": kinds}
+    search: dict[str, Any] = {"scope": scope, "query": query[:1000], "top_k": k + SEARCH_OVERFETCH, "kinds": kinds}
     hits = mem0_hits_bounded(timeout=timeout, **search) if timeout is not None else mem0_hits(**search)
     scores = {hit["id"]: hit.get("score") for hit in hits if hit.get("id")}
     if not scores:

@@ -9,7 +9,7 @@ import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -48,12 +48,14 @@ def _clip(limit: int) -> BeforeValidator:
     return BeforeValidator(lambda value: value[:limit] if isinstance(value, (str, list)) else value)
 
 
-def Text(limit: int, *, min_length: int = 0, description: str | None = None):  # noqa: N802 (a type factory)
-    return Annotated[str, _clip(limit), Field(min_length=min_length, max_length=limit, description=description)]
+def _text(limit: int, *, min_length: int = 0, description: str | None = None) -> tuple[BeforeValidator, Any]:
+    """The metadata of a clipped text (see `_clip`), for `Annotated[str, *_text(...)]`."""
+    return _clip(limit), Field(min_length=min_length, max_length=limit, description=description)
 
 
-def Items(item: type, limit: int):  # noqa: N802 (a type factory)
-    return Annotated[list[item], _clip(limit), Field(default_factory=list, max_length=limit)]
+def _items(limit: int) -> tuple[BeforeValidator, Any]:
+    """The metadata of a clipped list (see `_clip`), for `Annotated[list[X], *_items(...)]`."""
+    return _clip(limit), Field(default_factory=list, max_length=limit)
 
 
 def _origin(value: object) -> object:
@@ -69,35 +71,35 @@ class _Strict(BaseModel):
 
 class NotableMoment(_Strict):
     seq: int | None = Field(default=None, description="The message seq the moment happened at, if known.")
-    text: Text(400, min_length=1)
+    text: Annotated[str, *_text(400, min_length=1)]
 
 
 class Participant(_Strict):
-    name: Text(100, min_length=1)
+    name: Annotated[str, *_text(100, min_length=1)]
     origin: Annotated[Literal["human", "bot", "system"], BeforeValidator(_origin)]
-    role: Text(200, description="What part they played, e.g. 'asked most questions'.") = ""
+    role: Annotated[str, *_text(200, description="What part they played, e.g. 'asked most questions'.")] = ""
 
 
 class Relationship(_Strict):
-    a: Text(100, min_length=1)
-    b: Text(100, min_length=1)
-    kind: Text(60, description="e.g. rivals, friends, mentor, teasing")
-    reason: Text(300) = ""
+    a: Annotated[str, *_text(100, min_length=1)]
+    b: Annotated[str, *_text(100, min_length=1)]
+    kind: Annotated[str, *_text(60, description="e.g. rivals, friends, mentor, teasing")]
+    reason: Annotated[str, *_text(300)] = ""
 
 
 class RunningJoke(_Strict):
-    trigger: Text(200, min_length=1)
-    phrase: Text(200, min_length=1)
+    trigger: Annotated[str, *_text(200, min_length=1)]
+    phrase: Annotated[str, *_text(200, min_length=1)]
 
 
 class ConversationMemoryData(_Strict):
-    summary: Text(2000, min_length=1)
-    topics: Items(Text(80, min_length=1), 20)
-    notable_moments: Items(NotableMoment, 20)
-    participants: Items(Participant, 60)
-    relationships: Items(Relationship, 30)
-    running_jokes: Items(RunningJoke, 20)
-    open_threads: Items(Text(300, min_length=1), 20)
+    summary: Annotated[str, *_text(2000, min_length=1)]
+    topics: Annotated[list[Annotated[str, *_text(80, min_length=1)]], *_items(20)]
+    notable_moments: Annotated[list[NotableMoment], *_items(20)]
+    participants: Annotated[list[Participant], *_items(60)]
+    relationships: Annotated[list[Relationship], *_items(30)]
+    running_jokes: Annotated[list[RunningJoke], *_items(20)]
+    open_threads: Annotated[list[Annotated[str, *_text(300, min_length=1)]], *_items(20)]
 
 
 SYSTEM_PROMPT = """You write the memory of one finished live-chat conversation for a chat community.

@@ -38,7 +38,7 @@ from memory.services.reflection import (
     reflection_run,
     reflection_sweep,
 )
-from memory.services.reflection.pending import _take
+from memory.services.reflection.pending import reflection_range_take
 from memory.tasks import reflection_run_task
 from memory.views.status import reflection_status_view
 from personas.drift import persona_reflect_now
@@ -259,7 +259,7 @@ def test_a_range_left_by_a_flusher_that_died_still_becomes_its_job(sent):
     room, persona = witnessed_room()
     scope = scope_for(room.slug, persona.handle)
     taken_at = timezone.now().timestamp()
-    _take(scope, force=True, now=taken_at)  # taken out of Redis, then the flusher died
+    reflection_range_take(scope, force=True, now=taken_at)  # taken out of Redis, then the flusher died
 
     assert reflection_pending(room_slug=room.slug, handle=persona.handle) is None
     assert reflection_flush(now=taken_at + 1) == 0  # maybe still in progress elsewhere: left alone

@@ -15,7 +15,12 @@ from chatter_site.lib.jobs import job_kind, job_kind_sweep, job_retry
 from memory import enqueue
 from memory.mem0_client import scope_for
 from memory.models import ReflectionJob
-from memory.services.reflection.pending import _job_from_range, _resend_deadline, _settle_taken, _take
+from memory.services.reflection.pending import (
+    reflection_job_from_range,
+    reflection_range_settle,
+    reflection_range_take,
+    reflection_resend_deadline,
+)
 
 log = logging.getLogger("chatter.memory.reflection")
 
@@ -40,9 +45,9 @@ def reflection_request(
     """
     scope = scope_for(room_slug, handle)
     jobs: list[ReflectionJob] = []
-    taken = _take(scope, force=True, now=time.time())
+    taken = reflection_range_take(scope, force=True, now=time.time())
     if taken is not None:
-        jobs.append(_settle_taken(*taken, priority=priority))
+        jobs.append(reflection_range_settle(*taken, priority=priority))
     waiting = list(
         ReflectionJob.objects.filter(scope=scope, status__in=[ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED])
         .exclude(pk__in=[job.pk for job in jobs])
@@ -57,7 +62,7 @@ def reflection_request(
         first_seq = max(witnessed_from_seq, covered + 1)
         if first_seq <= room_last:
             item = {"scope": scope, "room": room_slug, "handle": handle, "first_seq": first_seq, "last_seq": room_last}
-            job, _ = _job_from_range(item, priority=priority)
+            job, _ = reflection_job_from_range(item, priority=priority)
             if job.status == ReflectionJob.Status.PENDING:
                 enqueue.reflection_run_send(job)
             jobs.append(job)
@@ -80,10 +85,10 @@ def reflection_prioritize(*, job_ids: list[int], priority: int = ReflectionJob.P
         now = timezone.now()
         waiting = ReflectionJob.objects.filter(
             pk=job_id, status__in=[ReflectionJob.Status.PENDING, ReflectionJob.Status.FAILED]
-        ).update(status=ReflectionJob.Status.PENDING, priority=priority, leased_until=None, next_attempt_at=_resend_deadline(now))
+        ).update(status=ReflectionJob.Status.PENDING, priority=priority, leased_until=None, next_attempt_at=reflection_resend_deadline(now))
         dead = waiting or ReflectionJob.objects.filter(pk=job_id, status=ReflectionJob.Status.DEAD).update(
             status=ReflectionJob.Status.PENDING, priority=priority, attempts=0, last_error="", leased_until=None,
-            finished_at=None, next_attempt_at=_resend_deadline(now),
+            finished_at=None, next_attempt_at=reflection_resend_deadline(now),
         )
         if waiting or dead:
             moved += 1

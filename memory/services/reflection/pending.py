@@ -99,7 +99,7 @@ def reflection_idempotency_key(*, scope: str, first_seq: int, last_seq: int) -> 
 
 def _run_note(*, room_slug: str, witnessed: dict[str, list[int]], expected: str, new_cursor: str) -> bool:
     keys = [PENDING_INDEX_KEY, noted_key(room_slug)]
-    args = [f"{time.time():.3f}", room_slug, expected, new_cursor]
+    args: list[str | int] = [f"{time.time():.3f}", room_slug, expected, new_cursor]
     for handle, seqs in witnessed.items():
         if not seqs:
             continue
@@ -127,12 +127,12 @@ def reflection_note_room(*, room_slug: str, after_seq: int | None, up_to_seq: in
 # --- 2. pending ranges become jobs ------------------------------------------------------------------
 
 
-def _resend_deadline(now: datetime) -> datetime:
+def reflection_resend_deadline(now: datetime) -> datetime:
     """For a pending job: when the sweep sends it again if no worker has started it by then."""
     return now + timedelta(seconds=settings.REFLECTION_LEASE_SECONDS)
 
 
-def _job_from_range(item: dict[str, Any], *, priority: int) -> tuple[ReflectionJob, bool]:
+def reflection_job_from_range(item: dict[str, Any], *, priority: int) -> tuple[ReflectionJob, bool]:
     now = timezone.now()
     key = reflection_idempotency_key(scope=item["scope"], first_seq=item["first_seq"], last_seq=item["last_seq"])
     return ReflectionJob.objects.get_or_create(
@@ -145,7 +145,7 @@ def _job_from_range(item: dict[str, Any], *, priority: int) -> tuple[ReflectionJ
             "first_seq": item["first_seq"],
             "last_seq": item["last_seq"],
             "max_attempts": settings.REFLECTION_MAX_ATTEMPTS,
-            "next_attempt_at": _resend_deadline(now),
+            "next_attempt_at": reflection_resend_deadline(now),
             "correlation_id": _first_message_correlation(room_slug=item["room"], seq=item["first_seq"]) or new_correlation_id(),
         },
     )
@@ -156,10 +156,10 @@ def _first_message_correlation(*, room_slug: str, seq: int) -> str:
     return Message.objects.filter(room__slug=room_slug, seq=seq).values_list("correlation_id", flat=True).first() or ""
 
 
-def _settle_taken(key: str, value: bytes | str, *, priority: int) -> ReflectionJob:
+def reflection_range_settle(key: str, value: bytes | str, *, priority: int) -> ReflectionJob:
     """A range taken out of Redis becomes its job row (idempotent), is sent, and leaves the taken hash."""
     item = json.loads(value)
-    job, created = _job_from_range(item, priority=priority)
+    job, created = reflection_job_from_range(item, priority=priority)
     if job.status == ReflectionJob.Status.PENDING:
         # A re-send of an existing pending job (a flusher died after creating it) is harmless:
         # whichever message comes second finds the job claimed and returns.
@@ -170,7 +170,7 @@ def _settle_taken(key: str, value: bytes | str, *, priority: int) -> ReflectionJ
     return job
 
 
-def _take(scope: str, *, force: bool, now: float) -> tuple[str, bytes] | None:
+def reflection_range_take(scope: str, *, force: bool, now: float) -> tuple[str, bytes] | None:
     value = redis_client().register_script(_TAKE_LUA)(
         keys=[pending_key(scope), PENDING_INDEX_KEY, TAKEN_KEY],
         args=[scope, settings.REFLECTION_BATCH_MESSAGES, f"{now - settings.REFLECTION_FLUSH_SECONDS:.3f}", "1" if force else "0", f"{now:.3f}"],
@@ -187,11 +187,11 @@ def reflection_flush(*, now: float | None = None, force: bool = False) -> int:
     settled = 0
     for key, value in client.hgetall(TAKEN_KEY).items():
         if json.loads(value).get("taken_at", 0) < now - TAKEN_RECOVER_AFTER_SECONDS:
-            _settle_taken(key.decode(), value, priority=ReflectionJob.Priority.CHAT)
+            reflection_range_settle(key.decode(), value, priority=ReflectionJob.Priority.CHAT)
             settled += 1
     for raw_scope in client.zrange(PENDING_INDEX_KEY, 0, -1):
-        taken = _take(raw_scope.decode(), force=force, now=now)
+        taken = reflection_range_take(raw_scope.decode(), force=force, now=now)
         if taken is not None:
-            _settle_taken(*taken, priority=ReflectionJob.Priority.CHAT)
+            reflection_range_settle(*taken, priority=ReflectionJob.Priority.CHAT)
             settled += 1
     return settled
