@@ -34,7 +34,7 @@ def reflection_request(
     *,
     room_slug: str,
     handle: str,
-    priority: int = ReflectionJob.Priority.MODERATOR,
+    priority: int = ReflectionJob.Priority.MODERATOR,  # type: ignore[assignment]  # a Django choice: typed as its (value, label) tuple without django-stubs
     witnessed_from_seq: int | None = None,
 ) -> list[ReflectionJob]:
     """An explicit request (a moderator's "reflect now"): reflect on what the scope has not yet, first.
@@ -77,7 +77,9 @@ def reflection_retry(*, job_ids: list[int]) -> int:
     return job_retry(job_kind(enqueue.REFLECTION_JOBS), job_ids=job_ids)
 
 
-def reflection_prioritize(*, job_ids: list[int], priority: int = ReflectionJob.Priority.MODERATOR) -> int:
+def reflection_prioritize(
+    *, job_ids: list[int], priority: int = ReflectionJob.Priority.MODERATOR  # type: ignore[assignment]  # a Django choice: typed as its (value, label) tuple without django-stubs
+) -> int:
     """Run these jobs next: pending, failed and dead ones become pending at `priority` and are sent
     (a dead letter also gets a fresh set of attempts)."""
     moved = 0

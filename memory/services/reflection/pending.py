@@ -187,11 +187,11 @@ def reflection_flush(*, now: float | None = None, force: bool = False) -> int:
     settled = 0
     for key, value in client.hgetall(TAKEN_KEY).items():
         if json.loads(value).get("taken_at", 0) < now - TAKEN_RECOVER_AFTER_SECONDS:
-            reflection_range_settle(key.decode(), value, priority=ReflectionJob.Priority.CHAT)
+            reflection_range_settle(key.decode(), value, priority=ReflectionJob.Priority.CHAT)  # type: ignore[arg-type]  # a Django choice: typed as its (value, label) tuple without django-stubs
             settled += 1
     for raw_scope in client.zrange(PENDING_INDEX_KEY, 0, -1):
         taken = reflection_range_take(raw_scope.decode(), force=force, now=now)
         if taken is not None:
-            reflection_range_settle(*taken, priority=ReflectionJob.Priority.CHAT)
+            reflection_range_settle(*taken, priority=ReflectionJob.Priority.CHAT)  # type: ignore[arg-type]  # a Django choice: typed as its (value, label) tuple without django-stubs
             settled += 1
     return settled
