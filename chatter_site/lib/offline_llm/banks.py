@@ -19,7 +19,7 @@ HANK: Bank = {
              "THIS RUN THOUGH!!", "{move} LOOKS CLEAN!!", "FEELING IT TODAY!!", "BIG THINGS COMING!!", "ALL GAS NO BRAKES!!",
              "CHAT WE'RE EATING!!", "NO THOUGHTS JUST HYPE!!", "BIGGEST RUN YET!!", "LOCKED AND LOADED!!", "THE VIBES ARE UNREAL!!",
              "GOOSEBUMPS CHAT!!", "HYPE NEVER STOPS!!"),
-    "loved": ("{topic} HYPE!!", "MORE {topic}!!", "{topic} IS EVERYTHING!!", "I LIVE FOR {topic}!!"),
+    "loved": ("{topic} HYPE!!", "MORE {topic}!!", "{topic} IS EVERYTHING!!", "I LIVE FOR THE {topic}!!"),
     "hated": ("NO {hated}!!", "FORGET {hated}!!", "{hated}? BORING!!"),
     "ask_chat": ("WHO'S HYPED?!", "PB TODAY CHAT?!", "CHAT YOU READY?!"),
     "reply": ("FACTS!!", "100 PERCENT!!", "SAY IT LOUDER!!", "W TAKE!!", "EXACTLY!!", "YOU GET IT!!"),
@@ -217,7 +217,7 @@ FELIX: Bank = {
 
 LORE: Bank = {
     "clutch": ("notice how the hammer missed by exactly one pixel, as if something held it back, don't you think?", "ok but winning at one HP is the hero's fate in every legend of this world, isn't it?", "ok but notice how he always survives on one HP, almost like the game wants him to win?",
-               "notice how the {object} glowed right before that clutch, the prophecy is real, isn't it?",
+               "notice how the {thing} glowed right before that clutch, the prophecy is real, isn't it?",
                "ok but surviving the hammer at one HP is exactly what the old mural shows, coincidence?"),
     "fail": ("notice how the {place} always takes the runner who rushes, is that the curse from the item text?", "ok but falling there is exactly what happened to the old king's knight, is history repeating itself?", "ok but maybe the {move} failed because the game knows he skipped the story, did anyone think of that?",
              "notice how he always dies right after skipping lore, is the game punishing him?",
@@ -281,8 +281,8 @@ SAM: Bank = {
 
 BEA: Bank = {
     "clutch": ("the music swelled right at the clutch, perfect timing", "that clutch landed right on the drop, the soundtrack knew", "one hp on the downbeat, the music nailed that moment"),
-    "fail": ("the music dipped right as the {named} happened, brutal timing", "and the music cuts to silence, oof, brutal", "the bassline went minor right as he fell, fitting", "rough one, even the tempo felt sad there"),
-    "big_laugh": ("the {np} landed right on the beat, comedy and music in sync", "that laugh was perfectly on beat honestly", "chat laughing in perfect harmony right now, love it"),
+    "fail": ("the music dipped right as the {move} happened, brutal timing", "and the music cuts to silence, oof, brutal", "the bassline went minor right as he fell, fitting", "rough one, even the tempo felt sad there"),
+    "big_laugh": ("the {named} landed right on the beat, comedy and music in sync", "that laugh was perfectly on beat honestly", "chat laughing in perfect harmony right now, love it"),
     "chat_question": ("the {move} has the better soundtrack moment, take it", "i'd take the risk, the music is building for it", "the safe route has the better bassline though"),
     "scene_change": ("the {place} theme is coming up, i've been waiting for that bassline", "listen to that intro, the strings are beautiful", "new level, new track, let's hear that intro", "the {place} music is coming, turn the music up",
                      "key change incoming, this next track is gorgeous"),
@@ -296,7 +296,7 @@ BEA: Bank = {
     "hated": ("please no {hated}, my poor ears can't take it", "{hated} is ruining a perfectly good mix"),
     "ask_chat": ("does anyone know who composed this soundtrack?", "what's everyone's favourite track on the soundtrack so far?"),
     "reply": ("yes, that's exactly the vibe this track is going for", "agreed, it's all about the groove and the timing"),
-    "answer_yesno": ("yes, and it sounded great with the music too", "i think so, the music certainly thought so"),
+    "answer_yesno": ("yes, and it sounded great with the music too", "i think so, and the music swelled right on cue"),
     "answer_opinion": ("the {q} had a great rhythm to it honestly", "smooth as a good bassline, loved it"),
     "answer_rate": ("a solid {score}, that bassline carries the whole track", "{score}, the key change alone earns it"),
     "answer_should": ("keep going, this track is too good to reset on", "reset, and let the intro play again"),

@@ -304,28 +304,25 @@ def respond(*, handle: str, situation: Situation, voice: Voice, rng: random.Rand
     return min(options, key=lambda o: (_norm(o[1]) in avoid, order.get(o[0], -1), rng.random()))
 
 
+# Concepts a catchphrase fits: a reaction or banter. Not a greeting, an answer, a reply or advice,
+# where a stock phrase beside the line reads as a non sequitur.
+CATCHPHRASE_CONCEPTS = frozenset({"idle", "fail", "clutch", "big_laugh", "chat_spike"})
+
+
 def _catchphrase(voice: Voice, line: str, rng: random.Random, concept: str, avoid: set[str]) -> str:
-    """Now and then the persona's catchphrase, always whole: a line of its own, or beside the line
-    when that keeps the voice's habits (its opener first, its closing question last)."""
-    if not voice.catchphrases or concept.startswith("answer_") or rng.random() >= 0.14:
+    """Now and then the persona's catchphrase, always whole and never spliced into a line: a line of
+    its own, or a sentence after a line that ends one (a sentence voice's)."""
+    if not voice.catchphrases or concept not in CATCHPHRASE_CONCEPTS or rng.random() >= 0.14:
         return line
     phrase = rng.choice(voice.catchphrases)
     if phrase.lower() in line.lower() or _norm(phrase) in avoid:
         return line  # said just now: once is a catchphrase, twice in a row is a tic
     alone_ok = len(phrase.split()) >= max(2, voice.min_words // 2)
-    if voice.case == "sentence":
+    if voice.case == "sentence" and phrase.endswith((".", "!", "?")):
         return f"{line} {phrase}" if len((line + " " + phrase).split()) <= voice.max_words + 6 else line
-    if voice.max_words <= 7:
-        return phrase  # a short voice's catchphrase is a whole line of its own
-    opened = any(line.lower().startswith(o.lower()) for o in voice.openers)
-    phrase_opens = any(phrase.lower().startswith(o.lower()) for o in voice.openers)
-    if opened or phrase_opens:
-        return phrase if alone_ok else line
-    if phrase.endswith(("!", "?", ".")):
-        return f"{phrase} {line}" if line.endswith("?") else f"{line} {phrase}"
-    if line.endswith("?") or rng.random() < 0.5:
-        return f"{phrase}, {line}"  # a question keeps its question mark at the end
-    return f"{line}, {phrase}"
+    if voice.max_words <= 7 or alone_ok:
+        return phrase  # a whole line of its own
+    return line
 
 
 def _generic_voicing(voice: Voice, line: str, rng: random.Random, concept: str) -> str:

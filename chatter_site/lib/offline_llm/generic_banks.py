@@ -12,7 +12,7 @@ SHORT: Bank = {
     "clutch": ("no way", "what a save", "clutch", "he did it", "huge play", "that {np} though"),
     "fail": ("oof", "rip", "unlucky", "so close", "next time", "not the {np}"),
     "big_laugh": ("i'm crying", "so funny", "lmao stop", "clip that"),
-    "chat_question": ("go for it", "play it safe", "risk it", "the {np}"),
+    "chat_question": ("go for it", "play it safe", "risk it", "the {spot}"),
     "scene_change": ("new level", "here we go", "{place} time", "ooh fresh area"),
     "chat_spike": ("chat is wild", "so much spam", "chat woke up"),
     "wave": ("joining in", "spam it", "everyone together"),
@@ -91,30 +91,30 @@ LONG: Bank = {
     "answer_what": ("I honestly do not know, but I would love to hear if anyone here does.",),
 }
 
-# Lines that name the moment a reaction is about ({np}: any noun phrase), and greetings for a
+# Lines that name the moment a reaction is about (typed slots as in moment_banks.py), and greetings for a
 # streamer's "welcome back" (chat.py's `_reacting`), per tier.
 MOMENT_LINES: dict[str, Bank] = {
     "short": {
-        "clutch": ("the {np}, wow", "beat the {np}"), "fail": ("rip, the {np}", "the {np} again"),
-        "big_laugh": ("the {np} lol", "clip the {np}"), "chat_question": ("take the {np}",),
-        "scene_change": ("the {np} now", "ooh, the {np}"), "chat_spike": ("chat saw the {np}",),
+        "clutch": ("the {np}, wow", "beat the {object}"), "fail": ("rip, the {np}", "the {np} again"),
+        "big_laugh": ("the {np} lol", "clip the {named}"), "chat_question": ("take the {spot}",),
+        "scene_change": ("the {named} now", "ooh, the {np}"), "chat_spike": ("chat saw the {np}",),
         "greet": ("welcome back", "we're back", "welcome back chat"),
     },
     "medium": {
-        "clutch": ("he beat the {np}, i can't believe it", "the {np} went perfectly, wow"),
-        "fail": ("the {np} got him again, unlucky", "that {np} is brutal tonight"),
-        "big_laugh": ("the {np} had me laughing so hard", "okay the {np} was hilarious"),
-        "chat_question": ("the {np} seems worth the risk to me",),
-        "scene_change": ("the {np} is next, this should be fun", "here comes the {np}"),
+        "clutch": ("he beat the {object}, i can't believe it", "the {move} went perfectly, wow"),
+        "fail": ("the {object} got him again, unlucky", "that {named} is brutal tonight"),
+        "big_laugh": ("the {np} had me laughing so hard", "okay the {named} was hilarious"),
+        "chat_question": ("the {spot} seems worth the risk to me",),
+        "scene_change": ("the {spot} is next, this should be fun", "here comes the {np}"),
         "chat_spike": ("everyone is talking about the {np} now",),
         "greet": ("welcome back, good to see you all", "welcome back everyone, let's go"),
     },
     "long": {
-        "clutch": ("Getting past the {np} like that was one of the best moments of the stream so far.",),
-        "fail": ("The {np} ended that attempt, which is a shame, because the run looked promising.",),
+        "clutch": ("Getting past the {object} like that was one of the best moments of the stream so far.",),
+        "fail": ("The {named} ended that attempt, which is a shame, because the run looked promising.",),
         "big_laugh": ("The {np} turned into the funniest moment of the stream, and I am still laughing.",),
-        "chat_question": ("The {np} seems worth the risk to me, as long as the run is still on pace.",),
-        "scene_change": ("The {np} is next, and I am curious to see how this part of the run goes.",),
+        "chat_question": ("The {spot} seems worth the risk to me, as long as the run is still on pace.",),
+        "scene_change": ("The {spot} is next, and I am curious to see how this part of the run goes.",),
         "chat_spike": ("Everyone in chat seems to be talking about the {np} at once, which is fair enough.",),
         "greet": ("Welcome back, everyone; it is good to see the stream running again.",
                   "Welcome back, and I hope the break was as relaxing as it sounded."),

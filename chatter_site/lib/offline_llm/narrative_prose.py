@@ -18,6 +18,8 @@ from chatter_site.lib.offline_llm.prompt import read_block, texts_by_role
 MEMORY_LINE_RE = re.compile(r"^\[(?P<kind>\w+), (?P<confidence>\w+), room (?P<room>[\w-]+)\](?: \(about (?P<about>[^)]+)\))?(?: \(remembered by (?P<by>[^)]+)\))? (?P<text>.+)$")
 FIRST_VISIT_RE = re.compile(r"(?i)\b(?:first time here|first visit|new to the room)\b")
 # Deictic questions ("whether that was …") lose their referent once retold; they are left out.
+OPINION_RE = re.compile(r"(?i)\b(?:loves?|likes?|hates?|mains?|favourite|pushed back|disagreed|called my take)\b")
+QUESTION_RE = re.compile(r"(?i)\basked\b")
 DANGLING_RE = re.compile(r"(?i)\bwhether (?:that|this|it|there)\b|\b(?:there|that one)\s*$")
 
 
@@ -90,9 +92,22 @@ def persona_story(handle: str, memories: list[dict], where: str) -> str:
         parts.append(pick((f"I hope {names} {come} back; a first visit is when a chat shows whether it is friendly.",
                            f"I want {names} to find the room as welcoming the second time."), handle, names))
     else:
-        parts.append(pick(("These are the people who made the room feel like mine.",
-                           "That is the room as I know it: people with opinions, and me answering them."), handle))
+        parts.append(_closing(handle, [m for m in usable if m.get("about")]))
     return " ".join(parts)
+
+
+def _closing(handle: str, memories: list[dict]) -> str:
+    """The last sentence says what the facts were: opinions, questions, both, or neither."""
+    opinions = any(m["kind"] == "preference" or OPINION_RE.search(m["text"]) for m in memories)
+    questions = any(QUESTION_RE.search(m["text"]) for m in memories)
+    if opinions and questions:
+        return "That is the room as I know it: people with opinions, and me answering them."
+    if opinions:
+        return "That is the room as I know it: people who say plainly what they like and what they do not."
+    if questions:
+        return "That is the room as I know it: people with questions, and me doing my best to answer them."
+    return pick(("These are the people who made the room feel like mine.",
+                 "That is what I know of the people here so far, and I would like to know more."), handle)
 
 
 def _third_person(text: str, who: str) -> str:
@@ -109,21 +124,29 @@ def viewer_story(username: str, memories: list[dict], where: str) -> str:
     if first_visit:
         who = first_visit[0].get("by") or "the cast"
         parts = [f"{username} is new to {where}: they told {who} it was their first visit."]
-    elif len(about) >= 3 or len(by) >= 2:
-        knows = f"{by[0]} and {by[1]} know them" if len(by) >= 2 else f"{by[0] if by else 'the cast'} knows them"
-        parts = [f"{username} is a familiar name in {where}; {knows}."]
-    elif about:
-        parts = [f"{username} has talked with {by[0] if by else 'the cast'} in {where}."]
-    else:
+    elif not about:
         return f"{username} has been in {where}, but the cast does not know much about them yet."
     told: set = set()
+    retold: list[str] = []
+    cited: list[str] = []
     for memory in about:
         # Two personas remembering the same question in other words is one fact about the viewer.
         key = frozenset(p.text for p in phrases_in(memory["text"])) or memory["text"].lower()
         if memory in first_visit or key in told or len(told) >= 3:
             continue
         told.add(key)
-        parts.append(_sentence(_third_person(memory["text"], memory.get("by") or "one of the personas")))
+        who = memory.get("by") or "one of the personas"
+        cited += [who] if memory.get("by") and who not in cited else []
+        retold.append(_sentence(_third_person(memory["text"], who)))
+    if not first_visit:
+        # Everyone the narrative cites is named among those who know the viewer.
+        known = cited + [b for b in by if b not in cited][: max(0, 2 - len(cited))]
+        if len(about) >= 3 or len(by) >= 2:
+            names = ", ".join(known[:-1]) + f" and {known[-1]}" if len(known) >= 2 else (known[0] if known else "the cast")
+            parts = [f"{username} is a familiar name in {where}; {names} {'know' if len(known) >= 2 else 'knows'} them."]
+        else:
+            parts = [f"{username} has talked with {known[0] if known else 'the cast'} in {where}."]
+    parts += retold
     kinds = {m["kind"] for m in about}
     if len(parts) == 1:
         parts.append("Beyond that the cast knows little about them so far.")

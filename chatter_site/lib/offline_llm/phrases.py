@@ -33,29 +33,40 @@ VAGUE_NOUNS = frozenset(
 EXTRA_STOPWORDS = frozenset(
     "gonna wanna gotta ok okay alright yeah yep nope hey hi hello please thanks thank welcome whatever "
     "another every each many much few several enough such own same other others next last first "
-    "sure vs versus via per".split()
+    "sure vs versus via per haha hahaha lol lmao omg wow oops ugh".split()
 )
-# What a phrase's head says it is, for slots that want one kind: "{move} has a 1f window" wants a
-# trick, "{place} music" a place, "{thing} glowed" an object. A head in none of them fits only {np}.
-MOVE_HEADS = frozenset(
-    "clip skip parry jump dodge boost trick split combo tech route strat strategy glitch slide dash setup "
-    "throw shot hit roll block counter grab zip warp cycle backflip wallclip".split()
-)
-PLACE_HEADS = frozenset(
-    "level cavern cave area stage section phase arena room world zone map dungeon castle temple tower forest "
-    "bridge floor ledge platform city village swamp desert mountain chamber hall rush".split()
-)
-THING_HEADS = frozenset(
-    "boss hammer shockwave fireball sword shield door mural crystal wall enemy dragon monster knight king statue "
-    "chest potion weapon bow trap lava spikes orb boulder golem".split()
-)
+# Typed slots: a phrase's kind is its head noun's kind in HEAD_KINDS (extend a kind by adding a word); a
+# head in none is "any" and fits only {np}. SLOT_KINDS says which kinds each bank slot takes.
+HEAD_KINDS: dict[str, frozenset[str]] = {
+    "place": frozenset(
+        "level cavern cave area stage section phase arena room world zone map dungeon castle temple tower forest "
+        "bridge floor ledge platform city village swamp desert mountain chamber hall rush route split path".split()
+    ),
+    "move": frozenset(
+        "clip skip parry jump dodge boost trick combo tech strat strategy glitch slide dash setup throw shot hit "
+        "roll block counter grab zip warp cycle backflip wallclip".split()
+    ),
+    "thing": frozenset(
+        "hammer shockwave fireball sword shield door mural crystal wall statue chest potion weapon bow trap lava spikes "
+        "orb boulder item rune runes key relic crown banner".split()
+    ),
+    "creature": frozenset("boss enemy dragon monster knight king golem miniboss guard beast".split()),
+    "music": frozenset("music theme track song soundtrack bassline melody tune beat drop chorus".split()),
+    "moment": frozenset("moment fail clutch attempt run reset wipe death save comeback".split()),
+}
+# Words naming the stream's genre, not a thing in it: as a head ("rush speedrun") they fill no slot.
+GENRE_HEADS = frozenset("speedrun speedruns stream streams playthrough gameplay walkthrough marathon category game".split())
 SLOT_KINDS: dict[str, frozenset[str]] = {
-    "move": frozenset({"move"}),
     "place": frozenset({"place"}),
+    "move": frozenset({"move"}),
     "thing": frozenset({"thing"}),
-    "spot": frozenset({"move", "place"}),  # a named part of the run
-    "object": frozenset({"thing", "place"}),
-    "named": frozenset({"move", "place", "thing"}),
+    "creature": frozenset({"creature"}),
+    "music": frozenset({"music"}),
+    "moment": frozenset({"moment"}),
+    "spot": frozenset({"move", "place"}),  # a named part of the run: where or how time is won or lost
+    "foe": frozenset({"thing", "creature"}),  # what acts on the runner
+    "object": frozenset({"thing", "place", "creature"}),  # what is met, survived or looked at
+    "named": frozenset({"move", "place", "thing", "creature"}),  # any concrete part of the game
 }
 DETERMINERS = frozenset("the a an this that these those my your our his her their its some any".split())
 WORD_RE = re.compile(r"[A-Za-z][A-Za-z'-]*")
@@ -71,17 +82,16 @@ class NounPhrase:
         return self.text.split()
 
     @property
-    def kinds(self) -> frozenset[str]:
+    def kind(self) -> str:
+        """The head noun's kind (HEAD_KINDS), or "any"."""
         head = self.words[-1]
-        return frozenset(
-            kind for kind, heads in (("move", MOVE_HEADS), ("place", PLACE_HEADS), ("thing", THING_HEADS)) if head in heads
-        )
+        return next((kind for kind, heads in HEAD_KINDS.items() if head in heads), "any")
 
     def fits(self, slot: str) -> bool:
-        """Whether this phrase may fill the slot: {np} takes any, the others their kind, never a plural."""
+        """Whether this phrase may fill the slot: {np} takes any kind, the others their kinds, never a plural."""
         if slot == "np":
             return True
-        return not self.plural and bool(self.kinds & SLOT_KINDS.get(slot, frozenset()))
+        return not self.plural and self.kind in SLOT_KINDS.get(slot, frozenset())
 
 
 @lru_cache(maxsize=4096)
@@ -182,8 +192,8 @@ def phrases_from(*, keywords: list[str], evidence: str = "", prefer_evidence: bo
     With `prefer_evidence`, what the streamer just said comes first (an event's line); phrases both
     sources share lead either way.
     """
-    from_keywords = [p for p in (noun_phrase(k) for k in keywords) if p is not None and specific(p)]
-    from_evidence = phrases_in(evidence)
+    from_keywords = [p for p in (noun_phrase(k) for k in keywords) if p is not None and specific(p) and p.words[-1] not in GENRE_HEADS]
+    from_evidence = [p for p in phrases_in(evidence) if p.words[-1] not in GENRE_HEADS]
     shared = [p for p in from_evidence if any(p.text == k.text or p.text in k.text or k.text in p.text for k in from_keywords)]
     ordered = shared + (from_evidence + from_keywords if prefer_evidence else from_keywords + from_evidence)
     seen: set[str] = set()
