@@ -55,8 +55,8 @@ def template_regex(template: str) -> re.Pattern[str]:
         if re.fullmatch(r"\{\w+\}", piece):
             names.append(piece[1:-1])
             parts.append(f"(?P<s{len(names)}_{piece[1:-1]}>.+?)")
-        else:
-            parts.append(re.escape(piece))
+        else:  # "a {score}" may be voiced "an 8/10"
+            parts.append(re.sub(r"\b([Aa])\\ $", r"\1n?\\ ", re.escape(piece)))
     return re.compile("".join(parts) + r"[.!]*", re.IGNORECASE)
 
 

@@ -139,3 +139,10 @@ def test_a_viewers_narrative_names_everyone_it_cites_among_those_who_know_them()
         if persona in rest:
             assert persona in header, text
     assert "FrameDataFelix" in text
+
+
+def test_a_score_of_eight_takes_an() -> None:
+    said = lines("GrumpyGramps", kind="fail", evidence="", keywords=["ice cavern"], n=60,
+                 reply={"author": "tariq", "text": "@GrumpyGramps rate the music out of ten"})
+    assert not any(re.search(r"\ba (?:8|11)\b", line) for line in said)
+    assert any(re.search(r"\ban 8/10\b", line) for line in said), said

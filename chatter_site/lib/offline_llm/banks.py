@@ -185,7 +185,7 @@ FELIX: Bank = {
     "fail": ("the {move} punishes late inputs, that's a classic timeloss", "missed parry is a {frames}f window, that's the run killer on this route",
              "that {move} costs about {secs}s, run's probably dead now", "reset-worthy, nobody recovers {secs}s on this route",
              "the {move} needs a frame perfect input and it was a frame late", "that's the third time the {spot} cost the run today"),
-    "big_laugh": ("the {np} was funny but it cost about {secs}s, worth it for content", "ok that one was funny, even the timer looked embarrassed", "that fall costs {secs}s but it was worth it for content"),
+    "big_laugh": ("the {named} was funny but it cost about {secs}s, worth it for content", "ok that one was funny, even the timer looked embarrassed", "that fall costs {secs}s but it was worth it for content"),
     "chat_question": ("the {move} is worth it, {frames}f window but it saves {secs}s", "the {move} saves {secs}s if you hit it, fine once you're ahead of pace",
                       "take the skip, it's a {frames}f window but the timesave is huge",
                       "safe route is {secs}s slower, only worth it on a PB run"),

@@ -27,6 +27,7 @@ EVENT_KINDS = ("big_laugh", "fail", "clutch", "chat_question", "scene_change", "
 SLOT_RE = re.compile(r"\{(\w+)\}")
 STREAM_SLOTS = {"np", "q", *SLOT_KINDS}
 GREETING_RE = re.compile(r"\b(?:welcome back|we'?re back|i'?m back)\b", re.IGNORECASE)
+AN_RE = re.compile(r"\b([Aa]) (?=(?:8|11|18|80)\b)")
 NEUTRAL_CARD = {"handle": "", "style": "casual, 4 to 12 words", "emotes": []}
 
 
@@ -337,6 +338,7 @@ def _generic_voicing(voice: Voice, line: str, rng: random.Random, concept: str) 
 
 def _finish(line: str, voice: Voice) -> str:
     line = re.sub(r"\s+", " ", line).strip()
+    line = AN_RE.sub(r"\1n ", line)  # "a {score}" drawn as 8/10 or 11: "an 8/10"
     line = voice_apply(line, voice)
     if voice.case == "upper" and line[-1:].isalnum():
         line += "!!" if voice.exclaims else ""
