@@ -87,6 +87,30 @@ def test_the_flagged_frames_are_not_filled_with_that_kind_of_phrase(handle, kind
         assert not re.search(bad, line, re.IGNORECASE), line
 
 
+@pytest.mark.parametrize(("handle", "kind", "evidence", "keywords", "bad"), [
+    ("GrumpyGramps", "clutch", "we made it through the phase", ["phase"], r"the phase would've"),
+    ("GrumpyGramps", "fail", "we lost it on the level", ["level"], r"\bthe level\b"),
+    ("GrumpyGramps", "big_laugh", "what a clutch, hahaha", ["clutch"], r"the clutch was the joke"),
+    ("FrameDataFelix", "clutch", "Clutch! we got him with one HP", ["wall clip"], r"\b1 frames\b"),
+    ("BackseatBarb", "big_laugh", "Hahaha the wall clip", ["wall clip"], r"parry next time"),
+])
+def test_the_fourth_blind_reads_flagged_frames_are_gone(handle, kind, evidence, keywords, bad) -> None:
+    """A game part needs its name ("the second phase", not "the phase"), the frame count agrees, a
+    laugh is not advice, and a nostalgia line wants a thing, not a moment of this run."""
+    for line in lines(handle, kind=kind, evidence=evidence, keywords=keywords, n=80):
+        assert not re.search(bad, line, re.IGNORECASE), line
+
+
+def test_a_named_part_fills_a_slot_and_a_bare_one_does_not() -> None:
+    assert noun_phrase("the phase") is None and noun_phrase("level") is None
+    assert noun_phrase("the second phase") is not None and noun_phrase("ice cavern") is not None
+
+
+def test_a_greeting_opens_with_no_tic() -> None:
+    for line in lines("LoreGoblin", kind="scene_change", evidence="Alright chat, welcome back,", keywords=["back"], n=80):
+        assert not line.lower().startswith("ok but welcome"), line
+
+
 def test_a_bare_singular_topic_gets_its_determiner_when_shouted() -> None:
     card = {**card_of(SPECS["HypeTrainHank"]), "loved_topics": ["clutch"]}
     said = [compose_chat_line(messages(card=card, keywords=["clutch"], chat=[{"author": "x", "text": f"{i}"}])) for i in range(200)]

@@ -91,7 +91,7 @@ MOMENT_LINES: dict[str, Bank] = {
         "chat_spike": ("ok but chat exploding over the {np} is exactly what the prophecy predicted, right?",
                        "notice how everyone saw the {np} at once, are we all part of the lore now?"),
         "greet": ("welcome back, ok but did anyone else notice the new runes on the title screen?",
-                  "ok but welcome back, has anyone solved the mural theory since last time?"),
+                  "welcome back everyone! has anyone solved the mural theory since last time?"),
     },
     "snackattacksam": {
         "clutch": ("that {spot} clutch was sweeter than dessert", "survived the {object}, time for a victory snack",
@@ -119,7 +119,7 @@ MOMENT_LINES: dict[str, Bank] = {
         "fail": ("in my day the {object} took our quarters too, some things never change",
                  "back in my day the {named} would've sent you straight back to the title screen"),
         "big_laugh": ("in my day we laughed at the {np} too, we just did it quietly",
-                      "back in my day the {np} was the joke of the whole arcade, still is"),
+                      "back in my day the {thing} was the joke of the whole arcade, still is"),
         "chat_question": ("in my day we'd never risk the {spot}, we played it safe and finished",
                           "back in my day nobody asked chat about the {np}, we just played"),
         "scene_change": ("in my day the {place} came on a second disk, so be grateful",

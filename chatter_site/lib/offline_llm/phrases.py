@@ -29,6 +29,8 @@ VAGUE_NOUNS = frozenset(
     "someone anyone everyone part kind sort end start moment minute second seconds yes no chat stream viewer "
     "viewers question answer point case fact idea reason number one ones".split()
 )
+# Parts of a game that need a name to mean anything: "the second phase" fills a slot, "the phase" does not.
+VAGUE_ALONE = frozenset("phase section area stage level zone round wave route path split".split())
 # Closed-class and filler words the lexicon may still tag as nouns or adjectives.
 EXTRA_STOPWORDS = frozenset(
     "gonna wanna gotta ok okay alright yeah yep nope hey hi hello please thanks thank welcome whatever "
@@ -116,7 +118,7 @@ def _modifier_ok(word: str) -> bool:
 
 def _head(word: str, *, alone: bool, topic: bool = False) -> NounPhrase | None:
     """The phrase's last word as a noun, with its number; None when it is not one."""
-    if word in VAGUE_NOUNS:
+    if word in VAGUE_NOUNS or alone and word in VAGUE_ALONE:
         return None
     if word in STREAM_NOUNS:
         return NounPhrase(word)
