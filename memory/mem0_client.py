@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import httpx
+from celery.signals import worker_before_create_process
 from django.conf import settings
 
 from chatter_site.lib.errors import ChatterError, ErrorCode
@@ -229,14 +230,12 @@ def _build(config: dict[str, Any]) -> Any:
     vector_store = config["vector_store"]
     if vector_store["provider"] == "chroma":
         _probe_chroma(vector_store["config"]["host"], vector_store["config"]["port"])  # before a 1 s import
-        # chromadb and mem0 are imported here, on first use: a second of imports no other process pays.
-        from chromadb.api.shared_system_client import SharedSystemClient
-
+    Memory, SharedSystemClient = _mem0_modules()
+    if vector_store["provider"] == "chroma":
         if _built_pid != os.getpid():
             # Chroma caches one client system per server, process-wide: never the parent's connections.
             SharedSystemClient.clear_system_cache()
             _built_pid = os.getpid()
-    from mem0 import Memory
 
     settings.MEMORY_DIR.mkdir(parents=True, exist_ok=True)
     memory = Memory.from_config(json.loads(json.dumps(config)))  # Mem0 mutates what it is given
@@ -244,6 +243,24 @@ def _build(config: dict[str, Any]) -> Any:
     held = collection_size(memory, vector_store["provider"])
     embedding_size_check(answered=answered, asked=asked, held=held, collection=settings.MEMORY_COLLECTION)
     return memory
+
+
+def _mem0_modules() -> tuple[Any, Any]:
+    """Mem0's `Memory` and Chroma's `SharedSystemClient`, imported on first use: about a second and
+    70 MB that a process which never opens the memory store (Daphne, beat) does not pay."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+    from mem0 import Memory
+
+    return Memory, SharedSystemClient
+
+
+def _preload_before_fork(**_signal: Any) -> None:
+    # A Celery worker imports them before it forks its pool: the children share those pages and
+    # none pays the import on its first memory job (a cold child's RSS would grow by it mid-run).
+    _mem0_modules()
+
+
+worker_before_create_process.connect(_preload_before_fork, weak=False, dispatch_uid="memory-mem0-preload")
 
 
 def mem0_memory() -> Any:
