@@ -106,6 +106,13 @@ def test_a_named_part_fills_a_slot_and_a_bare_one_does_not() -> None:
     assert noun_phrase("the second phase") is not None and noun_phrase("ice cavern") is not None
 
 
+def test_a_description_is_not_a_name() -> None:
+    assert not phrases_from(keywords=["hardest trick", "best route"], evidence="the hardest trick")
+    assert [p.text for p in phrases_from(keywords=["forest temple"], evidence="")] == ["forest temple"]
+    said = lines("SnackAttackSam", kind="fail", evidence="and I missed the hardest trick", keywords=["hardest trick"], n=60)
+    assert not any("hardest trick" in line for line in said), said
+
+
 def test_a_greeting_opens_with_no_tic() -> None:
     for line in lines("LoreGoblin", kind="scene_change", evidence="Alright chat, welcome back,", keywords=["back"], n=80):
         assert not line.lower().startswith("ok but welcome"), line

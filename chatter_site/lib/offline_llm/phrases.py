@@ -29,6 +29,8 @@ VAGUE_NOUNS = frozenset(
     "someone anyone everyone part kind sort end start moment minute second seconds yes no chat stream viewer "
     "viewers question answer point case fact idea reason number one ones".split()
 )
+# Modifiers that describe rather than name ("the best route"); "hardest" and the like by _superlative.
+SUPERLATIVES = frozenset("best worst most least".split())
 # Parts of a game that need a name to mean anything: "the second phase" fills a slot, "the phase" does not.
 VAGUE_ALONE = frozenset("phase section area stage level zone round wave route path split".split())
 # Closed-class and filler words the lexicon may still tag as nouns or adjectives.
@@ -99,6 +101,11 @@ class NounPhrase:
 @lru_cache(maxsize=4096)
 def _readings(word: str) -> dict[str, tuple[str, ...]]:
     return lemminflect.getAllLemmas(word)
+
+
+def _superlative(word: str) -> bool:
+    """"hardest", "latest": an adjective's -est form (not "forest", whose lemma is itself)."""
+    return word.endswith("est") and any(lemma != word for lemma in _readings(word).get("ADJ", ()))
 
 
 def _looks_inflected(word: str) -> bool:
@@ -180,6 +187,11 @@ def phrases_in(text: str) -> list[NounPhrase]:
     return found
 
 
+def names_a_thing(phrase: NounPhrase) -> bool:
+    """A slot wants a name: not the stream's genre ("rush speedrun") nor a description ("the hardest trick")."""
+    return phrase.words[-1] not in GENRE_HEADS and not any(w in SUPERLATIVES or _superlative(w) for w in phrase.words[:-1])
+
+
 def specific(phrase: NounPhrase) -> bool:
     """A keyword alone names a thing on stream when it is a compound, stream jargon, or a word the
     general lexicon does not know ("speedrun"); "silence" or "health" alone could be about anything.
@@ -194,8 +206,8 @@ def phrases_from(*, keywords: list[str], evidence: str = "", prefer_evidence: bo
     With `prefer_evidence`, what the streamer just said comes first (an event's line); phrases both
     sources share lead either way.
     """
-    from_keywords = [p for p in (noun_phrase(k) for k in keywords) if p is not None and specific(p) and p.words[-1] not in GENRE_HEADS]
-    from_evidence = [p for p in phrases_in(evidence) if p.words[-1] not in GENRE_HEADS]
+    from_keywords = [p for p in (noun_phrase(k) for k in keywords) if p is not None and specific(p) and names_a_thing(p)]
+    from_evidence = [p for p in phrases_in(evidence) if names_a_thing(p)]
     shared = [p for p in from_evidence if any(p.text == k.text or p.text in k.text or k.text in p.text for k in from_keywords)]
     ordered = shared + (from_evidence + from_keywords if prefer_evidence else from_keywords + from_evidence)
     seen: set[str] = set()
