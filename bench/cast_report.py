@@ -70,7 +70,7 @@ SAID_MEDIAN_TARGET, SAID_P90_TARGET = 5.0, 7.0
 DISTINCT_TARGET = 0.90
 EMOTE_NAMES = set(
     "PogChamp HYPERS Pog Clap Kreygasm Kappa FeelsGoodMan PauseChamp BibleThump 5Head EZ monkaS LUL catJAM "
-    "ResidentSleeper Sadge KEKW OMEGALUL PepeHands GG".split()
+    "ResidentSleeper Sadge KEKW OMEGALUL PepeHands GG NotLikeThis".split()
 )
 MENTION_TARGET = 0.90
 CHAIN_TARGET = 3

@@ -14,6 +14,7 @@ from chatter_site.lib.offline_llm.banks import DEMO_BANKS
 from chatter_site.lib.offline_llm.chat import BarkMemory, compose_chat_line, question_kind
 from chatter_site.lib.offline_llm.json_tasks import compose_json
 from chatter_site.lib.offline_llm.phrases import noun_phrase
+from chatter_site.lib.offline_llm.voice import CHEER_EMOTES, MOURNING_FALLBACK, SORROW_EMOTES
 from personas.demo_cast import DEMO_CAST
 
 SPECS = {spec["handle"]: spec for spec in DEMO_CAST}
@@ -65,7 +66,7 @@ def cores_of(line: str, spec: dict) -> list[str]:
     and with or without a catchphrase beside it (some bank lines hold a catchphrase themselves)."""
     core = re.sub(r"^@[\w.-]+ ", "", line)
     words = core.split()
-    while words and words[-1] in set(spec["emotes"]) | {"PogChamp", "KEKW"}:
+    while words and words[-1] in set(spec["emotes"]) | {"PogChamp", "KEKW"} | set(MOURNING_FALLBACK):
         words.pop()
     core = " ".join(words)
     cores = [core]
@@ -122,7 +123,7 @@ def lines_of(handle: str, n: int = 40, **kwargs) -> list[str]:
 
 
 def without_emotes(line: str, handle: str) -> str:
-    return " ".join(w for w in line.split() if w not in SPECS[handle]["emotes"])
+    return " ".join(w for w in line.split() if w not in set(SPECS[handle]["emotes"]) | set(MOURNING_FALLBACK))
 
 
 def test_it_writes_delias_lines_as_sentences() -> None:
@@ -139,6 +140,19 @@ def test_it_makes_hank_shout_in_short_bursts_with_emotes() -> None:
         text = without_emotes(line, "HypeTrainHank")
         assert text == text.upper() and 1 <= len(text.split()) <= 7, line
     assert sum(1 for line in lines if line != without_emotes(line, "HypeTrainHank")) >= len(lines) * 0.6
+
+
+@pytest.mark.parametrize("kind,unfit", [("fail", CHEER_EMOTES), ("clutch", SORROW_EMOTES)])
+def test_it_never_cheers_a_fail_or_mourns_a_clutch(kind, unfit) -> None:
+    """A blind read flagged "UNLUCKY PARRY!! PogChamp Clap Pog": the emotes must fit the moment,
+    even when the room's wave is the other mood; an emote-stacker still emotes at a fail."""
+    wave = ["PogChamp", "Clap"] if kind == "fail" else ["Sadge", "BibleThump"]
+    for handle in SPECS:
+        lines = lines_of(handle, kind=kind, moment=True, wave=wave)
+        for line in lines:
+            assert not set(line.split()) & unfit, (handle, line)
+    hank = lines_of("HypeTrainHank", kind="fail", moment=True, wave=wave)
+    assert sum(1 for line in hank if set(line.split()) & set(MOURNING_FALLBACK)) >= len(hank) * 0.5
 
 
 def test_it_answers_a_mention_by_addressing_the_asker_and_what_they_asked() -> None:

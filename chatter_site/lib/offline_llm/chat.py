@@ -21,7 +21,7 @@ from chatter_site.lib.offline_llm.prompt import (
     safe_terms,
     texts_by_role,
 )
-from chatter_site.lib.offline_llm.voice import Voice, emotes_for, voice_apply, voice_from_card
+from chatter_site.lib.offline_llm.voice import MOURNING_FALLBACK, Voice, emotes_for, voice_apply, voice_from_card
 
 EVENT_KINDS = ("big_laugh", "fail", "clutch", "chat_question", "scene_change", "chat_spike")
 SLOT_RE = re.compile(r"\{(\w+)\}")
@@ -365,7 +365,7 @@ def compose_chat_line(messages: list[dict[str, Any]], *, memory: BarkMemory | No
     voice = voice_from_card(card)
     situation = situation_read(card=card, stream=stream, reply_to=reply_to, moment=moment, voice=voice, rng=rng)
     wave = situation.wave
-    known_emotes = set(voice.emotes) | set(wave)
+    known_emotes = set(voice.emotes) | set(wave) | set(MOURNING_FALLBACK)
     avoid = {_norm(_strip_emotes(str(m.get("text") or ""), known_emotes)) for m in (chat if isinstance(chat, list) else []) if isinstance(m, dict)}
     if memory is not None:
         avoid |= memory.recent_lines(handle.lower())
@@ -377,7 +377,7 @@ def compose_chat_line(messages: list[dict[str, Any]], *, memory: BarkMemory | No
     line = _finish(line, voice)
     if memory is not None:
         memory.remember(handle=handle.lower(), template=template, line=_strip_emotes(line, known_emotes))
-    emotes = emotes_for(voice=voice, wave=wave, rng=rng, force=situation.concept == "wave" and bool(wave))
+    emotes = emotes_for(voice=voice, wave=wave, rng=rng, concept=situation.concept, force=situation.concept == "wave" and bool(wave))
     if emotes:
         line = f"{line} {emotes}"
     if situation.asker:

@@ -115,13 +115,25 @@ def voice_apply(line: str, voice: Voice) -> str:
     return line
 
 
-def emotes_for(*, voice: Voice, wave: list[str], rng: random.Random, force: bool = False) -> str:
-    """The emotes that end a line (often none): the persona's own, or the room's current wave."""
+# Emotes that cheer, and emotes that mourn: a fail is not cheered, a clutch is not mourned.
+CHEER_EMOTES = frozenset({"PogChamp", "Pog", "POGGERS", "HYPERS", "Clap", "Kreygasm", "EZ", "FeelsGoodMan", "catJAM", "5Head"})
+SORROW_EMOTES = frozenset({"BibleThump", "Sadge", "PepeHands", "NotLikeThis", "FeelsBadMan", "ResidentSleeper"})
+MOURNING_FALLBACK = ("NotLikeThis", "BibleThump")  # Twitch's globals for a fail, when a card has none
+_UNFIT_EMOTES = {"fail": CHEER_EMOTES, "clutch": SORROW_EMOTES, "big_laugh": SORROW_EMOTES}
+
+
+def emotes_for(*, voice: Voice, wave: list[str], rng: random.Random, concept: str = "", force: bool = False) -> str:
+    """The emotes that end a line (often none): the persona's own, or the room's current wave, never
+    ones that contradict the moment (a fail is not cheered)."""
     if not (force or rng.random() < voice.emote_rate):
         return ""
-    pool = list(voice.only_emotes or voice.emotes)
-    if wave and voice.emote_rate >= 0.25 and not voice.only_emotes and rng.random() < 0.6:
-        pool = wave[:3]
+    unfit = _UNFIT_EMOTES.get(concept, frozenset())
+    pool = [e for e in voice.only_emotes or voice.emotes if e not in unfit]
+    fitting_wave = [e for e in wave[:3] if e not in unfit]
+    if fitting_wave and voice.emote_rate >= 0.25 and not voice.only_emotes and rng.random() < 0.6:
+        pool = fitting_wave
+    if not pool and concept == "fail" and voice.emote_rate >= 0.5 and not voice.only_emotes:
+        pool = list(MOURNING_FALLBACK)  # an emote-stacker still emotes at a fail, just not a cheer
     if not pool:
         return ""
     count = rng.randint(1, voice.max_emotes) if voice.max_emotes > 1 else 1
