@@ -161,4 +161,12 @@ def test_it_drops_no_word_of_recorded_speech_that_the_whole_file_gets(transcribe
     assert len(reports) >= 2 and any(not report.whole for report in reports)  # it was cut in mid-speech
     # A word heard differently is the model's; a word missing where the whole file has it is the pipeline's.
     assert indices(live, "delete") & indices(whole, "equal") == set(), (whole, live)
-    assert sum(chunk.hyp_end_idx - chunk.hyp_start_idx for chunk in alignment(live) if chunk.type == "insert") == 0, live
+    # Said once: no word comes out twice at a cut (an echo repeats a word said beside it). A word heard
+    # as two ("made" as "the maid" on some CPUs' int8 kernels) is the model's, like any mishearing.
+    echoes = [
+        word
+        for chunk in alignment(live) if chunk.type == "insert"
+        for word in live[chunk.hyp_start_idx:chunk.hyp_end_idx]
+        if word in reference[max(0, chunk.ref_start_idx - 3):chunk.ref_start_idx + 3]
+    ]
+    assert echoes == [], (whole, live)
