@@ -6,9 +6,10 @@ never become markup. No links, images or raw HTML: a living document does not ne
 """
 from __future__ import annotations
 
-import functools
 import html
 import re
+import threading
+from collections import OrderedDict
 
 from django.utils.safestring import SafeString, mark_safe
 
@@ -19,7 +20,11 @@ _QUOTE_RE = re.compile(r"^\s{0,3}>\s?(.*)$")
 _RULE_RE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _CODE_RE = re.compile(r"`([^`\n]+)`")
 _DELIMITER_RE = re.compile(r"\*+|_+")
-_RENDER_CACHE_SIZE = 256
+# The HTML of the versions rendered most recently, bounded in characters (text and HTML), not in
+# entries: a version is up to SCRIBE_MAX_DOCUMENT_CHARS, and 256 of them held ≈30 MB in each process
+# that renders (a worker's pool child renders every new version once, for the live page's frame,
+# and filled it within minutes of the scribe catching up after an outage).
+RENDER_CACHE_CHARS = 2_000_000
 
 
 def _inline(text: str) -> str:
@@ -75,12 +80,52 @@ def _emphasis(escaped: str) -> str:
     return "".join(out)
 
 
+class RenderCache:
+    """Least recently used HTML by text, at most `max_chars` characters of text and HTML in all."""
+
+    def __init__(self, *, max_chars: int) -> None:
+        self.max_chars = max_chars
+        self.hits = 0
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()  # Daphne renders from several threads
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+    def html(self, text: str) -> str:
+        with self._lock:
+            found = self._entries.get(text)
+            if found is not None:
+                self._entries.move_to_end(text)
+                self.hits += 1
+                return found
+        rendered = _render(text)
+        size = len(text) + len(rendered)
+        if size > self.max_chars:
+            return rendered
+        with self._lock:
+            if text not in self._entries:
+                self._entries[text] = rendered
+                self._chars += size
+            while self._chars > self.max_chars:
+                old_text, old_html = self._entries.popitem(last=False)
+                self._chars -= len(old_text) + len(old_html)
+        return rendered
+
+
+render_cache = RenderCache(max_chars=RENDER_CACHE_CHARS)
+
+
 def render_markdown(text: str) -> SafeString:
     # Every read of every version renders it; a version never changes, so its HTML is kept.
-    return mark_safe(_render(text or ""))
+    return mark_safe(render_cache.html(text or ""))
 
 
-@functools.lru_cache(maxsize=_RENDER_CACHE_SIZE)
 def _render(text: str) -> str:
     blocks: list[str] = []
     paragraph: list[str] = []

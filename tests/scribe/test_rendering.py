@@ -1,7 +1,7 @@
 """The document's Markdown subset renders safely (scribe.rendering)."""
 from __future__ import annotations
 
-from scribe.rendering import render_markdown
+from scribe.rendering import RenderCache, render_markdown
 
 
 def test_it_escapes_html_from_any_author():
@@ -30,3 +30,22 @@ def test_it_renders_lists_quotes_and_rules():
 def test_it_makes_no_links_or_attributes():
     html = render_markdown("[click](javascript:alert(1)) <a href='javascript:alert(1)'>x</a>")
     assert "<a" not in html and "href" not in html.replace("&#x27;", "'").replace("&lt;a href", "")
+
+
+def test_it_bounds_the_rendered_versions_it_keeps_by_characters() -> None:
+    # A pool child renders every new version once (the live page's frame): 256 versions of a long
+    # document held ≈30 MB per process; the cache now holds at most its budget of text and HTML.
+    cache = RenderCache(max_chars=100_000)
+    versions = [f"# Version {n}\n\n" + "a line of the document, long enough\n" * 400 for n in range(40)]
+    for text in versions:
+        cache.html(text)
+    assert cache.chars <= 100_000 and 0 < len(cache) < 40
+    hits = cache.hits
+    assert cache.html(versions[-1]).startswith("<h1>Version 39</h1>")
+    assert cache.hits == hits + 1  # the latest versions stay
+
+
+def test_it_renders_a_version_larger_than_the_whole_cache_without_keeping_it() -> None:
+    cache = RenderCache(max_chars=1_000)
+    assert cache.html("# Big\n\n" + "x" * 2_000).startswith("<h1>Big</h1>")
+    assert len(cache) == 0 and cache.chars == 0

@@ -129,13 +129,13 @@ def test_it_renders_a_long_paragraph_of_unclosed_emphasis_in_linear_time():
 
 
 def test_it_renders_each_version_once():
-    from scribe.rendering import _render, render_markdown
+    from scribe.rendering import render_cache, render_markdown
 
     text = "# Cached\n\n**once** per version\n"
     render_markdown(text)
-    hits = _render.cache_info().hits
+    hits = render_cache.hits
     assert render_markdown(text) == "<h1>Cached</h1>\n<p><strong>once</strong> per version</p>"
-    assert _render.cache_info().hits == hits + 1
+    assert render_cache.hits == hits + 1
 
 
 # --- run_stream_context --audio URL -----------------------------------------------------------------------------
