@@ -40,7 +40,6 @@ def _correlation_postrun(**kwargs) -> None:
     bind_correlation_id(None)  # a pooled process runs other work next
 
 
-
 # A pool child's full garbage collection waits until the objects that survived into the oldest
 # generation since the last one reach a quarter of those it already holds, and a child inherits the
 # worker's whole heap (Django, Mem0, Chroma): ≈100k objects of cyclic garbage (tasks failing or
