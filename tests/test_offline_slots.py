@@ -86,6 +86,8 @@ def test_no_slot_is_filled_with_a_phrase_of_the_wrong_kind(handle) -> None:
     ("GrumpyGramps", "big_laugh", "what a clutch, hahaha", ["clutch"], r"the clutch was the joke"),
     ("FrameDataFelix", "clutch", "Clutch! we got him with one HP", ["wall clip"], r"\b1 frames\b"),
     ("BackseatBarb", "big_laugh", "Hahaha the wall clip", ["wall clip"], r"parry next time"),
+    ("BassLineBea", "big_laugh", "hahaha the ice cavern again", ["ice cavern"], r"ice cavern landed"),
+    ("DryWitDelia", "big_laugh", "hahaha the ice cavern again", ["ice cavern"], r"ice cavern was genuinely funny"),
 ])
 def test_the_flagged_frames_are_not_filled_with_that_kind_of_phrase(handle, kind, evidence, keywords, bad) -> None:
     """What the blind reads flagged. A game part needs its name ("the second phase", not "the phase"), the frame count agrees, a

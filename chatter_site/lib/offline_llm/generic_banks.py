@@ -96,14 +96,14 @@ LONG: Bank = {
 MOMENT_LINES: dict[str, Bank] = {
     "short": {
         "clutch": ("the {np}, wow", "beat the {object}"), "fail": ("rip, the {np}", "the {np} again"),
-        "big_laugh": ("the {np} lol", "clip the {named}"), "chat_question": ("take the {spot}",),
+        "big_laugh": ("the {np} lol", "clip the {act}"), "chat_question": ("take the {spot}",),
         "scene_change": ("the {named} now", "ooh, the {np}"), "chat_spike": ("chat saw the {np}",),
         "greet": ("welcome back", "we're back", "welcome back chat"),
     },
     "medium": {
         "clutch": ("he beat the {object}, i can't believe it", "the {move} went perfectly, wow"),
         "fail": ("the {object} got him again, unlucky", "that {named} is brutal tonight"),
-        "big_laugh": ("the {np} had me laughing so hard", "okay the {named} was hilarious"),
+        "big_laugh": ("the {np} had me laughing so hard", "okay the {act} was hilarious"),
         "chat_question": ("the {spot} seems worth the risk to me",),
         "scene_change": ("the {spot} is next, this should be fun", "here comes the {np}"),
         "chat_spike": ("everyone is talking about the {np} now",),

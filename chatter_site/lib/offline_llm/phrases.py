@@ -71,6 +71,7 @@ SLOT_KINDS: dict[str, frozenset[str]] = {
     "foe": frozenset({"thing", "creature"}),  # what acts on the runner
     "object": frozenset({"thing", "place", "creature"}),  # what is met, survived or looked at
     "named": frozenset({"move", "place", "thing", "creature"}),  # any concrete part of the game
+    "act": frozenset({"move", "moment", "thing", "creature"}),  # what happens or is funny: a place is neither
 }
 DETERMINERS = frozenset("the a an this that these those my your our his her their its some any".split())
 WORD_RE = re.compile(r"[A-Za-z][A-Za-z'-]*")
