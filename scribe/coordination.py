@@ -72,6 +72,13 @@ def enabled_index_set(*, room_slug: str, document_id: int, enabled: bool) -> Non
         client.srem(enabled_room_key(room_slug), document_id)
 
 
+def enabled_index_add(*, by_room: dict[str, list[int]]) -> None:
+    pipe = redis_client().pipeline(transaction=False)
+    for slug, ids in by_room.items():
+        pipe.sadd(enabled_room_key(slug), *ids)
+    pipe.execute()
+
+
 def enabled_index_replace(*, by_room: dict[str, list[int]]) -> None:
     """Rewrite the whole index (startup, sweep, after a Redis flush)."""
     client = redis_client()

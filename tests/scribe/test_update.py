@@ -258,6 +258,28 @@ def test_it_rebuilds_a_lost_trigger_index(document, room):
     redis_client().delete(queued_key(other.pk))
 
 
+def test_a_document_started_while_the_index_is_rebuilt_stays_in_it(document, room, monkeypatch):
+    """The worker's start-up sweep rebuilt the index from a read taken just before a scribe was
+    started: the replace wiped the new document's entry and its room's messages never triggered it."""
+    from scribe.services import triggers
+
+    read = triggers.enabled_documents_by_room
+    started = []
+
+    def read_then_a_scribe_starts():
+        by_room = read()
+        if not started:
+            started.append(services.document_start(room_slug=room.slug, title="Started meanwhile", style="factual"))
+            coordination.enabled_index_set(room_slug=room.slug, document_id=started[0].pk, enabled=True)  # its on-commit step
+        return by_room
+
+    monkeypatch.setattr(triggers, "enabled_documents_by_room", read_then_a_scribe_starts)
+    services.scribe_index_rebuild()
+
+    assert coordination.enabled_index_read(room_slug=room.slug) == sorted([document.pk, started[0].pk])
+    redis_client().delete(queued_key(document.pk), queued_key(started[0].pk))
+
+
 def test_it_restores_an_old_version_as_a_new_one(llm_server, document, room):
     say(room, "the version to come back to")
     run(document)
