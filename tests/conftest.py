@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
 
@@ -17,6 +19,30 @@ pytest_plugins = ["tests.support.browser", "tests.support.fixtures_llm", "tests.
 def _fresh_redis() -> None:
     """One clean Redis database per run; tests never share state with a previous run."""
     redis_lib.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_survives_a_deadlock() -> Iterator[None]:
+    """A transactional test's flush (TRUNCATE of every table) can deadlock with the session's live
+    Celery worker still finishing a task the test enqueued; PostgreSQL aborts one side, so the flush
+    is tried again once the worker's transaction is gone."""
+    from django.db import OperationalError
+    from django.test import TransactionTestCase
+
+    original = TransactionTestCase._fixture_teardown
+
+    def teardown(self) -> None:
+        for attempt in range(5):
+            try:
+                return original(self)
+            except Exception as error:
+                if attempt == 4 or not (isinstance(error.__cause__, OperationalError) and "deadlock" in str(error.__cause__)):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+
+    TransactionTestCase._fixture_teardown = teardown  # type: ignore[method-assign]
+    yield
+    TransactionTestCase._fixture_teardown = original  # type: ignore[method-assign]
 
 
 @pytest.fixture(autouse=True)
