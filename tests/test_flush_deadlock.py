@@ -1,0 +1,47 @@
+"""The flush after a transactional test (conftest's _flush_survives_a_deadlock) outlives a deadlock
+with another process's transaction, as the session's live Celery worker can hold one."""
+from __future__ import annotations
+
+import threading
+import time
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test import TransactionTestCase
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_flush_is_redone_when_postgresql_aborts_it_for_a_deadlock(test_database_url):
+    # The TRUNCATE locks the tables in this order; the other side holds the last and then wants the first.
+    tables = connection.introspection.django_table_names(only_existing=True, include_views=False)
+    first, last = tables[0], tables[-1]
+    holding, outcome = threading.Event(), {}
+
+    def worker_transaction() -> None:
+        with psycopg.connect(test_database_url) as other:
+            # This side waits longer before checking for a deadlock, so PostgreSQL aborts the flush.
+            other.execute("SET deadlock_timeout = '10s'")
+            other.execute(f'SELECT 1 FROM "{last}" LIMIT 1')
+            holding.set()
+            with psycopg.connect(test_database_url, autocommit=True) as watcher:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND query LIKE 'TRUNCATE%%' AND wait_event_type = 'Lock'"
+                ).fetchone()[0]:
+                    time.sleep(0.02)
+            # The flush holds the first table and waits for the last: wanting the first closes the circle.
+            other.execute(f'SELECT 1 FROM "{first}" LIMIT 1')
+            outcome["other"] = "committed"
+
+    thread = threading.Thread(target=worker_transaction)
+    thread.start()
+    assert holding.wait(10)
+    started = time.monotonic()
+    TransactionTestCase(methodName="__init__")._fixture_teardown()  # the flush pytest-django runs after a test
+    thread.join(15)
+
+    assert outcome == {"other": "committed"}
+    assert time.monotonic() - started >= 0.9  # it met the deadlock (deadlock_timeout is 1 s) and went on
