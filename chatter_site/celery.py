@@ -40,14 +40,10 @@ def _correlation_postrun(**kwargs) -> None:
     bind_correlation_id(None)  # a pooled process runs other work next
 
 
-# A pool child's full garbage collection waits until the objects that survived into the oldest
-# generation since the last one reach a quarter of those it already holds, and a child inherits the
-# worker's whole heap (Django, Mem0, Chroma): ≈100k objects of cyclic garbage (tasks failing or
-# retrying through an outage leave exceptions, tracebacks and frames in cycles) piled up before one
-# ran, and the freed heap stayed mapped as the child's high-water mark (+35 % of RSS over the soak's
-# drills). Frozen right before the fork (after every worker_before_create_process receiver, such as
-# the Mem0 preload), the inherited heap is never scanned again (nor its pages copied by the
-# collector), and the collection after the freeze starts the count from the child's own objects.
+# A child's full collection waits until its oldest generation grows by a quarter, and a child
+# inherits the worker's whole heap: the cyclic garbage of retried tasks (exceptions, tracebacks,
+# frames) would pile up for minutes. Frozen right before the fork (after the Mem0 preload), the
+# inherited heap is never scanned again and the child's count starts from its own objects.
 def heap_freeze() -> None:
     gc.collect()  # garbage first: what is frozen is never freed
     gc.freeze()

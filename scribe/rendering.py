@@ -20,10 +20,8 @@ _QUOTE_RE = re.compile(r"^\s{0,3}>\s?(.*)$")
 _RULE_RE = re.compile(r"^\s{0,3}([-*_])(\s*\1){2,}\s*$")
 _CODE_RE = re.compile(r"`([^`\n]+)`")
 _DELIMITER_RE = re.compile(r"\*+|_+")
-# The HTML of the versions rendered most recently, bounded in characters (text and HTML), not in
-# entries: a version is up to SCRIBE_MAX_DOCUMENT_CHARS, and 256 of them held ≈30 MB in each process
-# that renders (a worker's pool child renders every new version once, for the live page's frame,
-# and filled it within minutes of the scribe catching up after an outage).
+# Bounded in characters, not entries: a version may be SCRIBE_MAX_DOCUMENT_CHARS long, and every
+# process that renders (a worker's pool child renders each new version once) keeps its own cache.
 RENDER_CACHE_CHARS = 2_000_000
 
 
