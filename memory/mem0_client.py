@@ -228,14 +228,14 @@ def _build(config: dict[str, Any]) -> Any:
     embedding_size_check(answered=answered, asked=asked, held=None, collection=settings.MEMORY_COLLECTION)
     config = mem0_config(vector_dims=answered)
     vector_store = config["vector_store"]
-    if vector_store["provider"] == "chroma":
+    chroma = vector_store["provider"] == "chroma"
+    if chroma:
         _probe_chroma(vector_store["config"]["host"], vector_store["config"]["port"])  # before a 1 s import
     Memory, SharedSystemClient = _mem0_modules()
-    if vector_store["provider"] == "chroma":
-        if _built_pid != os.getpid():
-            # Chroma caches one client system per server, process-wide: never the parent's connections.
-            SharedSystemClient.clear_system_cache()
-            _built_pid = os.getpid()
+    if chroma and _built_pid != os.getpid():
+        # Chroma caches one client system per server, process-wide: never the parent's connections.
+        SharedSystemClient.clear_system_cache()
+        _built_pid = os.getpid()
 
     settings.MEMORY_DIR.mkdir(parents=True, exist_ok=True)
     memory = Memory.from_config(json.loads(json.dumps(config)))  # Mem0 mutates what it is given

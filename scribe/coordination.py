@@ -75,7 +75,8 @@ def enabled_index_set(*, room_slug: str, document_id: int, enabled: bool) -> Non
 def enabled_index_add(*, by_room: dict[str, list[int]]) -> None:
     pipe = redis_client().pipeline(transaction=False)
     for slug, ids in by_room.items():
-        pipe.sadd(enabled_room_key(slug), *ids)
+        if ids:
+            pipe.sadd(enabled_room_key(slug), *ids)
     pipe.execute()
 
 

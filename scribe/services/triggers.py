@@ -40,17 +40,11 @@ def room_messages_trigger(*, room_slug: str) -> int:
 
 
 def scribe_index_rebuild() -> dict[str, list[int]]:
+    coordination.enabled_index_replace(by_room=enabled_documents_by_room())
+    # A document started between that read and the replace added itself before the replace wiped
+    # it: read again and add (idempotent). One started after this read adds itself after the replace.
     by_room = enabled_documents_by_room()
-    coordination.enabled_index_replace(by_room=by_room)
-    # A document started between the read and the replace was added to the index before the
-    # replace wiped it: read again. One started after this read adds itself after the replace.
-    started_meanwhile = {
-        slug: new_ids for slug, ids in enabled_documents_by_room().items() if (new_ids := sorted(set(ids) - set(by_room.get(slug, []))))
-    }
-    if started_meanwhile:
-        coordination.enabled_index_add(by_room=started_meanwhile)
-        for slug, ids in started_meanwhile.items():
-            by_room[slug] = sorted({*by_room.get(slug, []), *ids})
+    coordination.enabled_index_add(by_room=by_room)
     return by_room
 
 
