@@ -22,8 +22,26 @@ def _fresh_redis() -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
+def _flush_by_delete() -> Iterator[None]:
+    """Transactional tests end with DELETEs, not a TRUNCATE (tests/support/flush.py says why)."""
+    from tests.support.flush import flush_by_delete
+
+    with flush_by_delete():
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """Users are made and signed in hundreds of times; tests/support/fast_hashing.py says why."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["tests.support.fast_hashing.OneRoundPBKDF2PasswordHasher"]):
+        yield
+
+
+@pytest.fixture(scope="session", autouse=True)
 def _flush_survives_a_deadlock() -> Iterator[None]:
-    """A transactional test's flush (TRUNCATE of every table) can deadlock with the session's live
+    """A transactional test's flush (it empties every table) can deadlock with the session's live
     Celery worker still finishing a task the test enqueued; PostgreSQL aborts one side, so the flush
     is tried again once the worker's transaction is gone."""
     from django.db import OperationalError

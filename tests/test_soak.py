@@ -12,7 +12,7 @@ from bench._room_clients import Ledger, RoomClient
 from tests.support.processes import ROOT
 
 SHORT_SOAK = [
-    "--minutes", "0.5", "--faults", "redis", "--viewers", "4", "--humans", "2", "--rate", "2", "--warmup", "5",
+    "--minutes", "0.25", "--faults", "redis", "--viewers", "4", "--humans", "2", "--rate", "2", "--warmup", "5",
     "--fault-hold", "2", "--settle", "1", "--recovery-timeout", "40", "--drain-timeout", "20",
 ]
 
