@@ -24,8 +24,9 @@ from chat.moderation import sanction_active, sanction_error
 from chat.schemas import PingFrame, ResumeFrame, SendFrame, client_frame_adapter
 from chat.selectors import messages_after, room_get, viewer_role
 from chatter_site.lib.errors import ChatterError, ErrorCode, schema_validate
+from chatter_site.lib.socket_writes import OutgoingFrame
 from chatter_site.lib.untrusted_json import json_loads_untrusted
-from chatter_site.lib.wsguard import SEND_BACKLOG_SCOPE_KEY
+from chatter_site.lib.wsguard import FRAME_WRITER_SCOPE_KEY, SEND_BACKLOG_SCOPE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,7 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
         self.room: Room | None = None
         self.sent_seq = 0
         self.resuming = False
+        self.write_frame = self.scope.get(FRAME_WRITER_SCOPE_KEY)
         self.held: list[dict[str, Any]] = []
         self.resume_times: deque[float] = deque()
         self.invalid_frames = 0
@@ -262,6 +264,15 @@ class RoomConsumer(AsyncJsonWebsocketConsumer):
             RESUMES_WAITING.dec()
 
     # --- outbound, called by the hub ------------------------------------------------------------
+    def deliver_at_once(self, frame: OutgoingFrame, items: list[dict[str, Any]]) -> bool:
+        """The hub's fast path: write the shared frame's bytes now; False leaves it to deliver_messages."""
+        if self.resuming or self.write_frame is None or items[0]["seq"] <= self.sent_seq:
+            return False
+        if not self.write_frame(frame.wire):
+            return False
+        self.sent_seq = items[-1]["seq"]
+        return True
+
     async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None:
         if self.resuming:
             room_left = settings.CHAT_WS_RESUME_HELD_MAX - len(self.held)

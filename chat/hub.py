@@ -36,12 +36,8 @@ from chat.events import (
 )
 from chat.models import Room
 from chat.selectors import messages_after, room_cache_forget, tombstone_payload
+from chatter_site.lib import socket_writes
 from chatter_site.lib.redis import redis_client
-
-try:  # Daphne serves sockets through autobahn; without it there is nothing to quieten
-    from autobahn.websocket import protocol as autobahn_protocol
-except ImportError:
-    autobahn_protocol = None  # type: ignore[assignment]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +62,8 @@ _gc_tuned = False
 class Viewer(Protocol):
     presence: tuple[str, str] | None  # (name, role) of a signed-in viewer; None when anonymous
     wants_chatters: bool  # the socket asked for `chatters` frames (the room page does, ?chatters=1)
+
+    def deliver_at_once(self, frame: socket_writes.OutgoingFrame, items: list[dict[str, Any]]) -> bool: ...
 
     async def deliver_messages(self, frame: str, items: list[dict[str, Any]]) -> None: ...
 
@@ -211,7 +209,7 @@ class Hub:
             if self.channel is not None and all(not task.done() for task in self._tasks):
                 return
             _tune_gc()
-            _skip_autobahn_debug_formatting()
+            socket_writes.install()
             self.channel = await get_channel_layer().new_channel(prefix="hub")
             await get_channel_layer().group_add(SESSIONS_GROUP, self.channel)
             loop = asyncio.get_running_loop()
@@ -337,14 +335,15 @@ class Hub:
         if not items:
             return
         items = shed_bot_messages(items, settings.CHAT_BROADCAST_QUEUE_LIMIT)
-        frame = json.dumps({"type": "messages", "items": items})
+        frame = socket_writes.OutgoingFrame(json.dumps({"type": "messages", "items": items}))
         metrics.BROADCAST_FRAMES.inc(len(feed.viewers))
         metrics.BROADCAST_MESSAGES.inc(len(feed.viewers) * len(items))
         for n, viewer in enumerate(list(feed.viewers)):
             if n and not n % FLUSH_YIELD_EVERY:
                 await asyncio.sleep(0)
             try:
-                await viewer.deliver_messages(frame, items)
+                if not viewer.deliver_at_once(frame, items):
+                    await viewer.deliver_messages(frame.text, items)
             except Exception:
                 logger.debug("delivery to a closing socket failed", exc_info=True)
 
@@ -446,20 +445,6 @@ def _tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-
-
-def _skip_autobahn_debug_formatting() -> None:
-    """autobahn's sendData builds the arguments of a debug log line for every frame it writes,
-    colouring them with click even when debug logging is off: about 5 % of a Daphne feeding 1,000
-    sockets (py-spy, issue 12). Those arguments are only ever shown by a debug log, where they now
-    appear uncoloured."""
-    if autobahn_protocol is not None:
-        for name in ("hltype", "hlval"):
-            setattr(autobahn_protocol, name, _plain)
-
-
-def _plain(value: Any, *args: Any, **kwargs: Any) -> Any:
-    return value
 
 
 def _messages_after_slug(slug: str, after_seq: int, limit: int) -> list[dict[str, Any]]:

@@ -17,6 +17,7 @@ from django.conf import settings
 
 from chatter_site.lib.clientaddr import address_bucket, in_networks, scope_client_ip
 from chatter_site.lib.metrics import counter
+from chatter_site.lib.socket_writes import frame_writer
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,8 @@ CLOSE_SLOW_CONSUMER = 4408  # "you fell behind": reconnect and resume after your
 CLOSE_TOO_MANY_CONNECTIONS = 4429  # this address already holds CHAT_WS_MAX_PER_IP sockets
 # The scope key under which consumers find the probe (bytes not yet written to the client).
 SEND_BACKLOG_SCOPE_KEY = "chatter.send_backlog"
+# ... and a writer of ready frames under the same bound (chatter_site.lib.socket_writes.frame_writer).
+FRAME_WRITER_SCOPE_KEY = "chatter.frame_writer"
 LEASE_SECONDS = 60
 KEY_PREFIX = "chatter:wsip:"
 
@@ -167,7 +170,8 @@ class WebSocketGuard:
             # client can read (1009 "message too big") rather than autobahn's bare TCP drop.
             protocol.failByDrop = False
         probe = send_backlog_probe(protocol)
-        scope = {**scope, SEND_BACKLOG_SCOPE_KEY: probe}
+        writer = frame_writer(protocol, probe, settings.CHAT_WS_SEND_BUFFER_BYTES) if probe else None
+        scope = {**scope, SEND_BACKLOG_SCOPE_KEY: probe, FRAME_WRITER_SCOPE_KEY: writer}
         try:
             await self.inner(scope, receive, _bounded_send(send, probe, address) if probe else send)
         finally:
