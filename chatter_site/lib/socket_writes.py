@@ -26,6 +26,8 @@ except ImportError:
     tcp = None  # type: ignore[assignment]
 
 _buffered_write = tcp.Connection.write if tcp is not None else None
+# What frame_writer reads of autobahn's protocol (internals of the version in requirements.txt).
+_PROTOCOL_STATE = ("state", "send_state", "_perMessageCompress", "transport")
 
 
 class OutgoingFrame:
@@ -63,6 +65,8 @@ def frame_writer(protocol: Any, backlog: Callable[[], int], limit: int) -> Calla
     None when the socket is not Daphne's autobahn protocol."""
     if autobahn_protocol is None or not isinstance(protocol, autobahn_protocol.WebSocketServerProtocol):
         return None
+    if not all(hasattr(protocol, name) for name in _PROTOCOL_STATE):
+        return None  # an autobahn whose internals moved: the ASGI send path, as before
     socket: Any = protocol  # autobahn's Twisted flavour, with a transport
     open_state = autobahn_protocol.WebSocketProtocol.STATE_OPEN
     between_messages = autobahn_protocol.WebSocketProtocol.SEND_STATE_GROUND

@@ -106,3 +106,16 @@ def test_it_leaves_a_closing_connection_to_twisted(connection):
     write_at_once(conn, b"late")
     assert read_all(peer) == b""
     assert conn._tempDataBuffer == [b"late"]
+
+
+def test_it_leaves_sockets_it_cannot_read_the_state_of_to_the_asgi_send():
+    from autobahn.twisted.websocket import WebSocketServerProtocol
+
+    from chatter_site.lib.socket_writes import frame_writer
+
+    class NotAutobahn:
+        state = send_state = transport = _perMessageCompress = None
+
+    assert frame_writer(NotAutobahn(), backlog=lambda: 0, limit=1) is None
+    # autobahn's own protocol before its connection is made has no state yet (as one whose internals moved)
+    assert frame_writer(WebSocketServerProtocol(), backlog=lambda: 0, limit=1) is None
