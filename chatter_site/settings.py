@@ -265,7 +265,7 @@ REFLECTION_WITNESS_SECONDS = env_float("CHATTER_REFLECTION_WITNESS_SECONDS", 2.0
 # Turns folded into one update at most (a burst becomes one update; more loop).
 SCRIBE_BATCH_MAX_TURNS = env_int("CHATTER_SCRIBE_BATCH_MAX_TURNS", 200, minimum=1, maximum=2000)
 # The per-document lock's TTL; renewed while an update runs, so a dead worker frees it this fast.
-SCRIBE_LOCK_TTL_SECONDS = env_float("CHATTER_SCRIBE_LOCK_TTL", 30.0, minimum=1.0)
+SCRIBE_LOCK_TTL_SECONDS = env_float("CHATTER_SCRIBE_LOCK_TTL", 10.0, minimum=1.0)
 SCRIBE_LLM_TIMEOUT = env_float("CHATTER_SCRIBE_LLM_TIMEOUT", 60.0, minimum=1.0)
 SCRIBE_LLM_MAX_TOKENS = env_int("CHATTER_SCRIBE_LLM_MAX_TOKENS", 4096, minimum=256)
 SCRIBE_MAX_DOCUMENT_CHARS = env_int("CHATTER_SCRIBE_MAX_DOCUMENT_CHARS", 60000, minimum=1000)

@@ -24,6 +24,10 @@ def lock_holder(*, document_id: int) -> str | None:
     return claims.lock_holder(key=lock_key(document_id))
 
 
+def lock_seconds_left(*, document_id: int) -> float | None:
+    return claims.lock_seconds_left(key=lock_key(document_id))
+
+
 def dirty_mark(*, document_id: int) -> None:
     claims.flag_set(key=dirty_key(document_id), seconds=DIRTY_TTL_SECONDS)
 

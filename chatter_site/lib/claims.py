@@ -106,6 +106,12 @@ def lock_holder(*, key: str) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def lock_seconds_left(*, key: str) -> float | None:
+    """How long the lock has before it runs out, or None when nobody holds it."""
+    left_ms = redis_client().pttl(key)
+    return left_ms / 1000 if left_ms and left_ms > 0 else None
+
+
 def flag_claim(*, key: str, seconds: float) -> bool:
     """True for the first caller per window of `seconds`."""
     return bool(redis_client().set(key, "1", nx=True, px=_ms(seconds)))

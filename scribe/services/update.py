@@ -38,6 +38,8 @@ logger = logging.getLogger("chatter.scribe")
 
 MAX_CONFLICTS_PER_RUN = 5
 LLM_TEMPERATURE = 0.4
+# Past the moment a dead holder's lock runs out, for the countdown's and the queue's slack.
+RECHECK_MARGIN_SECONDS = 0.25
 
 
 class ScribeTransientError(ChatterError):
@@ -112,9 +114,11 @@ def document_update_run(*, document_id: int, correlation_id: str | None = None, 
 
 
 def _recheck_later(*, document_id: int, force: bool = False) -> None:
-    """The holder normally sees the dirty flag; if it died instead (its lock runs out within the TTL),
-    one delayed update per TTL window picks the document up without waiting for the next message."""
-    delay = settings.SCRIBE_LOCK_TTL_SECONDS
+    """The holder normally sees the dirty flag; if it died instead (killed, or its release lost in a
+    Redis outage), its lock runs out unrenewed: one delayed update looks again right then, without
+    waiting for the next message. A live holder renews, so that look finds it busy and books another."""
+    left = coordination.lock_seconds_left(document_id=document_id) or 0.0
+    delay = min(settings.SCRIBE_LOCK_TTL_SECONDS, left + RECHECK_MARGIN_SECONDS)
     if coordination.recheck_claim(document_id=document_id, seconds=delay) or force:
         scribe_update_enqueue(document_id=document_id, countdown=delay)
 

@@ -131,6 +131,23 @@ def test_it_redoes_an_update_whose_worker_process_was_killed(scribe_workers, llm
     assert any(_turn_seqs(r)[: len(first_range)] == first_range for r in llm_server.chat_requests[1:]), "no redo"
 
 
+def test_a_dead_holders_lock_delays_the_update_only_until_it_runs_out(scribe_workers, llm_server):
+    """A holder that died (a killed worker, a release lost in a Redis outage) neither releases the
+    lock nor sees the dirty flag: the busy update must look again when that lock runs out, not a
+    whole lock TTL later."""
+    from chatter_site.lib.redis import redis_client
+    from scribe.events import lock_key
+
+    scribe_workers(CHATTER_SCRIBE_LOCK_TTL="30")
+    room = RoomFactory()
+    document = services.document_start(room_slug=room.slug, title="Orphaned lock", style="factual")
+    redis_client().set(lock_key(document.pk), "gone-host:4242:dead", px=2000)
+    messages = [say(room, f"turn {n} while the lock is orphaned") for n in range(2)]
+
+    wait_for(lambda: _caught_up(document, room), timeout=15, message="the update once the orphaned lock ran out")
+    assert_history_is_exact(document, messages)
+
+
 def test_it_redoes_an_update_after_the_whole_worker_was_killed_and_another_started(scribe_workers, llm_server):
     worker = scribe_workers(CHATTER_SCRIBE_LOCK_TTL=LOCK_TTL)
     llm_server.set_mode(latency=3)
