@@ -1598,7 +1598,7 @@ def main(argv=None) -> int:
             print(f"\nthe gateway missed the target: it delivered {gateway['deliveries_per_s']:,.0f}/s at p99 "
                   f"{gateway['latency_ms']['p99']} ms, {summary['ratio_not_at_target']}x the textbook chat's best at "
                   f"target ({best_baseline['deliveries_per_s']:,.0f}/s)")
-        elif not best_baseline and not any(r["kind"] == "baseline" for r in results):
+        elif not any(r["kind"] == "baseline" for r in results):
             print("\nratio: not computed (no textbook baseline in this run)")
         else:
             print("\nratio: not computed (a run did not meet p99 < 250 ms with nothing missing)")
