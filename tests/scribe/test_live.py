@@ -141,6 +141,7 @@ def test_a_dead_holders_lock_delays_the_update_only_until_it_runs_out(scribe_wor
     scribe_workers(CHATTER_SCRIBE_LOCK_TTL="30")
     room = RoomFactory()
     document = services.document_start(room_slug=room.slug, title="Orphaned lock", style="factual")
+    # A plain SET, not lock_acquire: it must win even over the start's own update, as a dead holder's lock.
     redis_client().set(lock_key(document.pk), "gone-host:4242:dead", px=2000)
     messages = [say(room, f"turn {n} while the lock is orphaned") for n in range(2)]
 
